@@ -1,0 +1,199 @@
+import { EventEmitter } from 'node:events';
+import { isMainThread, threadId } from 'node:worker_threads';
+import * as workerThreads from 'node:worker_threads';
+import type { ResolvedConfig } from './config';
+import { describe, type Diagnostics } from './diag';
+import { OtelExporter } from './export/otel';
+import { registerInto } from './export/prometheus';
+import { MetricsCollector } from './metrics/collect';
+import * as N from './metrics/names';
+import { SeriesStore } from './metrics/store';
+import { formatStall } from './reporter';
+import type { DetectedStall } from './thread/sampler';
+import { ThreadMonitor } from './thread/monitor';
+import { openChannel, type ChannelMessage } from './threads/channel';
+import { ThreadDirectory } from './threads/directory';
+import type { Agent, LoopwatchEvents, StallEvent } from './types';
+import { spawnWatchdog, type Watchdog } from './watchdog/spawn';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const VERSION: string = (require('../package.json') as { version: string }).version;
+
+export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Agent {
+  readonly threadName: string;
+  private running = true;
+  private readonly directory: ThreadDirectory;
+  private readonly store: SeriesStore;
+  private readonly monitor: ThreadMonitor;
+  private readonly channel: ReturnType<typeof openChannel>;
+  private readonly watchdog: Watchdog | undefined;
+  private readonly otel: OtelExporter | undefined;
+  private readonly unregisterFromApp: (() => void) | undefined;
+  private readonly readyPromise: Promise<{ prometheusUrl?: string }>;
+  private readonly onThreadExit = () => this.announceGone();
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly diag: Diagnostics,
+  ) {
+    super();
+    this.threadName = config.threadName ?? defaultThreadName();
+    this.directory = new ThreadDirectory((name) => diag.error('threads', `more than 64 threads; not reporting thread "${name}"`));
+    this.channel = openChannel(
+      (msg) => this.onChannel(msg),
+      (err) => diag.error('threads', 'bad channel message', err),
+    );
+    this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.channel.postMessage({ type: 'series', ...msg }));
+    this.countErrors();
+
+    this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.onStall(s));
+    this.directory.add(threadId, this.threadName, this.monitor.state);
+    this.announceThread();
+
+    if (isMainThread) {
+      this.watchdog = this.startWatchdog();
+      if (config.otel) {
+        this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION);
+        this.otel.start();
+      }
+      // Hear from worker threads that started before us.
+      this.channel.postMessage({ type: 'hello' });
+    } else {
+      // A worker thread may end without stop(); its series must not linger as a thread blocked forever.
+      process.once('exit', this.onThreadExit);
+    }
+    if (config.prometheus && config.prometheus.registry) {
+      this.unregisterFromApp = registerInto(config.prometheus.registry, new MetricsCollector(this.directory));
+    }
+    if (config.log === 'stderr' && isMainThread) {
+      this.on('stall', (e) => diag.warn(formatStall(e)));
+    }
+    this.readyPromise = (this.watchdog?.listening ?? Promise.resolve(undefined)).then((url) => (url ? { prometheusUrl: url } : {}));
+  }
+
+  get enabled(): boolean {
+    return this.running;
+  }
+
+  ready(): Promise<{ prometheusUrl?: string }> {
+    return this.readyPromise;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.monitor.stop();
+    this.announceGone();
+    process.off('exit', this.onThreadExit);
+    this.store.removeAll();
+    this.channel.close();
+    this.unregisterFromApp?.();
+    await Promise.all([this.watchdog?.stop(), this.otel?.stop()]);
+  }
+
+  private startWatchdog(): Watchdog {
+    const p = this.config.prometheus;
+    const own = p && p.port !== undefined ? { port: p.port, host: p.host, path: p.path } : false;
+    return spawnWatchdog(
+      {
+        mainThreadId: threadId,
+        mainThreadName: this.threadName,
+        mainBuffer: this.monitor.state.buffer,
+        prometheus: own,
+        log: this.config.log,
+        pollMs: Math.max(5, Math.min(50, this.config.stallThresholdMs / 4)),
+      },
+      this.diag,
+      (code, message) => {
+        const where = own ? `${own.host}:${own.port}` : '';
+        const hint =
+          code === 'EADDRINUSE'
+            ? `port ${where} is already in use`
+            : `could not listen on ${where}: ${message}`;
+        this.diag.error(
+          'prometheus',
+          `${hint}; the loopwatch metrics endpoint is off (the app and the rest of loopwatch keep running). ` +
+            'Set prometheus.port / LOOPWATCH_PROMETHEUS_PORT to a free port, or "off".',
+        );
+      },
+    );
+  }
+
+  private onStall(s: DetectedStall): void {
+    const event: StallEvent = {
+      durationMs: s.durationMs,
+      startTime: s.startTime,
+      thread: this.threadName,
+      stack: [],
+    };
+    if (!isMainThread) this.channel.postMessage({ type: 'stall', threadId, event });
+    this.emitStall(event);
+  }
+
+  private emitStall(event: StallEvent): void {
+    try {
+      this.emit('stall', event);
+    } catch (err) {
+      // A throwing listener must not turn into an uncaught exception thrown from loopwatch's timer.
+      this.diag.error('events', `a 'stall' listener threw: ${describe(err)}`);
+    }
+  }
+
+  private onChannel(msg: ChannelMessage): void {
+    if (!this.running) return;
+    if (msg.type === 'hello') {
+      this.announceThread();
+      this.store.announceAll();
+    } else if (msg.type === 'stall') {
+      if (isMainThread && msg.threadId !== threadId) this.emitStall(msg.event);
+    } else {
+      this.directory.apply(msg);
+    }
+  }
+
+  private announceThread(): void {
+    this.channel.postMessage({ type: 'thread', id: threadId, name: this.threadName, buffer: this.monitor.state.buffer });
+  }
+
+  private announceGone(): void {
+    this.monitor.state.markStopped();
+    try {
+      this.channel.postMessage({ type: 'thread-gone', id: threadId });
+    } catch (err) {
+      // The channel is closed once stop() ran; nothing left to tell.
+      if (this.running) this.diag.error('threads', 'could not announce thread exit', err);
+    }
+  }
+
+  private countErrors(): void {
+    const counters = new Map<string, { add(v: number): void }>();
+    this.diag.countErrorsWith((component) => {
+      let c = counters.get(component);
+      if (!c) {
+        c = this.store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component });
+        counters.set(component, c);
+      }
+      c.add(1);
+    });
+  }
+}
+
+function defaultThreadName(): string {
+  if (isMainThread) return 'main';
+  const name = (workerThreads as { threadName?: string }).threadName;
+  return name && name !== '' ? name : `worker-${threadId}`;
+}
+
+/** The agent returned when the configuration is invalid: same shape, does nothing. */
+export class DisabledAgent extends EventEmitter<LoopwatchEvents> implements Agent {
+  readonly enabled = false;
+  constructor(readonly threadName: string = defaultThreadName()) {
+    super();
+  }
+  ready(): Promise<{ prometheusUrl?: string }> {
+    return Promise.resolve({});
+  }
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,219 @@
+import type { MeterProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+import type { LoopwatchOptions } from './types';
+
+export interface ResolvedPrometheus {
+  /** undefined: no own endpoint (registry only). */
+  port: number | undefined;
+  host: string;
+  path: string;
+  registry: Registry | undefined;
+}
+
+export interface ResolvedOtel {
+  meterProvider: MeterProvider | undefined;
+  otlp: boolean;
+  serviceName: string;
+  detectIntervalMs: number;
+}
+
+export interface ResolvedConfig {
+  serviceName: string;
+  stallThresholdMs: number;
+  sampleIntervalMs: number;
+  prometheus: ResolvedPrometheus | false;
+  otel: ResolvedOtel | false;
+  log: 'stderr' | 'off';
+  threadName: string | undefined;
+  strict: boolean;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const DEFAULTS = {
+  stallThresholdMs: 100,
+  sampleIntervalMs: 10,
+  port: 9464,
+  host: '0.0.0.0',
+  path: '/metrics',
+} as const;
+
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'strict']);
+const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
+const KNOWN_OTEL = new Set(['meterProvider', 'otlp']);
+
+export class ConfigError extends Error {
+  readonly code = 'LOOPWATCH_INVALID_OPTION';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Options given in code win; `LOOPWATCH_*` / `OTEL_*` variables fill what code
+ * leaves unset. Every problem is collected and reported together, each naming
+ * the option, the value and what is accepted.
+ */
+export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process.env): ResolvedConfig | ConfigError {
+  const problems: string[] = [];
+  if (options === null || typeof options !== 'object') {
+    return new ConfigError([`options must be an object, got ${show(options)}`]);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) problems.push(`unknown option "${key}" (accepted: ${[...KNOWN_OPTIONS].join(', ')})`);
+  }
+
+  const stallThresholdMs = pickNumber(problems, 'stallThresholdMs', options.stallThresholdMs, 'LOOPWATCH_STALL_THRESHOLD_MS', env, DEFAULTS.stallThresholdMs, 1, 600_000);
+  const sampleIntervalMs = pickNumber(problems, 'sampleIntervalMs', options.sampleIntervalMs, 'LOOPWATCH_SAMPLE_INTERVAL_MS', env, DEFAULTS.sampleIntervalMs, 1, 1000);
+  if (sampleIntervalMs > stallThresholdMs / 2) {
+    problems.push(`sampleIntervalMs ${sampleIntervalMs} must be at most half of stallThresholdMs (${stallThresholdMs}) to measure stalls`);
+  }
+
+  const log = pickEnum(problems, 'log', options.log, 'LOOPWATCH_LOG', env, ['stderr', 'off'] as const, 'off');
+  const strict = options.strict ?? parseBool(env.LOOPWATCH_STRICT) ?? false;
+  if (typeof strict !== 'boolean') problems.push(`strict must be a boolean, got ${show(strict)}`);
+
+  const serviceName = options.serviceName ?? env.OTEL_SERVICE_NAME ?? defaultServiceName();
+  if (typeof serviceName !== 'string' || serviceName === '') problems.push(`serviceName must be a non-empty string, got ${show(serviceName)}`);
+  const threadName = options.threadName;
+  if (threadName !== undefined && (typeof threadName !== 'string' || threadName === '')) {
+    problems.push(`threadName must be a non-empty string, got ${show(threadName)}`);
+  }
+
+  const prometheus = resolvePrometheus(problems, options.prometheus, env);
+  const otel = resolveOtel(problems, options.otel, env, serviceName);
+
+  if (problems.length) return new ConfigError(problems);
+  return { serviceName, stallThresholdMs, sampleIntervalMs, prometheus, otel, log, threadName, strict: strict === true };
+}
+
+function resolvePrometheus(problems: string[], opt: LoopwatchOptions['prometheus'], env: Env): ResolvedPrometheus | false {
+  if (opt === false) return false;
+  if (opt !== undefined && (opt === null || typeof opt !== 'object')) {
+    problems.push(`prometheus must be false or an object { port, host, path, registry }, got ${show(opt)}`);
+    return false;
+  }
+  const o = opt ?? {};
+  for (const key of Object.keys(o)) {
+    if (!KNOWN_PROMETHEUS.has(key)) problems.push(`unknown option "prometheus.${key}" (accepted: ${[...KNOWN_PROMETHEUS].join(', ')})`);
+  }
+  const registry = o.registry;
+  if (registry !== undefined && (typeof registry !== 'object' || typeof (registry as Registry).registerMetric !== 'function')) {
+    problems.push(`prometheus.registry must be a prom-client Registry, got ${show(registry)}`);
+  }
+  const envPort = env.LOOPWATCH_PROMETHEUS_PORT;
+  let port: number | undefined;
+  if (o.port !== undefined) {
+    port = checkPort(problems, 'prometheus.port', o.port);
+  } else if (envPort !== undefined && envPort !== '') {
+    if (envPort.trim().toLowerCase() === 'off') {
+      if (!registry) return false;
+      port = undefined;
+    } else {
+      port = checkPort(problems, 'LOOPWATCH_PROMETHEUS_PORT', Number(envPort), envPort);
+    }
+  } else {
+    // With an app registry, the app's /metrics serves loopwatch's metrics: no second endpoint unless asked for.
+    port = registry ? undefined : DEFAULTS.port;
+  }
+  const host = o.host ?? env.LOOPWATCH_PROMETHEUS_HOST ?? DEFAULTS.host;
+  if (typeof host !== 'string' || host === '') problems.push(`prometheus.host must be a non-empty string, got ${show(host)}`);
+  const path = o.path ?? env.LOOPWATCH_PROMETHEUS_PATH ?? DEFAULTS.path;
+  if (typeof path !== 'string' || !path.startsWith('/')) problems.push(`prometheus.path must be a string starting with "/", got ${show(path)}`);
+  return { port, host, path, registry };
+}
+
+function resolveOtel(problems: string[], opt: LoopwatchOptions['otel'], env: Env, serviceName: string): ResolvedOtel | false {
+  if (opt === false) return false;
+  if (opt !== undefined && (opt === null || typeof opt !== 'object')) {
+    problems.push(`otel must be false or an object { meterProvider, otlp }, got ${show(opt)}`);
+    return false;
+  }
+  const o = opt ?? {};
+  for (const key of Object.keys(o)) {
+    if (!KNOWN_OTEL.has(key)) problems.push(`unknown option "otel.${key}" (accepted: ${[...KNOWN_OTEL].join(', ')})`);
+  }
+  if (o.meterProvider !== undefined && typeof (o.meterProvider as MeterProvider)?.getMeter !== 'function') {
+    problems.push(`otel.meterProvider must be an OpenTelemetry MeterProvider, got ${show(o.meterProvider)}`);
+  }
+  const otlpFromEnv = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+  const otlp = o.otlp ?? otlpFromEnv;
+  if (typeof otlp !== 'boolean') problems.push(`otel.otlp must be a boolean, got ${show(otlp)}`);
+  return { meterProvider: o.meterProvider, otlp: otlp === true, serviceName, detectIntervalMs: 1000 };
+}
+
+function pickNumber(
+  problems: string[],
+  option: string,
+  value: unknown,
+  envName: string,
+  env: Env,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  let source = option;
+  let raw: unknown = value;
+  if (raw === undefined && env[envName] !== undefined && env[envName] !== '') {
+    source = envName;
+    raw = Number(env[envName]);
+    if (Number.isNaN(raw)) {
+      problems.push(`${envName}=${show(env[envName])} is not a number (accepted: ${min}–${max})`);
+      return fallback;
+    }
+  }
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw < min || raw > max) {
+    problems.push(`${source} must be a number from ${min} to ${max} (ms), got ${show(source === option ? value : env[envName])}`);
+    return fallback;
+  }
+  return raw;
+}
+
+function pickEnum<T extends string>(
+  problems: string[],
+  option: string,
+  value: unknown,
+  envName: string,
+  env: Env,
+  accepted: readonly T[],
+  fallback: T,
+): T {
+  const fromEnv = value === undefined ? env[envName] : undefined;
+  const raw = value ?? (fromEnv === '' ? undefined : fromEnv);
+  if (raw === undefined) return fallback;
+  if (!accepted.includes(raw as T)) {
+    problems.push(`${value === undefined ? envName : option} must be one of ${accepted.map((a) => `"${a}"`).join(', ')}, got ${show(raw)}`);
+    return fallback;
+  }
+  return raw as T;
+}
+
+function checkPort(problems: string[], source: string, value: unknown, shown: unknown = value): number | undefined {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    problems.push(`${source} must be an integer port from 0 to 65535${source.startsWith('LOOPWATCH') ? ' or "off"' : ''}, got ${show(shown)}`);
+    return undefined;
+  }
+  return value;
+}
+
+function parseBool(v: string | undefined): boolean | string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  return `LOOPWATCH_STRICT=${v}`;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'function') return 'a function';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object';
+  return String(v);
+}
+
+function defaultServiceName(): string {
+  const main = process.env.npm_package_name;
+  return main && main !== '' ? main : 'unknown_service:node';
+}

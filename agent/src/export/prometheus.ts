@@ -1,0 +1,97 @@
+import type { Registry } from 'prom-client';
+import type { Collected, MetricsCollector } from '../metrics/collect';
+import { prometheusLabel, prometheusName } from '../metrics/prometheus-name';
+import type { Attributes } from '../metrics/store';
+import { METRICS, type MetricDefinition } from '../metrics/names';
+
+const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+interface PromValue {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+/** The object shape prom-client's Registry accepts in `registerMetric` and reads with `get()`. */
+export interface PromMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'gauge' | 'counter' | 'histogram';
+  readonly aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; values: PromValue[]; aggregator: 'sum' }>;
+  reset(): void;
+}
+
+/**
+ * Exposes loopwatch's metrics through a prom-client Registry. Values are
+ * computed at scrape time from shared memory; one collection serves every
+ * metric of one `registry.metrics()` call.
+ */
+export function promMetrics(collector: MetricsCollector, registryContentType: string): PromMetric[] {
+  let cache: Map<string, Collected> | undefined;
+  const snapshot = (): Map<string, Collected> => {
+    if (!cache) {
+      cache = new Map(collector.collect().map((c) => [c.def.name, c]));
+      // prom-client calls every metric's get() synchronously within one metrics() call.
+      queueMicrotask(() => (cache = undefined));
+    }
+    return cache;
+  };
+  const openMetrics = registryContentType === OPENMETRICS;
+  return METRICS.map((def) => promMetric(def, openMetrics, snapshot));
+}
+
+function promMetric(def: MetricDefinition, openMetrics: boolean, snapshot: () => Map<string, Collected>): PromMetric {
+  const full = prometheusName(def.name, def.unit, def.kind);
+  // prom-client's OpenMetrics mode wants the counter family name without `_total` (it appends it per sample).
+  const name = openMetrics && def.kind === 'counter' ? full.replace(/_total$/, '') : full;
+  const type = def.kind;
+  const help = def.description;
+  return {
+    get name() {
+      return name;
+    },
+    // prom-client's OpenMetrics path assigns `metric.name`; the family name is fixed, so ignore it.
+    set name(_ignored: string) {},
+    help,
+    type,
+    aggregator: 'sum',
+    reset() {},
+    async get() {
+      const collected = snapshot().get(def.name);
+      return { name, help, type, values: collected ? toValues(collected, full) : [], aggregator: 'sum' as const };
+    },
+  } as PromMetric;
+}
+
+function labels(attributes: Attributes): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(attributes)) out[prometheusLabel(key)] = attributes[key]!;
+  return out;
+}
+
+function toValues(c: Collected, fullName: string): PromValue[] {
+  if (c.kind !== 'histogram') return c.points.map((p) => ({ value: p.value, labels: labels(p.attributes) }));
+  const bounds = c.def.buckets ?? [];
+  const values: PromValue[] = [];
+  for (const p of c.points) {
+    const base = labels(p.attributes);
+    let cumulative = 0;
+    for (let i = 0; i <= bounds.length; i++) {
+      cumulative += p.counts[i] ?? 0;
+      values.push({ metricName: `${fullName}_bucket`, labels: { ...base, le: i < bounds.length ? bounds[i]! : '+Inf' }, value: cumulative });
+    }
+    values.push({ metricName: `${fullName}_sum`, labels: base, value: p.sum });
+    values.push({ metricName: `${fullName}_count`, labels: base, value: cumulative });
+  }
+  return values;
+}
+
+/** Adds loopwatch's metrics to an application's prom-client Registry; returns an undo. */
+export function registerInto(registry: Registry, collector: MetricsCollector): () => void {
+  const metrics = promMetrics(collector, registry.contentType);
+  for (const m of metrics) registry.registerMetric(m as never);
+  return () => {
+    for (const m of metrics) registry.removeSingleMetric(m.name);
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * Every metric loopwatch emits, named once. The OpenTelemetry name is the
+ * source of truth; the Prometheus name is derived with the OpenTelemetry
+ * Collector's translation rules (see `prometheusName`), so dashboards and
+ * alerts written against the direct scrape also work behind an OTLP → Collector
+ * pipeline. docs/metrics.md is generated from, and tested against, this table.
+ */
+
+export const EVENTLOOP_DELAY_MIN = 'nodejs.eventloop.delay.min';
+export const EVENTLOOP_DELAY_MAX = 'nodejs.eventloop.delay.max';
+export const EVENTLOOP_DELAY_MEAN = 'nodejs.eventloop.delay.mean';
+export const EVENTLOOP_DELAY_STDDEV = 'nodejs.eventloop.delay.stddev';
+export const EVENTLOOP_DELAY_P50 = 'nodejs.eventloop.delay.p50';
+export const EVENTLOOP_DELAY_P90 = 'nodejs.eventloop.delay.p90';
+export const EVENTLOOP_DELAY_P99 = 'nodejs.eventloop.delay.p99';
+export const EVENTLOOP_UTILIZATION = 'nodejs.eventloop.utilization';
+export const EVENTLOOP_TIME = 'nodejs.eventloop.time';
+export const GC_DURATION = 'v8js.gc.duration';
+export const LOOPWATCH_EVENTLOOP_DELAY = 'loopwatch.eventloop.delay';
+export const LOOPWATCH_STALL_DURATION = 'loopwatch.eventloop.stall.duration';
+export const LOOPWATCH_STALL_TIME = 'loopwatch.eventloop.stall';
+export const LOOPWATCH_STALL_IN_PROGRESS = 'loopwatch.eventloop.stall.in_progress';
+export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
+
+// Pool metrics (one schema for libuv, DB, generic and worker pools).
+export const POOL_MAX = 'loopwatch.pool.max';
+export const POOL_USED = 'loopwatch.pool.used';
+export const POOL_IDLE = 'loopwatch.pool.idle';
+export const POOL_PENDING = 'loopwatch.pool.pending';
+export const POOL_WAIT_TIME = 'loopwatch.pool.wait_time';
+export const POOL_USE_TIME = 'loopwatch.pool.use_time';
+export const POOL_ERRORS = 'loopwatch.pool.errors';
+
+// Attribute keys.
+export const ATTR_THREAD_NAME = 'thread.name';
+export const ATTR_EVENTLOOP_STATE = 'nodejs.eventloop.state';
+export const ATTR_GC_TYPE = 'v8js.gc.type';
+export const ATTR_COMPONENT = 'loopwatch.component';
+export const ATTR_POOL_NAME = 'pool.name';
+export const ATTR_POOL_KIND = 'pool.kind';
+export const ATTR_POOL_ERROR_TYPE = 'error.type';
+
+export type InstrumentKind = 'gauge' | 'counter' | 'histogram';
+
+export interface MetricDefinition {
+  /** OpenTelemetry instrument name. */
+  readonly name: string;
+  readonly kind: InstrumentKind;
+  /** UCUM unit as given to the OpenTelemetry instrument. */
+  readonly unit: string;
+  readonly description: string;
+  readonly attributes: readonly string[];
+  /** Explicit bucket boundaries (seconds) for histograms. */
+  readonly buckets?: readonly number[];
+}
+
+/** Event-loop delay: sub-millisecond jitter up to multi-second freezes. */
+export const DELAY_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+/** Stall durations start at the lowest sensible threshold. */
+export const STALL_BUCKETS: readonly number[] = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60];
+export const GC_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+export const POOL_TIME_BUCKETS: readonly number[] = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+
+const T = [ATTR_THREAD_NAME] as const;
+const P = [ATTR_POOL_NAME, ATTR_POOL_KIND] as const;
+
+const delayGauge = (name: string, stat: string): MetricDefinition => ({
+  name,
+  kind: 'gauge',
+  unit: 's',
+  description: `Event loop delay ${stat} since the previous collection (sampling interval subtracted; missed samples of a block are counted).`,
+  attributes: T,
+});
+
+export const METRICS: readonly MetricDefinition[] = [
+  delayGauge(EVENTLOOP_DELAY_MIN, 'minimum'),
+  delayGauge(EVENTLOOP_DELAY_MAX, 'maximum'),
+  delayGauge(EVENTLOOP_DELAY_MEAN, 'mean'),
+  delayGauge(EVENTLOOP_DELAY_STDDEV, 'standard deviation'),
+  delayGauge(EVENTLOOP_DELAY_P50, '50th percentile'),
+  delayGauge(EVENTLOOP_DELAY_P90, '90th percentile'),
+  delayGauge(EVENTLOOP_DELAY_P99, '99th percentile'),
+  {
+    name: EVENTLOOP_UTILIZATION,
+    kind: 'gauge',
+    unit: '1',
+    description: 'Fraction of time the event loop was busy (not waiting for I/O) since the previous collection.',
+    attributes: T,
+  },
+  {
+    name: EVENTLOOP_TIME,
+    kind: 'counter',
+    unit: 's',
+    description: 'Cumulative time the event loop spent active or idle.',
+    attributes: [ATTR_EVENTLOOP_STATE, ATTR_THREAD_NAME],
+  },
+  {
+    name: GC_DURATION,
+    kind: 'histogram',
+    unit: 's',
+    description: 'Garbage collection pause durations.',
+    attributes: [ATTR_GC_TYPE, ATTR_THREAD_NAME],
+    buckets: GC_BUCKETS,
+  },
+  {
+    name: LOOPWATCH_EVENTLOOP_DELAY,
+    kind: 'histogram',
+    unit: 's',
+    description:
+      'Event loop delay samples (timer lateness), corrected for coordinated omission: a block weighs as the samples it swallowed.',
+    attributes: T,
+    buckets: DELAY_BUCKETS,
+  },
+  {
+    name: LOOPWATCH_STALL_DURATION,
+    kind: 'histogram',
+    unit: 's',
+    description: 'Duration of each stall: one continuous block of the thread at or above the stall threshold.',
+    attributes: T,
+    buckets: STALL_BUCKETS,
+  },
+  {
+    name: LOOPWATCH_STALL_TIME,
+    kind: 'counter',
+    unit: 's',
+    description: 'Total time the thread spent stalled (sum of stall durations). rate() of it is the fraction of time stalled.',
+    attributes: T,
+  },
+  {
+    name: LOOPWATCH_STALL_IN_PROGRESS,
+    kind: 'gauge',
+    unit: 's',
+    description:
+      'How long the thread has been blocked right now (0 when it is not stalled). Served by the watchdog thread while the blocked thread cannot answer.',
+    attributes: T,
+  },
+  {
+    name: LOOPWATCH_AGENT_ERRORS,
+    kind: 'counter',
+    unit: '{error}',
+    description: 'Internal errors the agent caught and did not pass to the application, by component.',
+    attributes: [ATTR_COMPONENT],
+  },
+  {
+    name: POOL_MAX,
+    kind: 'gauge',
+    unit: '{slot}',
+    description: 'Maximum size of the pool (connections, threads or workers).',
+    attributes: P,
+  },
+  {
+    name: POOL_USED,
+    kind: 'gauge',
+    unit: '{slot}',
+    description: 'Slots checked out / busy right now.',
+    attributes: P,
+  },
+  {
+    name: POOL_IDLE,
+    kind: 'gauge',
+    unit: '{slot}',
+    description: 'Slots open and idle right now.',
+    attributes: P,
+  },
+  {
+    name: POOL_PENDING,
+    kind: 'gauge',
+    unit: '{request}',
+    description: 'Requests waiting for a slot right now (> 0 means work is queueing).',
+    attributes: P,
+  },
+  {
+    name: POOL_WAIT_TIME,
+    kind: 'histogram',
+    unit: 's',
+    description: 'Time from asking the pool for a slot to getting one.',
+    attributes: P,
+    buckets: POOL_TIME_BUCKETS,
+  },
+  {
+    name: POOL_USE_TIME,
+    kind: 'histogram',
+    unit: 's',
+    description: 'Time a slot was held, from grant to release.',
+    attributes: P,
+    buckets: POOL_TIME_BUCKETS,
+  },
+  {
+    name: POOL_ERRORS,
+    kind: 'counter',
+    unit: '{error}',
+    description: 'Acquire timeouts and errors of the pool, by error.type (timeout, error).',
+    attributes: [ATTR_POOL_NAME, ATTR_POOL_KIND, ATTR_POOL_ERROR_TYPE],
+  },
+];
+
+export function metricDefinition(name: string): MetricDefinition {
+  const def = METRICS.find((m) => m.name === name);
+  if (!def) throw new Error(`loopwatch: unknown metric ${name}`);
+  return def;
+}

@@ -1,0 +1,19 @@
+import type { StallEvent } from './types';
+
+const MAX_FRAMES = 5;
+
+/** One readable block per stall for `LOOPWATCH_LOG=stderr`. */
+export function formatStall(e: StallEvent): string {
+  const head = [`stall ${Math.round(e.durationMs)} ms on ${e.thread}`];
+  if (e.route) head.push(`route ${e.route}`);
+  if (e.culprit) head.push(`culprit ${e.culprit}`);
+  if (e.resourceType) head.push(`in ${e.resourceType}`);
+  if (e.victims) head.push(`${e.victims} other request${e.victims === 1 ? '' : 's'} delayed`);
+  if (e.traceId) head.push(`trace ${e.traceId}`);
+  const lines = [head.join(' | ')];
+  for (const f of e.stack.slice(0, MAX_FRAMES)) {
+    lines.push(`    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`);
+  }
+  if (e.stack.length > MAX_FRAMES) lines.push(`    … ${e.stack.length - MAX_FRAMES} more frames`);
+  return lines.join('\n');
+}

@@ -1,0 +1,147 @@
+import { DELAY_BUCKETS, GC_BUCKETS, STALL_BUCKETS } from '../metrics/names';
+import { bucketIndex, FINE_BUCKETS, fineIndex } from '../metrics/histogram';
+
+/**
+ * The shared-memory record of one monitored thread. The thread writes it
+ * (heartbeat, delay samples, stalls, GC, loop utilization); the watchdog
+ * worker and exporters read it at scrape time, even while the thread is
+ * blocked. Values are cumulative since the agent started on that thread, so
+ * any number of readers can compute their own windows.
+ *
+ * Single writer, many readers, no locks: each slot is an aligned 8-byte
+ * write. A reader may see a histogram bucket updated before its sum; readers
+ * derive counts from the buckets so the exposition stays consistent.
+ */
+export const GC_TYPES = ['major', 'minor', 'incremental', 'weakcb'] as const;
+export type GcType = (typeof GC_TYPES)[number];
+
+const HEADER = 16;
+const enum H {
+  LastBeatNs = 0, // BigInt64 slot, written with Atomics
+  IntervalMs = 1,
+  ThresholdMs = 2,
+  EluActiveMs = 3,
+  EluIdleMs = 4,
+  DelaySum = 5,
+  DelaySumSq = 6,
+  StallSum = 7,
+  Running = 8,
+  StallStartedNs = 9, // reserved for the watchdog's stall-start bookkeeping
+}
+
+const DELAY_COARSE = HEADER;
+const DELAY_FINE = DELAY_COARSE + DELAY_BUCKETS.length + 1;
+const STALL = DELAY_FINE + FINE_BUCKETS;
+const GC = STALL + STALL_BUCKETS.length + 1;
+const GC_STRIDE = GC_BUCKETS.length + 2; // counts incl. +Inf, then sum
+const SIZE = GC + GC_STRIDE * GC_TYPES.length;
+
+export class ThreadState {
+  readonly buffer: SharedArrayBuffer;
+  private readonly f: Float64Array;
+  private readonly b: BigInt64Array;
+
+  constructor(buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(SIZE * 8);
+    this.f = new Float64Array(this.buffer);
+    this.b = new BigInt64Array(this.buffer);
+  }
+
+  // --- writer side (the monitored thread) ---
+
+  init(intervalMs: number, thresholdMs: number, nowNs: bigint): void {
+    this.f[H.IntervalMs] = intervalMs;
+    this.f[H.ThresholdMs] = thresholdMs;
+    this.f[H.Running] = 1;
+    this.beat(nowNs);
+  }
+
+  beat(nowNs: bigint): void {
+    Atomics.store(this.b, H.LastBeatNs, nowNs);
+  }
+
+  setLoopTime(activeMs: number, idleMs: number): void {
+    this.f[H.EluActiveMs] = activeMs;
+    this.f[H.EluIdleMs] = idleMs;
+  }
+
+  recordDelay(seconds: number): void {
+    const f = this.f;
+    f[DELAY_COARSE + bucketIndex(DELAY_BUCKETS, seconds)]!++;
+    f[DELAY_FINE + fineIndex(seconds)]!++;
+    f[H.DelaySum] += seconds;
+    f[H.DelaySumSq] += seconds * seconds;
+  }
+
+  recordStall(seconds: number): void {
+    this.f[STALL + bucketIndex(STALL_BUCKETS, seconds)]!++;
+    this.f[H.StallSum] += seconds;
+  }
+
+  recordGc(type: GcType, seconds: number): void {
+    const base = GC + GC_STRIDE * GC_TYPES.indexOf(type);
+    this.f[base + bucketIndex(GC_BUCKETS, seconds)]!++;
+    this.f[base + GC_STRIDE - 1] += seconds;
+  }
+
+  markStopped(): void {
+    this.f[H.Running] = 0;
+  }
+
+  // --- reader side (any thread) ---
+
+  get running(): boolean {
+    return this.f[H.Running] === 1;
+  }
+  get lastBeatNs(): bigint {
+    return Atomics.load(this.b, H.LastBeatNs);
+  }
+  get intervalMs(): number {
+    return this.f[H.IntervalMs]!;
+  }
+  get thresholdMs(): number {
+    return this.f[H.ThresholdMs]!;
+  }
+  get loopActiveMs(): number {
+    return this.f[H.EluActiveMs]!;
+  }
+  get loopIdleMs(): number {
+    return this.f[H.EluIdleMs]!;
+  }
+  get delaySum(): number {
+    return this.f[H.DelaySum]!;
+  }
+  get delaySumSq(): number {
+    return this.f[H.DelaySumSq]!;
+  }
+  get stallSum(): number {
+    return this.f[H.StallSum]!;
+  }
+  delayBuckets(): Float64Array {
+    return this.f.subarray(DELAY_COARSE, DELAY_COARSE + DELAY_BUCKETS.length + 1);
+  }
+  delayFine(): Float64Array {
+    return this.f.subarray(DELAY_FINE, DELAY_FINE + FINE_BUCKETS);
+  }
+  stallBuckets(): Float64Array {
+    return this.f.subarray(STALL, STALL + STALL_BUCKETS.length + 1);
+  }
+  gcBuckets(type: GcType): Float64Array {
+    const base = GC + GC_STRIDE * GC_TYPES.indexOf(type);
+    return this.f.subarray(base, base + GC_BUCKETS.length + 1);
+  }
+  gcSum(type: GcType): number {
+    return this.f[GC + GC_STRIDE * GC_TYPES.indexOf(type) + GC_STRIDE - 1]!;
+  }
+
+  /**
+   * How long the thread has been blocked right now, in ms, as seen from
+   * another thread: heartbeat age minus the beat interval (so it never
+   * overstates), or 0 below the stall threshold or when stopped.
+   */
+  blockedForMs(nowNs: bigint): number {
+    if (!this.running) return 0;
+    const age = Number(nowNs - this.lastBeatNs) / 1e6 - this.intervalMs;
+    return age >= this.thresholdMs ? age : 0;
+  }
+}

@@ -1,0 +1,30 @@
+import { BroadcastChannel } from 'node:worker_threads';
+import type { SeriesAnnouncement } from '../metrics/store';
+import type { StallEvent } from '../types';
+
+/** Every thread of the process that runs loopwatch talks on this channel. */
+export const CHANNEL_NAME = 'loopwatch:v1';
+
+export type ChannelMessage =
+  /** A thread announces its shared state (sent at start and again on `hello`). */
+  | { type: 'thread'; id: number; name: string; buffer: SharedArrayBuffer }
+  | { type: 'thread-gone'; id: number }
+  | { type: 'series'; add?: SeriesAnnouncement; remove?: string }
+  /** Sent by a reader that just started: every thread re-announces itself and its series. */
+  | { type: 'hello' }
+  /** A worker thread's stall, forwarded so the main thread's agent emits it too. */
+  | { type: 'stall'; threadId: number; event: StallEvent };
+
+/** An unref'd channel: it never keeps a thread alive. */
+export function openChannel(onMessage: (msg: ChannelMessage) => void, onError: (err: unknown) => void): BroadcastChannel {
+  const channel = new BroadcastChannel(CHANNEL_NAME);
+  channel.onmessage = (event) => {
+    try {
+      onMessage((event as { data: ChannelMessage }).data);
+    } catch (err) {
+      onError(err);
+    }
+  };
+  channel.unref();
+  return channel;
+}

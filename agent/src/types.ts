@@ -1,0 +1,92 @@
+import type { EventEmitter } from 'node:events';
+import type { MeterProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+
+/** Options for `start()`. Every field is optional; environment variables fill what code leaves unset. */
+export interface LoopwatchOptions {
+  /** Service name for telemetry loopwatch sends itself (OTLP). Default: `OTEL_SERVICE_NAME`, else the app's package name. */
+  serviceName?: string;
+  /** A continuous block of the thread at least this long is a stall. Default 100 (ms); env `LOOPWATCH_STALL_THRESHOLD_MS`. */
+  stallThresholdMs?: number;
+  /** Heartbeat / delay sampling interval. Default 10 (ms); env `LOOPWATCH_SAMPLE_INTERVAL_MS`. Must be at most half the stall threshold. */
+  sampleIntervalMs?: number;
+  /**
+   * Prometheus export. `false` turns the agent's own endpoint off. With `registry`, loopwatch's metrics are added to that
+   * prom-client Registry (served by the app's own /metrics) instead of a separate endpoint, unless `port` is also given.
+   */
+  prometheus?: false | PrometheusOptions;
+  /** OpenTelemetry export through the global MeterProvider (default on). `false` turns it off. */
+  otel?: false | OtelOptions;
+  /** `'stderr'` prints every stall (dev reporter); `'off'` (default) prints nothing but errors. Env `LOOPWATCH_LOG`. */
+  log?: 'stderr' | 'off';
+  /** Name of this thread in metrics and stall events. Default `'main'`, or the Worker's `name`, or `worker-<threadId>`. */
+  threadName?: string;
+  /** Throw on invalid options instead of logging and staying off. Default false. */
+  strict?: boolean;
+}
+
+export interface PrometheusOptions {
+  /** Port of the agent's own endpoint (served by a watchdog thread, so it answers during stalls). Default 9464; 0 picks a free port. */
+  port?: number;
+  /** Default `'0.0.0.0'`. */
+  host?: string;
+  /** Default `'/metrics'`. */
+  path?: string;
+  /** An application prom-client Registry to register loopwatch's metrics into. */
+  registry?: Registry;
+}
+
+export interface OtelOptions {
+  /** Use this MeterProvider instead of the global one. */
+  meterProvider?: MeterProvider;
+  /**
+   * Start an OpenTelemetry SDK (`@opentelemetry/sdk-node`, configured by the standard `OTEL_*` variables) when no
+   * MeterProvider is registered. Default: true when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set.
+   */
+  otlp?: boolean;
+}
+
+/** One frame of the code that was running during a stall. */
+export interface StackFrame {
+  functionName: string;
+  fileName: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+
+/** A stall: one continuous block of a thread at or above the stall threshold. */
+export interface StallEvent {
+  /** How long the thread ran without yielding to the event loop. */
+  durationMs: number;
+  /** When the block began (epoch ms). */
+  startTime: number;
+  /** `'main'` or the worker thread's name. */
+  thread: string;
+  /** The JavaScript stack that was running during the block, innermost first; empty when it could not be captured. */
+  stack: StackFrame[];
+  /** First frame in the application's own code, as `fn (file:line)`. */
+  culprit?: string;
+  /** HTTP method and route template of the request the block ran for, e.g. `GET /users/:id`. */
+  route?: string;
+  traceId?: string;
+  spanId?: string;
+  /** Async resource type whose callback blocked (e.g. `HTTPINCOMINGMESSAGE`, `Timeout`, `PROMISE`). */
+  resourceType?: string;
+  /** Other in-flight requests that the block delayed. */
+  victims?: number;
+}
+
+export interface LoopwatchEvents {
+  stall: [StallEvent];
+}
+
+export interface Agent extends EventEmitter<LoopwatchEvents> {
+  /** False when the agent is off (invalid config, or stopped). */
+  readonly enabled: boolean;
+  /** The thread this agent runs on (`'main'` or the worker's name). */
+  readonly threadName: string;
+  /** Resolves once exporters are set up; gives the agent endpoint's URL if it listens. Never rejects. */
+  ready(): Promise<{ prometheusUrl?: string }>;
+  /** Stops sampling and exporting and releases the watchdog thread, timers and listeners. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,14 @@
+/** Messages between the main thread's agent and its watchdog worker. */
+
+export interface WatchdogData {
+  mainThreadId: number;
+  mainThreadName: string;
+  mainBuffer: SharedArrayBuffer;
+  prometheus: { port: number; host: string; path: string } | false;
+  log: 'stderr' | 'off';
+  pollMs: number;
+}
+
+export type ToMain =
+  | { type: 'listening'; url: string | undefined }
+  | { type: 'listen-failed'; code: string; message: string };

@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Diagnostics } from '../diag';
+import type { ToMain, WatchdogData } from './protocol';
+
+export interface Watchdog {
+  /** Resolves with the endpoint URL, or undefined when there is none (off, or it could not listen). */
+  readonly listening: Promise<string | undefined>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the watchdog thread. It must not load the app's preloads
+ * (`--import loopwatch/register` would start an agent inside it), so it gets
+ * no execArgv and no NODE_OPTIONS; and it must never keep the process alive.
+ */
+export function spawnWatchdog(data: WatchdogData, diag: Diagnostics, onPortProblem: (code: string, message: string) => void): Watchdog {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const worker = new Worker(join(__dirname, 'worker.js'), {
+    workerData: data,
+    execArgv: [],
+    env,
+    name: 'loopwatch-watchdog',
+    // Bound the watchdog's memory; it holds little beyond the exposition text.
+    resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 },
+  });
+  let stopped = false;
+  const listening = new Promise<string | undefined>((resolve) => {
+    worker.on('message', (msg: ToMain) => {
+      if (msg.type === 'listening') resolve(msg.url);
+      else if (msg.type === 'listen-failed') {
+        onPortProblem(msg.code, msg.message);
+        resolve(undefined);
+      }
+    });
+    worker.on('error', (err) => {
+      diag.error('watchdog', 'watchdog thread failed', err);
+      resolve(undefined);
+    });
+    worker.on('exit', (code) => {
+      if (!stopped) diag.error('watchdog', `watchdog thread exited unexpectedly (code ${code})`);
+      resolve(undefined);
+    });
+  });
+  // After the listeners: attaching a 'message' listener refs the worker's port again.
+  worker.unref();
+  return {
+    listening,
+    async stop() {
+      stopped = true;
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The watchdog thread. It lives off the application's event loop, so it keeps
+ * working while a monitored thread is blocked: it serves Prometheus /metrics
+ * (including how long each thread has been blocked right now) and notices
+ * stalls as they happen.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Diagnostics } from '../diag';
+import { MetricsCollector } from '../metrics/collect';
+import * as N from '../metrics/names';
+import { SeriesStore } from '../metrics/store';
+import { ThreadState } from '../thread/state';
+import { openChannel } from '../threads/channel';
+import { ThreadDirectory } from '../threads/directory';
+import { startMetricsServer } from './server';
+import { StallWatch } from './stall-watch';
+import type { ToMain, WatchdogData } from './protocol';
+
+const data = workerData as WatchdogData;
+const post = (msg: ToMain) => parentPort?.postMessage(msg);
+const diag = new Diagnostics();
+
+const directory = new ThreadDirectory((name) => diag.error('watchdog', `more than 64 threads; not reporting thread "${name}"`));
+directory.add(data.mainThreadId, data.mainThreadName, new ThreadState(data.mainBuffer));
+
+const channel = openChannel(
+  (msg) => void directory.apply(msg),
+  (err) => diag.error('watchdog', 'bad channel message', err),
+);
+const store = new SeriesStore('watchdog', directory.registry, (msg) => channel.postMessage({ type: 'series', ...msg }));
+const errorCounters = new Map<string, { add(v: number): void }>();
+diag.countErrorsWith((component) => {
+  let c = errorCounters.get(component);
+  if (!c) {
+    c = store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component });
+    errorCounters.set(component, c);
+  }
+  c.add(1);
+});
+// Threads that started before us announce themselves again.
+channel.postMessage({ type: 'hello' });
+
+const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.warn(line));
+setInterval(() => {
+  try {
+    watch.poll(process.hrtime.bigint());
+  } catch (err) {
+    diag.error('watchdog', 'poll failed', err);
+  }
+}, data.pollMs);
+
+if (data.prometheus) {
+  startMetricsServer(new MetricsCollector(directory), data.prometheus, diag)
+    .then((url) => post({ type: 'listening', url }))
+    .catch((err: NodeJS.ErrnoException) => {
+      // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.
+      post({ type: 'listen-failed', code: err.code ?? 'UNKNOWN', message: err.message });
+    });
+} else {
+  post({ type: 'listening', url: undefined });
+}

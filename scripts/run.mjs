@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Project task runner. Runs on any Node ≥ 18 (npm may invoke it with the
+// machine's own Node), and runs loopwatch itself on the Node 22 and 24
+// binaries the project installs from the npm registry (devDependencies
+// `node22` and `node24`), because the machine's Node may be older than the
+// agent supports.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const NODES = { 22: join(root, 'node_modules/node22/bin/node'), 24: join(root, 'node_modules/node24/bin/node') };
+
+function nodeBin(major) {
+  const bin = NODES[major];
+  if (!existsSync(bin)) {
+    console.error(`loopwatch: Node ${major} not found at ${relative(root, bin)}; run \`npm install\` first.`);
+    process.exit(1);
+  }
+  return bin;
+}
+
+function build() {
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  const r = spawnSync(nodeBin(24), [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error('loopwatch: TypeScript build failed');
+    process.exit(r.status ?? 1);
+  }
+}
+
+function findTests(dir) {
+  const out = [];
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (name !== 'fixtures' && name !== 'helpers') out.push(...findTests(p));
+    } else if (/\.test\.(mjs|cjs|js)$/.test(name)) out.push(p);
+  }
+  return out.sort();
+}
+
+/** Runs node --test, echoing output and returning the pass/fail/skip counts. */
+function runNodeTests(major, files, extraEnv = {}) {
+  return new Promise((resolve) => {
+    console.log(`\n=== Node ${major}: ${files.length} test files ===`);
+    const child = spawn(
+      nodeBin(major),
+      ['--test', '--test-reporter=spec', '--test-timeout=180000', '--test-concurrency=1', ...files],
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...extraEnv, LOOPWATCH_TEST_NODE: String(major) } },
+    );
+    let tail = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString()).slice(-4000);
+    });
+    child.on('close', (code) => {
+      const count = (label) => Number((tail.match(new RegExp(`ℹ ${label} (\\d+)`)) ?? [])[1] ?? 0);
+      resolve({ code, pass: count('pass'), fail: count('fail'), skipped: count('skipped') + count('todo') });
+    });
+  });
+}
+
+async function test(args) {
+  build();
+  const only = args.length ? args : null;
+  // The agent's own suites run on every supported Node; the stack, dashboard
+  // and demo suites test files and configs, so one Node is enough.
+  const agentTests = findTests(join(root, 'test/agent'));
+  const otherTests = findTests(join(root, 'test')).filter((f) => !agentTests.includes(f));
+  const pick = (files) => (only ? files.filter((f) => only.some((o) => f.includes(o))) : files);
+  const plan = [
+    [22, pick(agentTests)],
+    [24, pick([...agentTests, ...otherTests])],
+  ];
+  const totals = { pass: 0, fail: 0, skipped: 0, failedRuns: 0 };
+  for (const [major, files] of plan) {
+    if (!files.length) continue;
+    const r = await runNodeTests(major, files);
+    totals.pass += r.pass;
+    totals.fail += r.fail;
+    totals.skipped += r.skipped;
+    if (r.code !== 0) totals.failedRuns++;
+  }
+  if (totals.failedRuns && !totals.fail) totals.fail = totals.failedRuns;
+  console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
+  process.exit(totals.fail ? 1 : 0);
+}
+
+function runOnNode24(script, args) {
+  build();
+  const r = spawnSync(nodeBin(24), [join(root, script), ...args], { stdio: 'inherit', cwd: root });
+  process.exit(r.status ?? 1);
+}
+
+const [task, ...rest] = process.argv.slice(2);
+switch (task) {
+  case 'build':
+    build();
+    break;
+  case 'test':
+    await test(rest);
+    break;
+  case 'demo':
+    runOnNode24('demo/main.mjs', rest);
+    break;
+  case 'bench':
+    runOnNode24('bench/overhead.mjs', rest);
+    break;
+  default:
+    console.error('usage: node scripts/run.mjs build|test [filter…]|demo|bench');
+    process.exit(2);
+}

@@ -1,0 +1,81 @@
+// End-to-end behaviour of the agent in a real process, observed from this (other) process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fixture, parseMetrics, runChild, sample } from './helpers/child.mjs';
+
+const STALL = 'loopwatch_eventloop_stall_duration_seconds_count';
+
+test('a 300 ms block is reported once, with its duration within ±20 %', async (t) => {
+  const app = runChild(fixture('block.cjs'), { args: ['300', '200'] });
+  t.after(() => app.kill());
+  const ready = await app.message('ready');
+  await app.message('unblocked');
+  const stall = await app.message('stall');
+  assert.equal(stall.thread, 'main');
+  assert.ok(Math.abs(stall.durationMs - 300) <= 60, `duration ${stall.durationMs} ms`);
+  assert.deepEqual(stall.stack, []);
+  assert.ok(Math.abs(stall.startTime - (Date.now() - 300)) < 10_000);
+  const metrics = parseMetrics(await (await fetch(ready.prometheusUrl)).text());
+  assert.equal(sample(metrics, STALL, { thread_name: 'main' }).value, 1);
+  const total = sample(metrics, 'loopwatch_eventloop_stall_seconds_total', { thread_name: 'main' }).value;
+  assert.ok(Math.abs(total - 0.3) <= 0.06, `stalled seconds ${total}`);
+  assert.equal(app.messages.filter((m) => m.type === 'stall').length, 1);
+});
+
+test('a scrape during a 5 s block answers fast and shows the block growing', async (t) => {
+  const app = runChild(fixture('block.cjs'), { args: ['5000', '200'] });
+  t.after(() => app.kill());
+  const { prometheusUrl } = await app.message('ready');
+  // The child prints 'blocking' just before it freezes; poll the endpoint while it is frozen.
+  await app.message('blocking');
+  const readings = [];
+  const timings = [];
+  const until = Date.now() + 3500;
+  while (Date.now() < until) {
+    const t0 = performance.now();
+    const body = await (await fetch(prometheusUrl)).text();
+    timings.push(performance.now() - t0);
+    const s = sample(parseMetrics(body), 'loopwatch_eventloop_stall_in_progress_seconds', { thread_name: 'main' });
+    if (!app.messages.some((m) => m.type === 'unblocked')) readings.push(s.value);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(!app.messages.some((m) => m.type === 'unblocked'), 'the child must still be blocked while we scrape');
+  const positive = readings.filter((v) => v > 0);
+  assert.ok(positive.length >= 5, `in-progress readings: ${readings}`);
+  for (let i = 1; i < positive.length; i++) assert.ok(positive[i] > positive[i - 1], `not growing: ${positive}`);
+  assert.ok(positive.at(-1) >= 2.5, `last reading ${positive.at(-1)}`);
+  timings.sort((a, b) => a - b);
+  const median = timings[Math.floor(timings.length / 2)];
+  assert.ok(median < 100, `median scrape ${median.toFixed(1)} ms (all: ${timings.map((x) => x.toFixed(0))})`);
+  assert.ok(timings.at(-1) < 1000, `slowest scrape ${timings.at(-1)} ms`);
+  // After the block, the gauge is back to 0 and the stall is counted with its full length.
+  await app.message('unblocked');
+  const stall = await app.message('stall');
+  assert.ok(Math.abs(stall.durationMs - 5000) <= 500, `duration ${stall.durationMs}`);
+  const after = parseMetrics(await (await fetch(prometheusUrl)).text());
+  assert.equal(sample(after, 'loopwatch_eventloop_stall_in_progress_seconds', { thread_name: 'main' }).value, 0);
+});
+
+test('the process exits on its own with the agent running', async (t) => {
+  const app = runChild(fixture('exits.cjs'));
+  t.after(() => app.kill());
+  const deadline = new Promise((_, reject) => setTimeout(() => reject(new Error(`did not exit; stderr: ${app.stderr}`)), 15_000).unref());
+  const { code } = await Promise.race([app.exited, deadline]);
+  assert.equal(code, 0);
+  assert.ok(app.messages.some((m) => m.type === 'started' && m.enabled === true));
+  assert.ok(app.messages.some((m) => m.type === 'done'));
+});
+
+test('a worker thread that loads the agent reports its stalls with its thread name, on the main agent too', async (t) => {
+  const app = runChild(fixture('worker-stall.cjs'));
+  t.after(() => app.kill());
+  const { prometheusUrl } = await app.message('ready');
+  const fromMain = await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.observer === 'main' && m.thread === 'image-resizer'), { what: 'worker stall on the main agent' });
+  assert.ok(Math.abs(fromMain.durationMs - 400) <= 80, `duration ${fromMain.durationMs}`);
+  assert.ok(app.messages.find((m) => m.type === 'stall' && m.observer === 'worker' && m.thread === 'image-resizer'));
+  assert.ok(!app.messages.some((m) => m.type === 'stall' && m.thread === 'main'), 'the main thread did not stall');
+  const metrics = parseMetrics(await (await fetch(prometheusUrl)).text());
+  assert.equal(sample(metrics, STALL, { thread_name: 'image-resizer' })?.value, 1);
+  assert.ok(sample(metrics, 'loopwatch_eventloop_delay_seconds_count', { thread_name: 'image-resizer' })?.value > 0);
+  assert.ok(sample(metrics, 'nodejs_eventloop_utilization_ratio', { thread_name: 'image-resizer' }));
+});
