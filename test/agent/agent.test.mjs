@@ -10,16 +10,21 @@ test('a 300 ms block is reported once, with its duration within ±20 %', async (
   t.after(() => app.kill());
   const ready = await app.message('ready');
   await app.message('unblocked');
-  const stall = await app.message('stall');
+  const stall = await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.durationMs > 200), { what: 'the 300 ms stall' });
   assert.equal(stall.thread, 'main');
   assert.ok(Math.abs(stall.durationMs - 300) <= 60, `duration ${stall.durationMs} ms`);
   assert.deepEqual(stall.stack, []);
   assert.ok(Math.abs(stall.startTime - (Date.now() - 300)) < 10_000);
+  // Exactly one stall for the block (a loaded machine may add unrelated short ones before it).
+  const blocking = app.messages.find((m) => m.type === 'blocking').at;
+  const ours = app.messages.filter((m) => m.type === 'stall' && m.startTime >= blocking - 50);
+  assert.equal(ours.length, 1, JSON.stringify(ours));
   const metrics = parseMetrics(await (await fetch(ready.prometheusUrl)).text());
-  assert.equal(sample(metrics, STALL, { thread_name: 'main' }).value, 1);
+  const all = app.messages.filter((m) => m.type === 'stall');
+  assert.equal(sample(metrics, STALL, { thread_name: 'main' }).value, all.length);
   const total = sample(metrics, 'loopwatch_eventloop_stall_seconds_total', { thread_name: 'main' }).value;
-  assert.ok(Math.abs(total - 0.3) <= 0.06, `stalled seconds ${total}`);
-  assert.equal(app.messages.filter((m) => m.type === 'stall').length, 1);
+  const expected = all.reduce((s, e) => s + e.durationMs / 1000, 0);
+  assert.ok(Math.abs(total - expected) < 1e-6, `stalled seconds ${total} vs events ${expected}`);
 });
 
 test('a scrape during a 5 s block answers fast and shows the block growing', async (t) => {
@@ -50,7 +55,7 @@ test('a scrape during a 5 s block answers fast and shows the block growing', asy
   assert.ok(timings.at(-1) < 1000, `slowest scrape ${timings.at(-1)} ms`);
   // After the block, the gauge is back to 0 and the stall is counted with its full length.
   await app.message('unblocked');
-  const stall = await app.message('stall');
+  const stall = await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.durationMs > 4000), { what: 'the 5 s stall' });
   assert.ok(Math.abs(stall.durationMs - 5000) <= 500, `duration ${stall.durationMs}`);
   const after = parseMetrics(await (await fetch(prometheusUrl)).text());
   assert.equal(sample(after, 'loopwatch_eventloop_stall_in_progress_seconds', { thread_name: 'main' }).value, 0);

@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { fixture, runChild } from './helpers/child.mjs';
+
+const require = createRequire(import.meta.url);
+const { resolveConfig, ConfigError } = require('../../agent/dist/config.js');
+
+test('defaults', () => {
+  const c = resolveConfig({}, {});
+  assert.equal(c.stallThresholdMs, 100);
+  assert.equal(c.sampleIntervalMs, 10);
+  assert.deepEqual({ ...c.prometheus, registry: undefined }, { port: 9464, host: '0.0.0.0', path: '/metrics', registry: undefined });
+  assert.equal(c.otel.otlp, false);
+  assert.equal(c.log, 'off');
+});
+
+test('environment fills what code leaves unset; code wins', () => {
+  const env = { LOOPWATCH_STALL_THRESHOLD_MS: '250', LOOPWATCH_PROMETHEUS_PORT: '9999', LOOPWATCH_PROMETHEUS_HOST: '127.0.0.1', LOOPWATCH_LOG: 'stderr', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
+  const c = resolveConfig({ stallThresholdMs: 50 }, env);
+  assert.equal(c.stallThresholdMs, 50);
+  assert.equal(c.prometheus.port, 9999);
+  assert.equal(c.prometheus.host, '127.0.0.1');
+  assert.equal(c.log, 'stderr');
+  assert.equal(c.otel.otlp, true);
+  assert.equal(resolveConfig({}, { LOOPWATCH_PROMETHEUS_PORT: 'off' }).prometheus, false);
+  assert.equal(resolveConfig({ prometheus: false }, {}).prometheus, false);
+  assert.equal(resolveConfig({ otel: false }, {}).otel, false);
+});
+
+test('an app registry replaces the own endpoint unless a port is given', () => {
+  const registry = { registerMetric() {}, removeSingleMetric() {}, contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  assert.equal(resolveConfig({ prometheus: { registry } }, {}).prometheus.port, undefined);
+  assert.equal(resolveConfig({ prometheus: { registry, port: 0 } }, {}).prometheus.port, 0);
+});
+
+const bad = [
+  [{ stallThresholdMs: 'abc' }, {}, /stallThresholdMs must be a number from 1 to 600000 \(ms\), got "abc"/],
+  [{ stallThresholdMs: -5 }, {}, /stallThresholdMs .* got -5/],
+  [{}, { LOOPWATCH_STALL_THRESHOLD_MS: 'soon' }, /LOOPWATCH_STALL_THRESHOLD_MS="soon" is not a number/],
+  [{ prometheus: { port: 70000 } }, {}, /prometheus.port must be an integer port from 0 to 65535, got 70000/],
+  [{}, { LOOPWATCH_PROMETHEUS_PORT: 'nine' }, /LOOPWATCH_PROMETHEUS_PORT must be an integer port from 0 to 65535 or "off", got "nine"/],
+  [{ log: 'loud' }, {}, /log must be one of "stderr", "off", got "loud"/],
+  [{}, { LOOPWATCH_LOG: 'stdout' }, /LOOPWATCH_LOG must be one of "stderr", "off", got "stdout"/],
+  [{ treshold: 5 }, {}, /unknown option "treshold" \(accepted: serviceName, stallThresholdMs/],
+  [{ prometheus: { prot: 1 } }, {}, /unknown option "prometheus.prot"/],
+  [{ prometheus: { path: 'metrics' } }, {}, /prometheus.path must be a string starting with "\/"/],
+  [{ prometheus: { registry: {} } }, {}, /prometheus.registry must be a prom-client Registry/],
+  [{ otel: { meterProvider: 5 } }, {}, /otel.meterProvider must be an OpenTelemetry MeterProvider/],
+  [{ stallThresholdMs: 10, sampleIntervalMs: 10 }, {}, /sampleIntervalMs 10 must be at most half of stallThresholdMs/],
+];
+for (const [options, env, message] of bad) {
+  test(`rejects ${JSON.stringify(options)} ${JSON.stringify(env)} with a message naming it`, () => {
+    const r = resolveConfig(options, env);
+    assert.ok(r instanceof ConfigError);
+    assert.equal(r.code, 'LOOPWATCH_INVALID_OPTION');
+    assert.match(r.message, message);
+  });
+}
+
+test('bad config: one clear message, agent off, app keeps running; strict throws', async (t) => {
+  const app = runChild(fixture('bad-config.cjs'), { env: { LOOPWATCH_STALL_THRESHOLD_MS: 'fast' } });
+  t.after(() => app.kill());
+  const r = await app.message('result');
+  assert.equal(r.enabled, false);
+  assert.equal(r.strictThrew, 'LOOPWATCH_INVALID_OPTION');
+  assert.equal(r.appStillRuns, true);
+  const lines = app.stderr.trim().split('\n').filter((l) => l.startsWith('[loopwatch]'));
+  assert.equal(lines.length, 1, app.stderr);
+  assert.match(lines[0], /LOOPWATCH_STALL_THRESHOLD_MS="fast" is not a number .* loopwatch is off; the app keeps running/);
+});
+
+test('metrics port in use: clear message, app unharmed, stalls still reported', async (t) => {
+  const blocker = createServer();
+  await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+  t.after(() => blocker.close());
+  const port = blocker.address().port;
+  const app = runChild(fixture('block.cjs'), { args: ['200', '100'], env: { LOOPWATCH_PROMETHEUS_PORT: String(port), LOOPWATCH_PROMETHEUS_HOST: '127.0.0.1' } });
+  t.after(() => app.kill());
+  const ready = await app.message('ready');
+  assert.equal(ready.prometheusUrl, undefined);
+  const stall = await app.message('stall');
+  assert.ok(stall.durationMs >= 150);
+  assert.match(app.stderr, new RegExp(`\\[loopwatch\\] prometheus: port 127.0.0.1:${port} is already in use; the loopwatch metrics endpoint is off \\(the app and the rest of loopwatch keep running\\)`));
+  assert.equal(app.child.exitCode, null, 'the app is still running');
+});

@@ -1,0 +1,23 @@
+// The one-line setup: preload with --require (CommonJS) or --import (ESM), configured by environment.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fixture, parseMetrics, runChild, sample } from './helpers/child.mjs';
+
+for (const [flag, file] of [['--require', 'preload-app.cjs'], ['--import', 'preload-app.mjs']]) {
+  test(`node ${flag} loopwatch/register measures the app and its worker threads`, async (t) => {
+    const app = runChild(fixture(file), {
+      execArgv: [flag, 'loopwatch/register'],
+      env: { LOOPWATCH_STALL_THRESHOLD_MS: '150', LOOPWATCH_PROMETHEUS_HOST: '127.0.0.1' },
+    });
+    t.after(() => app.kill());
+    const { prometheusUrl, threshold } = await app.message('ready');
+    assert.match(prometheusUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    assert.equal(threshold, 150);
+    // The worker inherited the preload: its 200 ms block shows up under its name.
+    await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.thread === 'preloaded-worker'), { what: 'worker stall' });
+    const metrics = parseMetrics(await (await fetch(prometheusUrl)).text());
+    assert.equal(sample(metrics, 'loopwatch_eventloop_stall_duration_seconds_count', { thread_name: 'preloaded-worker' }).value, 1);
+    // A 120 ms block of the main thread is under the 150 ms threshold from LOOPWATCH_STALL_THRESHOLD_MS.
+    assert.ok(!app.messages.some((m) => m.type === 'stall' && m.thread === 'main' && m.durationMs < 150));
+  });
+}
