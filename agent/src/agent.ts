@@ -76,7 +76,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   }
 
   ready(): Promise<{ prometheusUrl?: string }> {
-    return this.readyPromise;
+    // Whoever awaits ready() wants the answer: hold the loop open for it, briefly (the watchdog itself is unref'd).
+    const hold = setTimeout(() => {}, 5000);
+    return this.readyPromise.finally(() => clearTimeout(hold));
   }
 
   async stop(): Promise<void> {

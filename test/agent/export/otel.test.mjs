@@ -12,9 +12,10 @@ for (const order of ['before', 'after']) {
     const byName = new Map(otel.map((m) => [m.name, m]));
     const stall = byName.get('loopwatch.eventloop.stall.duration');
     assert.ok(stall, `no stall histogram; exported: ${[...byName.keys()]}`);
-    assert.equal(sumCount(stall), 1);
-    const sum = stall.points[0].value.sum;
-    assert.ok(sum > 0.2 && sum < 0.4, `stall sum ${sum}`);
+    // Our 250 ms block lands in the (0.2, 0.5] bucket (a loaded machine may add a short start-up stall).
+    const { boundaries, counts } = stall.points[0].value.buckets;
+    assert.equal(counts[boundaries.indexOf(0.5)], 1, JSON.stringify(stall.points[0].value));
+    assert.ok(sumCount(stall) >= 1);
     assert.equal(stall.points[0].attributes['thread.name'], 'main');
     assert.ok(sumCount(byName.get('loopwatch.eventloop.delay')) > 10);
     assert.ok(byName.get('nodejs.eventloop.delay.p99').points[0].value >= 0);
