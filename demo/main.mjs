@@ -25,7 +25,7 @@ const stop = (code = 0) => {
   server.kill('SIGTERM');
   setTimeout(() => process.exit(code), 500).unref();
 };
-process.on('SIGINT', () => stop(0));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => stop(0));
 server.on('exit', (code) => {
   if (!stopping) {
     console.error(`demo: the service exited (code ${code})`);
@@ -56,7 +56,7 @@ for (let c = 0; c < 4; c++) {
     while (!stopping) latencies.push((await get('/fast')).ms);
   })();
 }
-const stallers = ['/stall/crypto', '/stall/json', '/stall/busy?ms=300', '/stall/readfile', '/stall/after-await'];
+const stallers = ['/stall/crypto', '/stall/json', '/stall/busy?ms=300', '/pool/threadpool?n=16', '/stall/readfile', '/stall/after-await', '/pool/db?n=20'];
 let n = 0;
 const stallTimer = setInterval(() => void get(stallers[n++ % stallers.length]), 2000);
 
@@ -69,7 +69,10 @@ const report = setInterval(async () => {
     `demo: ${lat.length} fast requests in 5 s, their p99 ${p99.toFixed(0)} ms | loopwatch: ` +
       `${value(/^loopwatch_eventloop_stall_duration_seconds_count\{/)} stalls, ` +
       `${value(/^loopwatch_eventloop_stall_seconds_total\{/).toFixed(2)} s stalled, ` +
-      `loop p99 delay ${(value(/^nodejs_eventloop_delay_p99_seconds\{thread_name="main"/) * 1000).toFixed(0)} ms`,
+      `loop p99 delay ${(value(/^nodejs_eventloop_delay_p99_seconds\{thread_name="main"/) * 1000).toFixed(0)} ms | ` +
+      `threadpool ${value(/^loopwatch_pool_used\{pool_name="libuv"/)}/${value(/^loopwatch_pool_max\{pool_name="libuv"/)} busy, ` +
+      `${value(/^loopwatch_pool_pending\{pool_name="libuv"/)} queued | ` +
+      `db pool pending ${value(/^loopwatch_pool_pending\{pool_name="demo-pg"/)}`,
   );
 }, 5000);
 

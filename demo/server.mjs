@@ -8,6 +8,8 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getAgent } from 'loopwatch';
+import { createPoolDemo } from './pools.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
 
@@ -58,13 +60,11 @@ const routes = {
   },
 };
 
-// Optional pool endpoints (threadpool and database saturation).
-try {
-  const pools = await import('./pools.mjs');
-  Object.assign(routes, pools.routes ?? {});
-} catch (err) {
-  if (err?.code !== 'ERR_MODULE_NOT_FOUND') console.error('demo: pool endpoints unavailable:', err.message);
-}
+// Pool endpoints: saturate the libuv threadpool and a PostgreSQL pool (max 2), reported by loopwatch.
+const poolDemo = createPoolDemo({
+  monitorPool: (pool, options) => getAgent()?.monitorPool(pool, options) ?? { detach() {} },
+});
+for (const [path, handler] of Object.entries(poolDemo.routes)) routes[`GET ${path}`] = handler;
 
 function send(res, status, body) {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -82,4 +82,9 @@ const server = createServer((req, res) => {
 server.listen(port, () => {
   process.stdout.write(JSON.stringify({ type: 'listening', port: server.address().port }) + '\n');
 });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close(() => process.exit(0)));
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    server.close();
+    poolDemo.close().finally(() => process.exit(0));
+  });
+}

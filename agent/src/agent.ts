@@ -7,7 +7,10 @@ import { OtelExporter } from './export/otel';
 import { registerInto } from './export/prometheus';
 import { MetricsCollector } from './metrics/collect';
 import * as N from './metrics/names';
+import { poolSinkFactory } from './metrics/pool-sink';
 import { SeriesStore } from './metrics/store';
+import { monitorPool as attachPool, startThreadpoolMonitor } from './pools';
+import type { MonitorPoolOptions, SinkFactory } from './pools/types';
 import { formatStall } from './reporter';
 import type { DetectedStall } from './thread/sampler';
 import { ThreadMonitor } from './thread/monitor';
@@ -30,6 +33,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly otel: OtelExporter | undefined;
   private readonly unregisterFromApp: (() => void) | undefined;
   private readonly readyPromise: Promise<{ prometheusUrl?: string }>;
+  private readonly sinks: SinkFactory;
+  private readonly pools = new Set<{ detach(): void }>();
+  private readonly threadpool: { stop(): void } | undefined;
   private readonly onThreadExit = () => this.announceGone();
 
   constructor(
@@ -45,6 +51,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     );
     this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.channel.postMessage({ type: 'series', ...msg }));
     this.countErrors();
+    this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
 
     this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.onStall(s));
     this.directory.add(threadId, this.threadName, this.monitor.state);
@@ -58,6 +65,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       }
       // Hear from worker threads that started before us.
       this.channel.postMessage({ type: 'hello' });
+      if (config.threadpool) {
+        this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => diag.error('threadpool', where, err), config.threadpool);
+      }
     } else {
       // A worker thread may end without stop(); its series must not linger as a thread blocked forever.
       process.once('exit', this.onThreadExit);
@@ -81,10 +91,25 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     return this.readyPromise.finally(() => clearTimeout(hold));
   }
 
+  monitorPool(pool: unknown, options?: MonitorPoolOptions): { detach(): void } {
+    if (!this.running) return { detach() {} };
+    const handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err));
+    const tracked = {
+      detach: () => {
+        this.pools.delete(tracked);
+        handle.detach();
+      },
+    };
+    this.pools.add(tracked);
+    return tracked;
+  }
+
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.monitor.stop();
+    this.threadpool?.stop();
+    for (const p of [...this.pools]) p.detach();
     this.announceGone();
     process.off('exit', this.onThreadExit);
     this.store.removeAll();
@@ -194,6 +219,9 @@ export class DisabledAgent extends EventEmitter<LoopwatchEvents> implements Agen
   }
   ready(): Promise<{ prometheusUrl?: string }> {
     return Promise.resolve({});
+  }
+  monitorPool(): { detach(): void } {
+    return { detach() {} };
   }
   stop(): Promise<void> {
     return Promise.resolve();

@@ -25,6 +25,7 @@ export interface ResolvedConfig {
   otel: ResolvedOtel | false;
   log: 'stderr' | 'off';
   threadName: string | undefined;
+  threadpool: { probeIntervalMs: number; countOperations: boolean } | false;
   strict: boolean;
 }
 
@@ -38,7 +39,8 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'strict']);
+const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp']);
 
@@ -84,8 +86,35 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
   const prometheus = resolvePrometheus(problems, options.prometheus, env);
   const otel = resolveOtel(problems, options.otel, env, serviceName);
 
+  const threadpool = resolveThreadpool(problems, options.threadpool, env);
+
   if (problems.length) return new ConfigError(problems);
-  return { serviceName, stallThresholdMs, sampleIntervalMs, prometheus, otel, log, threadName, strict: strict === true };
+  return { serviceName, stallThresholdMs, sampleIntervalMs, prometheus, otel, log, threadName, threadpool, strict: strict === true };
+}
+
+function resolveThreadpool(problems: string[], opt: LoopwatchOptions['threadpool'], env: Env): ResolvedConfig['threadpool'] {
+  if (opt === false) return false;
+  if (opt === undefined) {
+    const fromEnv = env.LOOPWATCH_THREADPOOL;
+    if (fromEnv !== undefined && fromEnv !== '') {
+      if (/^(off|false|0)$/i.test(fromEnv)) return false;
+      if (!/^(on|true|1)$/i.test(fromEnv)) problems.push(`LOOPWATCH_THREADPOOL must be "on" or "off", got ${show(fromEnv)}`);
+    }
+  } else if (opt === null || typeof opt !== 'object') {
+    problems.push(`threadpool must be false or an object { probeIntervalMs, countOperations }, got ${show(opt)}`);
+    return false;
+  }
+  const o = opt ?? {};
+  for (const key of Object.keys(o)) {
+    if (!KNOWN_THREADPOOL.has(key)) problems.push(`unknown option "threadpool.${key}" (accepted: ${[...KNOWN_THREADPOOL].join(', ')})`);
+  }
+  const probe = o.probeIntervalMs ?? 1000;
+  if (typeof probe !== 'number' || !Number.isFinite(probe) || probe < 10 || probe > 60_000) {
+    problems.push(`threadpool.probeIntervalMs must be a number from 10 to 60000 (ms), got ${show(probe)}`);
+  }
+  const count = o.countOperations ?? true;
+  if (typeof count !== 'boolean') problems.push(`threadpool.countOperations must be a boolean, got ${show(count)}`);
+  return { probeIntervalMs: probe, countOperations: count === true };
 }
 
 function resolvePrometheus(problems: string[], opt: LoopwatchOptions['prometheus'], env: Env): ResolvedPrometheus | false {

@@ -21,9 +21,23 @@ export interface LoopwatchOptions {
   log?: 'stderr' | 'off';
   /** Name of this thread in metrics and stall events. Default `'main'`, or the Worker's `name`, or `worker-<threadId>`. */
   threadName?: string;
+  /**
+   * libuv threadpool monitoring (pool kind `libuv`), on the main thread. Default on; `false` or env
+   * `LOOPWATCH_THREADPOOL=off` turns it off.
+   */
+  threadpool?: false | ThreadpoolOptions;
   /** Throw on invalid options instead of logging and staying off. Default false. */
   strict?: boolean;
 }
+
+export interface ThreadpoolOptions {
+  /** Period of the queue-wait probe. Default 1000 (ms). */
+  probeIntervalMs?: number;
+  /** Count in-flight fs/crypto/zlib/dns operations by wrapping those modules' async functions. Default true. */
+  countOperations?: boolean;
+}
+
+export type { MonitorPoolOptions, PoolKind, PlainPoolAdapter } from './pools/types';
 
 export interface PrometheusOptions {
   /** Port of the agent's own endpoint (served by a watchdog thread, so it answers during stalls). Default 9464; 0 picks a free port. */
@@ -87,6 +101,12 @@ export interface Agent extends EventEmitter<LoopwatchEvents> {
   readonly threadName: string;
   /** Resolves once exporters are set up; gives the agent endpoint's URL if it listens. Never rejects. */
   ready(): Promise<{ prometheusUrl?: string }>;
+  /**
+   * Reports a pool's saturation (max, used, idle, pending, wait and use time, errors): a `pg` Pool, `mysql2` pool,
+   * `generic-pool`, `tarn`/knex, `undici` Pool/Agent, `piscina`, or `{ max, used, idle?, pending? }` callbacks.
+   * Never throws; an unrecognised object is reported on stderr and ignored. `detach()` stops reporting it.
+   */
+  monitorPool(pool: unknown, options?: import('./pools/types').MonitorPoolOptions): { detach(): void };
   /** Stops sampling and exporting and releases the watchdog thread, timers and listeners. */
   stop(): Promise<void>;
 }

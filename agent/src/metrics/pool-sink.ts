@@ -1,0 +1,69 @@
+import type { PoolKind, PoolSink, SinkFactory } from '../pools/types';
+import * as N from './names';
+import type { SeriesStore } from './store';
+
+/** Label cardinality bound: pools reported per thread. */
+export const MAX_POOLS = 50;
+
+/**
+ * The core's PoolSink: each pool gets its own series in shared memory, read by
+ * the watchdog's Prometheus endpoint and the OTel exporter at scrape time.
+ * Pool names are unique per thread (a second "pg" becomes "pg#2") so two pools
+ * never produce duplicate series.
+ */
+export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) => void): SinkFactory {
+  const live = new Set<string>();
+  return (rawName: string, kind: PoolKind): PoolSink => {
+    const base = String(rawName).slice(0, 64) || kind;
+    let name = base;
+    for (let i = 2; live.has(name); i++) name = `${base}#${i}`;
+    if (live.size >= MAX_POOLS) {
+      onOverflow(name);
+      return NOOP_SINK;
+    }
+    live.add(name);
+    const attrs = { [N.ATTR_POOL_NAME]: name, [N.ATTR_POOL_KIND]: kind };
+    const max = store.gauge(N.POOL_MAX, attrs);
+    const used = store.gauge(N.POOL_USED, attrs);
+    const idle = store.gauge(N.POOL_IDLE, attrs);
+    const pending = store.gauge(N.POOL_PENDING, attrs);
+    const wait = store.histogram(N.POOL_WAIT_TIME, attrs);
+    const use = store.histogram(N.POOL_USE_TIME, attrs);
+    const errors = new Map<string, ReturnType<SeriesStore['counter']>>();
+    let closed = false;
+    return {
+      update(s) {
+        if (closed) return;
+        max.set(s.max);
+        used.set(s.used);
+        idle.set(s.idle);
+        pending.set(s.pending);
+      },
+      observeWait: (seconds) => void (closed || wait.observe(seconds)),
+      observeUse: (seconds) => void (closed || use.observe(seconds)),
+      error(type) {
+        if (closed) return;
+        let c = errors.get(type);
+        if (!c) {
+          c = store.counter(N.POOL_ERRORS, { ...attrs, [N.ATTR_POOL_ERROR_TYPE]: type });
+          errors.set(type, c);
+        }
+        c.add(1);
+      },
+      close() {
+        if (closed) return;
+        closed = true;
+        live.delete(name);
+        for (const h of [max, used, idle, pending, wait, use, ...errors.values()]) h.remove();
+      },
+    };
+  };
+}
+
+const NOOP_SINK: PoolSink = Object.freeze({
+  update() {},
+  observeWait() {},
+  observeUse() {},
+  error() {},
+  close() {},
+});

@@ -1,0 +1,90 @@
+/**
+ * The seam between pool adapters (this directory) and the agent core.
+ *
+ * Adapters observe a pool and feed a {@link PoolSink}; the core provides the
+ * sink (backed by shared memory that the Prometheus endpoint in the watchdog
+ * worker and the OTel exporter read at scrape time). Adapters never emit
+ * metrics themselves.
+ */
+
+export type PoolKind = 'libuv' | 'pg' | 'mysql2' | 'generic-pool' | 'tarn' | 'undici' | 'piscina' | 'custom';
+
+export interface PoolSnapshot {
+  max: number;
+  used: number;
+  idle: number;
+  pending: number;
+}
+
+/** Where a pool's measurements go. */
+export interface PoolSink {
+  /** Current levels; call whenever they may have changed (on pool events) — cheap (a few Float64 writes). */
+  update(s: PoolSnapshot): void;
+  /** Seconds from acquire request to grant (real measurement). */
+  observeWait(seconds: number): void;
+  /** Seconds a slot was held (grant → release), where measurable. */
+  observeUse(seconds: number): void;
+  /** An acquire timeout or error. */
+  error(type: 'timeout' | 'error'): void;
+  /** The pool is closed: stop reporting its series. */
+  close(): void;
+}
+
+export type SinkFactory = (name: string, kind: PoolKind) => PoolSink;
+
+export type OnAdapterError = (err: unknown, where: string) => void;
+
+export interface MonitorPoolOptions {
+  name?: string;
+  kind?: PoolKind;
+  /**
+   * Extension (optional): how often pools that have no state-change events
+   * (undici, custom) are sampled, in ms. Default 1000. Event-driven adapters
+   * (pg, mysql2, generic-pool, tarn, piscina) do not poll.
+   */
+  sampleIntervalMs?: number;
+}
+
+export interface PoolMonitorHandle {
+  detach(): void;
+}
+
+export interface ThreadpoolMonitorOptions {
+  /** Period of the queue-wait probe in ms (default 1000). */
+  probeIntervalMs?: number;
+  /**
+   * Count in-flight operations of the built-in threadpool-backed APIs
+   * (fs, crypto, zlib, dns) by wrapping their module exports (default true).
+   * Without it only `max` and the probe's wait time are reported.
+   */
+  countOperations?: boolean;
+}
+
+/** Per-family in-flight counts kept by the threadpool monitor. */
+export interface ThreadpoolStats {
+  size: number;
+  inFlight: number;
+  byFamily: { fs: number; crypto: number; zlib: number; dns: number };
+  probes: number;
+  /** Smallest probe round trip seen (s): the probe's intrinsic cost, subtracted from each wait. */
+  probeBaseline: number;
+  /** Last probe wait (s). */
+  lastWait: number;
+}
+
+export interface ThreadpoolMonitorHandle {
+  stop(): void;
+  /** Current counts (for the demo console and tests). */
+  stats(): ThreadpoolStats;
+}
+
+/**
+ * Plain adapter: anything else. Each field is a number or a function returning
+ * one; `pending` and `idle` are optional (0 / max − used when absent).
+ */
+export interface PlainPoolAdapter {
+  max: number | (() => number);
+  used: number | (() => number);
+  idle?: number | (() => number);
+  pending?: number | (() => number);
+}

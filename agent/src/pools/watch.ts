@@ -1,0 +1,249 @@
+/**
+ * Shared machinery for pool adapters: a guarded view of the sink (bad numbers
+ * and sink failures go to `onError`, never to the application), lifecycle
+ * (detach, close, garbage collection of the pool) and bounded bookkeeping.
+ */
+import { performance } from 'node:perf_hooks';
+import type { OnAdapterError, PoolKind, PoolSink, PoolSnapshot } from './types';
+
+/** Monotonic clock in seconds. */
+export function nowSeconds(): number {
+  return performance.now() / 1000;
+}
+
+function isCount(n: unknown): n is number {
+  // Infinity is allowed for `max` of unbounded pools.
+  return typeof n === 'number' && !Number.isNaN(n) && n >= 0;
+}
+
+/**
+ * Pending acquire timestamps keyed by request id, bounded: at most `limit`
+ * entries; beyond that new requests are not timed (counted in `dropped`), so
+ * a pool whose acquires never settle cannot grow memory without bound.
+ */
+export class PendingTimes<K> {
+  private readonly map = new Map<K, number>();
+  dropped = 0;
+  constructor(private readonly limit = 10_000) {}
+  start(key: K, t: number): void {
+    if (this.map.size >= this.limit) {
+      this.dropped++;
+      return;
+    }
+    this.map.set(key, t);
+  }
+  /** Removes and returns the start time, or undefined if not tracked. */
+  take(key: K): number | undefined {
+    const t = this.map.get(key);
+    if (t !== undefined) this.map.delete(key);
+    return t;
+  }
+  get size(): number {
+    return this.map.size;
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+type Teardown<T> = (target: T) => void;
+
+/** Pools → their watch, so a pool is never monitored twice. */
+const watched = new WeakMap<object, PoolWatch<object>>();
+
+/**
+ * Closes the sink of a pool that was garbage-collected without being closed.
+ * The held value (the watch) must not reference the pool strongly: watches
+ * keep it in a WeakRef and teardowns receive it as an argument.
+ */
+const collected = new FinalizationRegistry<PoolWatch<object>>((w) => w.finalize());
+
+/**
+ * One monitored pool. Adapters call `update`, `wait`, `use`, `fail` (all
+ * guarded), register teardowns and optional sampling timers.
+ */
+export class PoolWatch<T extends object> {
+  private sink: PoolSink | null;
+  private readonly target: WeakRef<T>;
+  private readonly teardowns: Teardown<T>[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private scheduled = false;
+  /** Set by the adapter: reads the pool's levels. */
+  read: ((pool: T) => PoolSnapshot) | null = null;
+
+  constructor(
+    target: T,
+    readonly name: string,
+    readonly kind: PoolKind,
+    sink: PoolSink,
+    private readonly onError: OnAdapterError,
+  ) {
+    this.sink = sink;
+    this.target = new WeakRef(target);
+    watched.set(target, this as unknown as PoolWatch<object>);
+    collected.register(target, this as unknown as PoolWatch<object>, this);
+  }
+
+  static isWatched(target: object): boolean {
+    return watched.has(target);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  deref(): T | undefined {
+    return this.target.deref();
+  }
+
+  report(err: unknown, where: string): void {
+    try {
+      this.onError(err, `pool ${this.kind}:${this.name}: ${where}`);
+    } catch {
+      // onError itself must not take the app down.
+    }
+  }
+
+  /** Calls `fn`, sending any exception to onError. */
+  guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.report(err, where);
+    }
+  }
+
+  /** Reads the pool now (via `read`) and pushes the snapshot. */
+  refresh(): void {
+    if (this.closed || !this.read) return;
+    const pool = this.target.deref();
+    if (!pool) return this.finalize();
+    let s: PoolSnapshot;
+    try {
+      s = this.read(pool);
+    } catch (err) {
+      return this.report(err, 'reading pool state');
+    }
+    this.update(s);
+  }
+
+  /**
+   * Refresh after the current synchronous code (for libraries that emit an
+   * event before they change their counters). Coalesced: at most one pending.
+   */
+  refreshSoon(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.refresh();
+    });
+  }
+
+  update(s: PoolSnapshot): void {
+    if (!this.sink) return;
+    if (!isCount(s.max) || !isCount(s.used) || !isCount(s.idle) || !isCount(s.pending)) {
+      return this.report(
+        new TypeError(`invalid pool snapshot ${JSON.stringify(s)}: values must be non-negative numbers`),
+        'update',
+      );
+    }
+    try {
+      this.sink.update(s);
+    } catch (err) {
+      this.report(err, 'sink.update');
+    }
+  }
+
+  wait(seconds: number): void {
+    if (!this.sink || !(seconds >= 0)) return;
+    try {
+      this.sink.observeWait(seconds);
+    } catch (err) {
+      this.report(err, 'sink.observeWait');
+    }
+  }
+
+  use(seconds: number): void {
+    if (!this.sink || !(seconds >= 0)) return;
+    try {
+      this.sink.observeUse(seconds);
+    } catch (err) {
+      this.report(err, 'sink.observeUse');
+    }
+  }
+
+  fail(type: 'timeout' | 'error'): void {
+    if (!this.sink) return;
+    try {
+      this.sink.error(type);
+    } catch (err) {
+      this.report(err, 'sink.error');
+    }
+  }
+
+  onTeardown(fn: Teardown<T>): void {
+    this.teardowns.push(fn);
+  }
+
+  /**
+   * Samples the pool every `ms` on an unref'd timer. The timer holds only the
+   * watch (and through it a WeakRef), so it does not keep the pool alive.
+   */
+  every(ms: number): void {
+    const t = setInterval(() => this.refresh(), Math.max(10, ms));
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /**
+   * Replaces `target[method]` by `make(original)` as an own property; the
+   * teardown restores the previous state if nobody replaced it meanwhile.
+   */
+  wrapMethod<F extends (...args: any[]) => any>(target: any, method: string, make: (orig: F) => F): void {
+    const orig = target[method] as F;
+    if (typeof orig !== 'function') throw new TypeError(`${method} is not a function`);
+    const hadOwn = Object.prototype.hasOwnProperty.call(target, method);
+    const wrapper = make(orig);
+    target[method] = wrapper;
+    // `target` may be the pool itself or an object it owns: the teardown
+    // reaches it through a WeakRef so it does not keep it alive.
+    const ref = new WeakRef<any>(target);
+    this.teardowns.push(() => {
+      const t = ref.deref();
+      if (!t || t[method] !== wrapper) return;
+      if (hadOwn) t[method] = orig;
+      else delete t[method];
+    });
+  }
+
+  /** The pool was closed by the application: stop reporting, unhook. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    const pool = this.target.deref();
+    collected.unregister(this);
+    if (pool) {
+      watched.delete(pool);
+      for (const fn of this.teardowns) this.guard('detach', () => fn(pool));
+    }
+    this.teardowns.length = 0;
+    const sink = this.sink;
+    this.sink = null;
+    if (sink) {
+      try {
+        sink.close();
+      } catch (err) {
+        this.report(err, 'sink.close');
+      }
+    }
+  }
+
+  /** The pool was garbage-collected (or found gone by a sampler). */
+  finalize(): void {
+    this.close();
+  }
+}
