@@ -85,6 +85,8 @@ server.listen(port, () => {
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     server.close();
+    // Bounded: a pool that will not close must not keep the demo running.
+    setTimeout(() => process.exit(0), 2000).unref();
     poolDemo.close().finally(() => process.exit(0));
   });
 }

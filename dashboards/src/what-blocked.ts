@@ -1,0 +1,120 @@
+// "What blocked": which code and which routes were on the stack when the
+// loop stalled, ranked by stalled seconds, plus stall durations with
+// exemplars that link to the trace of the stalled request.
+import { dashboard, Ids, row, sel, table, timeseries } from './common.ts';
+
+const RI = '$__rate_interval';
+const CULPRIT_TIME = 'loopwatch_eventloop_stall_culprit_time_seconds_total';
+const CULPRIT_COUNT = 'loopwatch_eventloop_stall_culprit_count_total';
+
+export function whatBlockedDashboard() {
+  const ids = new Ids();
+  return dashboard(
+    'loopwatch-what-blocked',
+    'loopwatch / What blocked',
+    'Stall attribution: the functions and HTTP routes that held the event loop, and how long stalls last.',
+  )
+    .withRow(row(ids, 'Culprits over the selected range'))
+    .withPanel(
+      table(ids, {
+        title: 'Top culprits by stalled seconds',
+        description:
+          'Functions (with file:line) that were running when the loop stalled, ranked by the total stalled time they caused over the dashboard time range. "other" collects everything beyond the top 20 per instance.',
+        unit: 's',
+        queries: [
+          {
+            expr: `topk(20, sum by (loopwatch_culprit) (increase(${CULPRIT_TIME}${sel()}[$__range])))`,
+            legend: '{{loopwatch_culprit}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      table(ids, {
+        title: 'Top routes by stalled seconds',
+        description: 'HTTP routes whose requests were running during stalls, ranked by total stalled time over the dashboard time range.',
+        unit: 's',
+        queries: [
+          {
+            expr: `topk(20, sum by (http_route) (increase(${CULPRIT_TIME}${sel()}[$__range])))`,
+            legend: '{{http_route}}',
+          },
+        ],
+      }),
+    )
+    .withRow(row(ids, 'Culprits over time'))
+    .withPanel(
+      timeseries(ids, {
+        title: 'Stalled time by culprit',
+        description: 'Fraction of wall time stalled, split by the function that blocked (top 10).',
+        unit: 'percentunit',
+        queries: [
+          {
+            expr: `topk(10, sum by (loopwatch_culprit) (rate(${CULPRIT_TIME}${sel()}[${RI}])))`,
+            legend: '{{loopwatch_culprit}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseries(ids, {
+        title: 'Stalls per minute by culprit',
+        description: 'How often each function stalled the loop (top 10), per minute.',
+        unit: 'short',
+        queries: [
+          {
+            expr: `topk(10, sum by (loopwatch_culprit) (rate(${CULPRIT_COUNT}${sel()}[${RI}]))) * 60`,
+            legend: '{{loopwatch_culprit}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseries(ids, {
+        title: 'Stalled time by route',
+        description: 'Fraction of wall time stalled, split by the HTTP route whose request was running (top 10).',
+        unit: 'percentunit',
+        queries: [
+          {
+            expr: `topk(10, sum by (http_route) (rate(${CULPRIT_TIME}${sel()}[${RI}])))`,
+            legend: '{{http_route}}',
+          },
+        ],
+      }),
+    )
+    .withRow(row(ids, 'Stall durations'))
+    .withPanel(
+      timeseries(ids, {
+        title: 'Stall duration p50 / p99',
+        description:
+          'Stall durations across the selected instances. Exemplar dots carry the trace_id of a stalled request: click one to open the trace in Tempo.',
+        unit: 's',
+        queries: [
+          {
+            expr: `histogram_quantile(0.5, sum by (le) (rate(loopwatch_eventloop_stall_duration_seconds_bucket${sel()}[${RI}])))`,
+            legend: 'p50',
+            exemplar: true,
+          },
+          {
+            expr: `histogram_quantile(0.99, sum by (le) (rate(loopwatch_eventloop_stall_duration_seconds_bucket${sel()}[${RI}])))`,
+            legend: 'p99',
+            exemplar: true,
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseries(ids, {
+        title: 'Stalls by duration bucket',
+        description: 'Stalls per minute by upper duration bound (le), showing whether stalls are many short ones or few long ones. Exemplars enabled.',
+        unit: 'short',
+        queries: [
+          {
+            expr: `sum by (le) (rate(loopwatch_eventloop_stall_duration_seconds_bucket${sel()}[${RI}])) * 60`,
+            legend: 'le {{le}}',
+            exemplar: true,
+          },
+        ],
+      }),
+    );
+}
