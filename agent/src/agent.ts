@@ -12,7 +12,9 @@ import { SeriesStore } from './metrics/store';
 import { monitorPool as attachPool, startThreadpoolMonitor } from './pools';
 import type { MonitorPoolOptions, SinkFactory } from './pools/types';
 import { formatStall } from './reporter';
-import type { DetectedStall } from './thread/sampler';
+import { StallPipeline } from './stalls';
+import { startThreadAttribution, type ThreadAttributionHandle } from './attribution/thread';
+import { emitStallLog } from './export/otel-logs';
 import { ThreadMonitor } from './thread/monitor';
 import { openChannel, type ChannelMessage } from './threads/channel';
 import { ThreadDirectory } from './threads/directory';
@@ -36,6 +38,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly sinks: SinkFactory;
   private readonly pools = new Set<{ detach(): void }>();
   private readonly threadpool: { stop(): void } | undefined;
+  private readonly stalls: StallPipeline;
+  private readonly threadAttribution: ThreadAttributionHandle | undefined;
   private readonly onThreadExit = () => this.announceGone();
 
   constructor(
@@ -53,7 +57,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.countErrors();
     this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
 
-    this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.onStall(s));
+    this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e));
+    if (config.attribution) this.threadAttribution = startThreadAttribution();
+    this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.stalls.detected(s));
     this.directory.add(threadId, this.threadName, this.monitor.state);
     this.announceThread();
 
@@ -108,6 +114,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     if (!this.running) return;
     this.running = false;
     this.monitor.stop();
+    this.stalls.stop();
+    this.threadAttribution?.stop();
     this.threadpool?.stop();
     for (const p of [...this.pools]) p.detach();
     this.announceGone();
@@ -129,6 +137,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         prometheus: own,
         log: this.config.log,
         pollMs: Math.max(5, Math.min(50, this.config.stallThresholdMs / 4)),
+        attribution: this.config.attribution,
       },
       this.diag,
       (code, message) => {
@@ -146,14 +155,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     );
   }
 
-  private onStall(s: DetectedStall): void {
-    const event: StallEvent = {
-      durationMs: s.durationMs,
-      startTime: s.startTime,
-      thread: this.threadName,
-      stack: [],
-    };
+  /** A finished (attributed, rate-capped) stall of this thread. */
+  private onStall(event: StallEvent): void {
     if (!isMainThread) this.channel.postMessage({ type: 'stall', threadId, event });
+    else if (this.config.otel) emitStallLog(event, this.diag);
     this.emitStall(event);
   }
 
@@ -172,7 +177,12 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.announceThread();
       this.store.announceAll();
     } else if (msg.type === 'stall') {
-      if (isMainThread && msg.threadId !== threadId) this.emitStall(msg.event);
+      if (isMainThread && msg.threadId !== threadId) {
+        if (this.config.otel) emitStallLog(msg.event, this.diag);
+        this.emitStall(msg.event);
+      }
+    } else if (msg.type === 'attribution') {
+      if (msg.threadId === threadId) this.stalls.attributed(msg.sinceNs, msg.attribution);
     } else {
       this.directory.apply(msg);
     }

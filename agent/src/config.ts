@@ -26,6 +26,7 @@ export interface ResolvedConfig {
   log: 'stderr' | 'off';
   threadName: string | undefined;
   threadpool: { probeIntervalMs: number; countOperations: boolean } | false;
+  attribution: boolean;
   strict: boolean;
 }
 
@@ -39,7 +40,7 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp']);
@@ -74,7 +75,9 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
 
   const log = pickEnum(problems, 'log', options.log, 'LOOPWATCH_LOG', env, ['stderr', 'off'] as const, 'off');
   const strict = options.strict ?? parseBool(env.LOOPWATCH_STRICT) ?? false;
-  if (typeof strict !== 'boolean') problems.push(`strict must be a boolean, got ${show(strict)}`);
+  if (typeof strict !== 'boolean') {
+    problems.push(options.strict === undefined ? `LOOPWATCH_STRICT must be "true" or "false", got ${show(env.LOOPWATCH_STRICT)}` : `strict must be a boolean, got ${show(strict)}`);
+  }
 
   const serviceName = options.serviceName ?? env.OTEL_SERVICE_NAME ?? defaultServiceName();
   if (typeof serviceName !== 'string' || serviceName === '') problems.push(`serviceName must be a non-empty string, got ${show(serviceName)}`);
@@ -87,9 +90,28 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
   const otel = resolveOtel(problems, options.otel, env, serviceName);
 
   const threadpool = resolveThreadpool(problems, options.threadpool, env);
+  const attribution = options.attribution ?? parseBool(env.LOOPWATCH_ATTRIBUTION) ?? true;
+  if (typeof attribution !== 'boolean') {
+    problems.push(
+      options.attribution === undefined
+        ? `LOOPWATCH_ATTRIBUTION must be "on" or "off", got ${show(env.LOOPWATCH_ATTRIBUTION)}`
+        : `attribution must be a boolean, got ${show(attribution)}`,
+    );
+  }
 
   if (problems.length) return new ConfigError(problems);
-  return { serviceName, stallThresholdMs, sampleIntervalMs, prometheus, otel, log, threadName, threadpool, strict: strict === true };
+  return {
+    serviceName,
+    stallThresholdMs,
+    sampleIntervalMs,
+    prometheus,
+    otel,
+    log,
+    threadName,
+    threadpool,
+    attribution: attribution === true,
+    strict: strict === true,
+  };
 }
 
 function resolveThreadpool(problems: string[], opt: LoopwatchOptions['threadpool'], env: Env): ResolvedConfig['threadpool'] {
@@ -227,11 +249,12 @@ function checkPort(problems: string[], source: string, value: unknown, shown: un
   return value;
 }
 
+/** true/false for on/off words, undefined when unset, the raw string when it is neither (reported by the caller). */
 function parseBool(v: string | undefined): boolean | string | undefined {
   if (v === undefined || v === '') return undefined;
   if (/^(1|true|yes|on)$/i.test(v)) return true;
   if (/^(0|false|no|off)$/i.test(v)) return false;
-  return `LOOPWATCH_STRICT=${v}`;
+  return v;
 }
 
 function show(v: unknown): string {

@@ -26,6 +26,12 @@ export interface LoopwatchOptions {
    * `LOOPWATCH_THREADPOOL=off` turns it off.
    */
   threadpool?: false | ThreadpoolOptions;
+  /**
+   * Stall attribution: the blocking stack (sampled from the watchdog thread through the inspector while the stall
+   * lasts), the request's route and trace, and the requests it delayed. Default on; `false` or env
+   * `LOOPWATCH_ATTRIBUTION=off` turns it off (stall events then carry no stack).
+   */
+  attribution?: boolean;
   /** Throw on invalid options instead of logging and staying off. Default false. */
   strict?: boolean;
 }

@@ -21,6 +21,8 @@ export const LOOPWATCH_STALL_DURATION = 'loopwatch.eventloop.stall.duration';
 export const LOOPWATCH_STALL_TIME = 'loopwatch.eventloop.stall';
 export const LOOPWATCH_STALL_IN_PROGRESS = 'loopwatch.eventloop.stall.in_progress';
 export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
+export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
+export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 
 // Pool metrics (one schema for libuv, DB, generic and worker pools).
 export const POOL_MAX = 'loopwatch.pool.max';
@@ -36,6 +38,8 @@ export const ATTR_THREAD_NAME = 'thread.name';
 export const ATTR_EVENTLOOP_STATE = 'nodejs.eventloop.state';
 export const ATTR_GC_TYPE = 'v8js.gc.type';
 export const ATTR_COMPONENT = 'loopwatch.component';
+export const ATTR_CULPRIT = 'loopwatch.culprit';
+export const ATTR_HTTP_ROUTE = 'http.route';
 export const ATTR_POOL_NAME = 'pool.name';
 export const ATTR_POOL_KIND = 'pool.kind';
 export const ATTR_POOL_ERROR_TYPE = 'error.type';
@@ -137,6 +141,21 @@ export const METRICS: readonly MetricDefinition[] = [
     description:
       'How long the thread has been blocked right now (0 when it is not stalled). Served by the watchdog thread while the blocked thread cannot answer.',
     attributes: T,
+  },
+  {
+    name: LOOPWATCH_STALL_CULPRIT_TIME,
+    kind: 'counter',
+    unit: 's',
+    description:
+      'Time stalled, by culprit (first frame of application code, `fn (file:line)`) and route. At most 20 distinct culprits and 20 routes per thread; the rest are `other`.',
+    attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME],
+  },
+  {
+    name: LOOPWATCH_STALL_CULPRIT_COUNT,
+    kind: 'counter',
+    unit: '{stall}',
+    description: 'Number of stalls, by culprit and route (same bounds as the time counter). `unknown` when no stack could be taken.',
+    attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME],
   },
   {
     name: LOOPWATCH_AGENT_ERRORS,

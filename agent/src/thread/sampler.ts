@@ -16,6 +16,8 @@ export interface DetectedStall {
   startTime: number;
   /** Monotonic ns at which the block ended (first beat after it). */
   endNs: bigint;
+  /** Monotonic ns of the last beat before the block: identifies the stall across threads. */
+  sinceNs: bigint;
 }
 
 /** Upper bound on coordinated-omission back-fill per beat (a 10-minute block at 10 ms). */
@@ -55,6 +57,7 @@ export class LoopSampler {
     const loop = this.clock.loopTime();
     const gapMs = Number(now - this.prevNs) / 1e6;
     const busyMs = Math.min(loop.active - this.prevActive, gapMs);
+    const sinceNs = this.prevNs;
     this.prevNs = now;
     this.prevActive = loop.active;
 
@@ -75,7 +78,7 @@ export class LoopSampler {
 
     if (busyMs >= this.thresholdMs) {
       state.recordStall(busyMs / 1000);
-      this.onStall({ durationMs: busyMs, startTime: this.clock.wallMs() - busyMs, endNs: now });
+      this.onStall({ durationMs: busyMs, startTime: this.clock.wallMs() - busyMs, endNs: now, sinceNs });
     }
   }
 }

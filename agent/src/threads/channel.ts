@@ -1,5 +1,6 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import type { SeriesAnnouncement } from '../metrics/store';
+import type { StallAttribution } from '../attribution/aggregate';
 import type { StallEvent } from '../types';
 
 /** Every thread of the process that runs loopwatch talks on this channel. */
@@ -13,7 +14,9 @@ export type ChannelMessage =
   /** Sent by a reader that just started: every thread re-announces itself and its series. */
   | { type: 'hello' }
   /** A worker thread's stall, forwarded so the main thread's agent emits it too. */
-  | { type: 'stall'; threadId: number; event: StallEvent };
+  | { type: 'stall'; threadId: number; event: StallEvent }
+  /** The watchdog's attribution of a stall of `threadId` that began after the beat at `sinceNs`. */
+  | { type: 'attribution'; threadId: number; sinceNs: bigint; attribution: StallAttribution | undefined };
 
 /** An unref'd channel: it never keeps a thread alive. */
 export function openChannel(onMessage: (msg: ChannelMessage) => void, onError: (err: unknown) => void): BroadcastChannel {

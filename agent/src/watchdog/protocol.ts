@@ -7,6 +7,8 @@ export interface WatchdogData {
   prometheus: { port: number; host: string; path: string } | false;
   log: 'stderr' | 'off';
   pollMs: number;
+  /** Sample the stack of blocked threads through the inspector. */
+  attribution: boolean;
 }
 
 export type ToMain =

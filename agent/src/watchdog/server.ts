@@ -1,8 +1,23 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Registry, type OpenMetricsContentType } from 'prom-client';
+import type { OpenMetricsContentType, Registry as RegistryType } from 'prom-client';
 
+/**
+ * prom-client's Registry alone: the package entry also loads every metric type, the cluster aggregator and the
+ * default collectors, which cost the watchdog thread ~14 MB of RSS; the Registry module costs ~0.4 MB.
+ */
+function loadRegistry(): typeof RegistryType {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('prom-client/lib/registry') as { Registry?: typeof RegistryType } & typeof RegistryType).Registry ?? require('prom-client/lib/registry');
+  } catch {
+    // A prom-client whose layout differs: the full package works too, at its memory cost.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('prom-client') as { Registry: typeof RegistryType }).Registry;
+  }
+}
+const Registry = loadRegistry();
 // prom-client's typings omit the constructor's content-type argument.
-const OpenMetricsRegistry = Registry as unknown as new (contentType: OpenMetricsContentType) => Registry<OpenMetricsContentType>;
+const OpenMetricsRegistry = Registry as unknown as new (contentType: OpenMetricsContentType) => RegistryType<OpenMetricsContentType>;
 import type { Diagnostics } from '../diag';
 import type { MetricsCollector } from '../metrics/collect';
 import { promMetrics } from '../export/prometheus';

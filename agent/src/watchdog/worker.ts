@@ -14,6 +14,7 @@ import { openChannel } from '../threads/channel';
 import { ThreadDirectory } from '../threads/directory';
 import { startMetricsServer } from './server';
 import { StallWatch } from './stall-watch';
+import { WatchdogAttribution } from '../attribution/watchdog';
 import type { ToMain, WatchdogData } from './protocol';
 
 const data = workerData as WatchdogData;
@@ -40,7 +41,27 @@ diag.countErrorsWith((component) => {
 // Threads that started before us announce themselves again.
 channel.postMessage({ type: 'hello' });
 
-const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.warn(line));
+const attribution = data.attribution ? new WatchdogAttribution({ mainThreadId: data.mainThreadId }) : undefined;
+attribution?.start();
+if (attribution?.unavailable) diag.error('attribution', attribution.unavailable);
+const stallBegan = new Map<number, bigint>();
+const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.warn(line), {
+  onStallStart(threadId) {
+    const thread = directory.get(threadId);
+    if (!thread || !attribution) return;
+    stallBegan.set(threadId, thread.state.lastBeatNs);
+    attribution.onStallStart(threadId);
+  },
+  onStallEnd(threadId) {
+    const sinceNs = stallBegan.get(threadId);
+    stallBegan.delete(threadId);
+    if (sinceNs === undefined || !attribution) return;
+    attribution
+      .onStallEnd(threadId)
+      .then((result) => channel.postMessage({ type: 'attribution', threadId, sinceNs, attribution: result }))
+      .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
+  },
+});
 setInterval(() => {
   try {
     watch.poll(process.hrtime.bigint());

@@ -1,31 +1,26 @@
 // The metric contract (Prometheus names the agent exposes) and a PromQL name
 // extractor, shared by the rules, dashboard and e2e tests.
-// TODO(lead): switch CONTRACT to parse docs/metrics.md once it is generated.
+// The contract is docs/metrics.md (generated from the agent's metric table and checked against it):
+// every Prometheus series name listed there, histograms expanded to _bucket/_sum/_count.
+import { readFileSync } from 'node:fs';
 
-const loopGauges = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((s) => `nodejs_eventloop_delay_${s}_seconds`);
-const histogram = (base) => [`${base}_bucket`, `${base}_sum`, `${base}_count`];
+function contractFromDocs() {
+  const doc = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
+  const table = doc.slice(doc.indexOf('<!-- metrics:begin'), doc.indexOf('<!-- metrics:end'));
+  const names = new Set();
+  for (const line of table.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim());
+    if (cells.length < 4 || !cells[2]?.startsWith('`')) continue;
+    const [first] = [...cells[2].matchAll(/`([a-z_:][a-z0-9_:]*)`/gi)].map((m) => m[1]);
+    if (!first) continue;
+    if (cells[3] === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(first.replace(/_bucket$/, '') + suffix);
+    else names.add(first);
+  }
+  if (names.size < 20) throw new Error(`docs/metrics.md lists only ${names.size} series names; is the generated table missing?`);
+  return names;
+}
 
-export const CONTRACT = new Set([
-  ...loopGauges,
-  'nodejs_eventloop_utilization_ratio',
-  'nodejs_eventloop_time_seconds_total',
-  ...histogram('v8js_gc_duration_seconds'),
-  ...histogram('loopwatch_eventloop_delay_seconds'),
-  ...histogram('loopwatch_eventloop_stall_duration_seconds'),
-  'loopwatch_eventloop_stall_seconds_total',
-  'loopwatch_eventloop_stall_in_progress_seconds',
-  'loopwatch_agent_errors_total',
-  'loopwatch_pool_max',
-  'loopwatch_pool_used',
-  'loopwatch_pool_idle',
-  'loopwatch_pool_pending',
-  ...histogram('loopwatch_pool_wait_time_seconds'),
-  ...histogram('loopwatch_pool_use_time_seconds'),
-  'loopwatch_pool_errors_total',
-  // Stall attribution (parallel effort).
-  'loopwatch_eventloop_stall_culprit_time_seconds_total',
-  'loopwatch_eventloop_stall_culprit_count_total',
-]);
+export const CONTRACT = contractFromDocs();
 
 /** Series Prometheus itself creates for every scrape target. */
 export const PROMETHEUS_SYNTHETIC = new Set(['up']);

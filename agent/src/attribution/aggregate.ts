@@ -1,0 +1,103 @@
+/** Condensing a stall's samples into one attribution, and merging it into the stall event. Pure. */
+import { culpritIndex, culpritOf, formatFrame, isInternalFrame, sourceMapFrames } from './frames';
+import type { AttributionSample } from './thread';
+import type { StackFrame, StallEvent } from '../types';
+
+/** What the watchdog learned about one stall. JSON-serialisable (crosses threads). */
+export interface StallAttribution {
+  /** Stack of a sample showing the dominant culprit, innermost first, not yet source-mapped. */
+  stack: StackFrame[];
+  route?: string;
+  traceId?: string;
+  spanId?: string;
+  resourceType?: string;
+  victims?: number;
+  /** Samples taken during the stall. */
+  samples: number;
+  /** Culprit frames by share of samples, most frequent first (raw frames, mapped at merge). */
+  dominant: { frame: StackFrame; samples: number }[];
+}
+
+/** Extra fields attribution adds to the stall event (beyond the core `StallEvent` ones). */
+export interface StallAttributionFields {
+  /** Number of stack samples taken during the stall (1 for most stalls under ~150 ms). */
+  samples?: number;
+  /** For stalls sampled more than once: culprits with their share of samples (0..1), most frequent first. */
+  dominantFrames?: { culprit: string; share: number }[];
+}
+
+function frameKey(f: StackFrame): string {
+  return `${f.functionName}\u0000${f.fileName}\u0000${f.lineNumber}`;
+}
+
+/** The frame a sample is blamed on: first app frame, else first non-internal, else the top. */
+function blamed(frames: readonly StackFrame[]): StackFrame | undefined {
+  let i = culpritIndex(frames);
+  if (i < 0) i = frames.findIndex((f) => !isInternalFrame(f));
+  if (i < 0) i = 0;
+  return frames[i];
+}
+
+export function aggregateSamples(samples: readonly AttributionSample[]): StallAttribution | undefined {
+  if (!samples.length) return undefined;
+  const counts = new Map<string, { frame: StackFrame; samples: number; last: AttributionSample }>();
+  for (const s of samples) {
+    const f = blamed(s.frames);
+    if (!f) continue;
+    const k = frameKey(f);
+    const c = counts.get(k);
+    if (c) {
+      c.samples++;
+      c.last = s;
+    } else counts.set(k, { frame: f, samples: 1, last: s });
+  }
+  // Most samples first; ties go to the earliest seen (Map order).
+  const ranked = [...counts.values()].sort((a, b) => b.samples - a.samples);
+  const top = ranked[0];
+  const rep = top?.last ?? samples[samples.length - 1]!;
+  // Request context: from the representative sample, else any sample that had one.
+  const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
+  const out: StallAttribution = {
+    stack: rep.frames,
+    samples: samples.length,
+    dominant: ranked.map((r) => ({ frame: r.frame, samples: r.samples })),
+  };
+  if (ctx.route) out.route = ctx.route;
+  if (ctx.traceId) out.traceId = ctx.traceId;
+  if (ctx.spanId) out.spanId = ctx.spanId;
+  const rt = rep.resourceType ?? ctx.resourceType;
+  if (rt) out.resourceType = rt;
+  const first = samples[0]!;
+  out.victims = Math.max(0, first.inflight - (first.inRequest ? 1 : 0));
+  return out;
+}
+
+/**
+ * Merges an attribution into a stall event (returns a new object). Source-maps frames, so call it on the thread
+ * that stalled (the one that loaded the code). With no attribution the event keeps an empty stack.
+ */
+export function mergeAttribution<E extends StallEvent>(
+  event: E,
+  attribution: StallAttribution | undefined,
+  cwd?: string,
+): E & StallAttributionFields {
+  if (!attribution) return { ...event };
+  const stack = sourceMapFrames(attribution.stack);
+  const out: E & StallAttributionFields = { ...event, stack };
+  const culprit = culpritOf(stack, cwd);
+  if (culprit) out.culprit = culprit;
+  if (attribution.route) out.route = attribution.route;
+  if (attribution.traceId) out.traceId = attribution.traceId;
+  if (attribution.spanId) out.spanId = attribution.spanId;
+  if (attribution.resourceType) out.resourceType = attribution.resourceType;
+  if (attribution.victims !== undefined) out.victims = attribution.victims;
+  out.samples = attribution.samples;
+  if (attribution.samples > 1) {
+    const mapped = sourceMapFrames(attribution.dominant.map((d) => d.frame));
+    out.dominantFrames = attribution.dominant.slice(0, 5).map((d, i) => ({
+      culprit: formatFrame(mapped[i]!, cwd),
+      share: Math.round((d.samples / attribution.samples) * 1000) / 1000,
+    }));
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * Stack frames: capture (as structured V8 call sites), classification (app code vs node internals and
+ * node_modules), source mapping and culprit formatting. Pure apart from `captureFrames` and `sourceMapFrames`.
+ */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StackFrame } from '../types';
+
+/** Frames kept per captured stack. */
+export const MAX_FRAMES = 32;
+
+/**
+ * Captures the current JavaScript stack, innermost first, omitting `above` and everything it called.
+ * Uses a temporary `Error.prepareStackTrace` so an application-installed formatter is neither called nor lost.
+ */
+export function captureFrames(above: Function, limit = MAX_FRAMES): StackFrame[] {
+  const savedPrepare = Error.prepareStackTrace;
+  const savedLimit = Error.stackTraceLimit;
+  const holder: { stack?: unknown } = {};
+  try {
+    Error.stackTraceLimit = limit;
+    Error.prepareStackTrace = (_err, sites) => sites;
+    Error.captureStackTrace(holder, above);
+    const sites = holder.stack as NodeJS.CallSite[] | undefined;
+    if (!Array.isArray(sites)) return [];
+    const frames: StackFrame[] = [];
+    for (const s of sites) {
+      const fileName = s.getFileName() ?? s.getScriptNameOrSourceURL() ?? '';
+      frames.push({
+        functionName: callSiteName(s),
+        fileName,
+        lineNumber: s.getLineNumber() ?? 0,
+        columnNumber: s.getColumnNumber() ?? 0,
+      });
+    }
+    return frames;
+  } finally {
+    Error.prepareStackTrace = savedPrepare;
+    Error.stackTraceLimit = savedLimit;
+  }
+}
+
+function callSiteName(s: NodeJS.CallSite): string {
+  const fn = s.getFunctionName();
+  if (fn) return fn;
+  const method = s.getMethodName();
+  if (method) {
+    const type = s.getTypeName();
+    return type ? `${type}.${method}` : method;
+  }
+  return '<anonymous>';
+}
+
+/** Node internals, V8 builtins and eval'd/unnamed scripts. */
+export function isInternalFrame(f: StackFrame): boolean {
+  const file = f.fileName;
+  return !file || file.startsWith('node:') || file.startsWith('internal/') || !(file.includes('/') || file.includes('\\'));
+}
+
+export function isDependencyFrame(f: StackFrame): boolean {
+  return /[\\/]node_modules[\\/]/.test(f.fileName);
+}
+
+/** The application's own code: neither Node internals nor node_modules nor loopwatch itself. */
+export function isAppFrame(f: StackFrame): boolean {
+  return !isInternalFrame(f) && !isDependencyFrame(f);
+}
+
+/** Index of the innermost application frame, or -1. */
+export function culpritIndex(frames: readonly StackFrame[]): number {
+  return frames.findIndex(isAppFrame);
+}
+
+/** Display form of a file: a path relative to `cwd` when inside it, else the path (file URLs become paths). */
+export function displayFile(fileName: string, cwd = process.cwd()): string {
+  let file = fileName;
+  if (file.startsWith('file://')) {
+    try {
+      file = fileURLToPath(file);
+    } catch {
+      /* keep the URL */
+    }
+  }
+  if (path.isAbsolute(file)) {
+    const rel = path.relative(cwd, file);
+    if (rel && !rel.startsWith('..') && !path.isAbsolute(rel)) return rel;
+  }
+  return file;
+}
+
+/** `fn (file:line)`. */
+export function formatFrame(f: StackFrame, cwd?: string): string {
+  return `${f.functionName} (${displayFile(f.fileName, cwd)}:${f.lineNumber})`;
+}
+
+/** Culprit of a stack: the innermost app frame; failing that the innermost dependency frame; failing that the innermost frame. */
+export function culpritOf(frames: readonly StackFrame[], cwd?: string): string | undefined {
+  let i = culpritIndex(frames);
+  if (i < 0) i = frames.findIndex((f) => !isInternalFrame(f));
+  if (i < 0) i = frames.length ? 0 : -1;
+  return i < 0 ? undefined : formatFrame(frames[i]!, cwd);
+}
+
+interface SourceMapLike {
+  findEntry(line: number, column: number): {
+    originalSource?: string;
+    originalLine?: number;
+    originalColumn?: number;
+    name?: string;
+  } | Record<string, never>;
+}
+type FindSourceMap = (p: string) => SourceMapLike | undefined;
+
+let findSourceMapFn: FindSourceMap | null | undefined;
+function getFindSourceMap(): FindSourceMap | null {
+  if (findSourceMapFn === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require('node:module') as { findSourceMap?: FindSourceMap };
+      findSourceMapFn = typeof mod.findSourceMap === 'function' ? mod.findSourceMap : null;
+    } catch {
+      findSourceMapFn = null;
+    }
+  }
+  return findSourceMapFn;
+}
+
+/**
+ * Maps frames to original sources with `module.findSourceMap` (available when the app runs with
+ * `--enable-source-maps` or `module.setSourceMapsSupport(true)`). Frames without a map are returned as they are.
+ * Must run on the thread that loaded the code.
+ */
+export function sourceMapFrames(frames: readonly StackFrame[]): StackFrame[] {
+  const find = getFindSourceMap();
+  if (!find) return frames.slice();
+  return frames.map((f) => {
+    if (isInternalFrame(f) || !f.lineNumber) return f;
+    let map: SourceMapLike | undefined;
+    try {
+      map = find(f.fileName);
+    } catch {
+      map = undefined;
+    }
+    if (!map) return f;
+    try {
+      const e = map.findEntry(f.lineNumber - 1, Math.max(0, f.columnNumber - 1));
+      if (!e || typeof e.originalLine !== 'number' || !e.originalSource) return f;
+      return {
+        functionName: f.functionName,
+        fileName: e.originalSource.startsWith('file://') ? safePath(e.originalSource) : e.originalSource,
+        lineNumber: e.originalLine + 1,
+        columnNumber: (e.originalColumn ?? 0) + 1,
+      };
+    } catch {
+      return f;
+    }
+  });
+}
+
+function safePath(url: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Stall attribution: what was running during a stall (stack, culprit), for which request (route, trace/span ids),
+ * the async resource type, and how many other requests it delayed.
+ *
+ * Integration (agent core):
+ *  1. On every monitored thread at agent start: `const h = startThreadAttribution()`; `h.stop()` on agent stop.
+ *  2. In the watchdog worker: `const wa = new WatchdogAttribution({ mainThreadId }); wa.start()`;
+ *     `wa.onStallStart(threadId)` when a heartbeat's age crosses the threshold;
+ *     `const attribution = await wa.onStallEnd(threadId, durationMs)` when it resumes; post it to the stalled thread.
+ *  3. On the stalled thread, before emitting: `event = mergeAttribution(event, attribution)` (source-maps there).
+ *  Per-culprit caps for events/logs: `CulpritLimiter#take(groupKey(event))`; metric labels: `LabelBudget`.
+ */
+export { startThreadAttribution, EVAL_EXPRESSION, GETTER_KEY, resourceTypeFromStack } from './thread';
+export type { AttributionSample, ThreadAttributionHandle, ThreadAttributionOptions } from './thread';
+export { WatchdogAttribution } from './watchdog';
+export type { WatchdogAttributionOptions, InspectorSessionLike } from './watchdog';
+export { aggregateSamples, mergeAttribution } from './aggregate';
+export type { StallAttribution, StallAttributionFields } from './aggregate';
+export { CulpritLimiter, LabelBudget, groupKey } from './limiter';
+export type { CulpritLimiterOptions, LimitDecision } from './limiter';
+export { culpritOf, formatFrame, isAppFrame, sourceMapFrames, captureFrames } from './frames';
+export { normalisePath, routeOf, expressRoute } from './route';

@@ -1,0 +1,46 @@
+import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags } from '@opentelemetry/api';
+import type { Diagnostics } from '../diag';
+import { ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME } from '../metrics/names';
+import type { StallEvent } from '../types';
+
+export const STALL_EVENT_NAME = 'loopwatch.stall';
+
+/**
+ * One OpenTelemetry log record per (rate-capped) stall, through the global
+ * LoggerProvider (a no-op until the app or loopwatch registers one), carrying
+ * the stalled request's trace context. Attribute names follow the semantic
+ * conventions where they exist (code.*, http.route, thread.name).
+ */
+export function emitStallLog(e: StallEvent, diag: Diagnostics): void {
+  try {
+    const top = e.stack[0];
+    const attributes: Record<string, string | number> = {
+      'loopwatch.stall.duration_ms': Math.round(e.durationMs * 10) / 10,
+      [ATTR_THREAD_NAME]: e.thread,
+    };
+    if (e.culprit) attributes[ATTR_CULPRIT] = e.culprit;
+    if (top) {
+      attributes['code.function.name'] = top.functionName;
+      attributes['code.file.path'] = top.fileName;
+      attributes['code.line.number'] = top.lineNumber;
+      attributes['code.column.number'] = top.columnNumber;
+      attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
+    }
+    if (e.route) attributes[ATTR_HTTP_ROUTE] = e.route;
+    if (e.resourceType) attributes['loopwatch.resource.type'] = e.resourceType;
+    if (e.victims !== undefined) attributes['loopwatch.stall.victims'] = e.victims;
+    const ctx =
+      e.traceId && e.spanId ? trace.setSpanContext(ROOT_CONTEXT, { traceId: e.traceId, spanId: e.spanId, traceFlags: TraceFlags.SAMPLED }) : context.active();
+    logs.getLogger('loopwatch').emit({
+      eventName: STALL_EVENT_NAME,
+      severityNumber: SeverityNumber.WARN,
+      severityText: 'WARN',
+      body: `event loop stalled for ${Math.round(e.durationMs)} ms on ${e.thread}${e.culprit ? ` in ${e.culprit}` : ''}${e.route ? ` (${e.route})` : ''}`,
+      attributes,
+      timestamp: e.startTime,
+      context: ctx,
+    });
+  } catch (err) {
+    diag.error('otel', 'could not emit the stall log record', err);
+  }
+}
