@@ -204,6 +204,12 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
 
   private countErrors(): void {
     const counters = new Map<string, { add(v: number): void }>();
+    if (isMainThread) {
+      // At 0 from the start, so "no internal errors" is a value, not an absent series.
+      for (const component of ['agent', 'sampler', 'gc', 'prometheus', 'otel', 'threads', 'events', 'pools', 'threadpool', 'attribution', 'watchdog']) {
+        counters.set(component, this.store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component }));
+      }
+    }
     this.diag.countErrorsWith((component) => {
       let c = counters.get(component);
       if (!c) {

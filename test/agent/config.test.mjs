@@ -27,6 +27,10 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_PROMETHEUS_PORT: 'off' }).prometheus, false);
   assert.equal(resolveConfig({ prometheus: false }, {}).prometheus, false);
   assert.equal(resolveConfig({ otel: false }, {}).otel, false);
+  assert.equal(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'off' }).threadpool, false);
+  assert.deepEqual(resolveConfig({}, {}).threadpool, { probeIntervalMs: 1000, countOperations: true });
+  assert.equal(resolveConfig({}, { LOOPWATCH_ATTRIBUTION: 'off' }).attribution, false);
+  assert.equal(resolveConfig({ attribution: true }, { LOOPWATCH_ATTRIBUTION: 'off' }).attribution, true);
 });
 
 test('an app registry replaces the own endpoint unless a port is given', () => {
@@ -49,6 +53,12 @@ const bad = [
   [{ prometheus: { registry: {} } }, {}, /prometheus.registry must be a prom-client Registry/],
   [{ otel: { meterProvider: 5 } }, {}, /otel.meterProvider must be an OpenTelemetry MeterProvider/],
   [{ stallThresholdMs: 10, sampleIntervalMs: 10 }, {}, /sampleIntervalMs 10 must be at most half of stallThresholdMs/],
+  [{ threadpool: { probeIntervalMs: 1 } }, {}, /threadpool.probeIntervalMs must be a number from 10 to 60000 \(ms\), got 1/],
+  [{ threadpool: 'yes' }, {}, /threadpool must be false or an object/],
+  [{}, { LOOPWATCH_THREADPOOL: 'maybe' }, /LOOPWATCH_THREADPOOL must be "on" or "off", got "maybe"/],
+  [{ attribution: 'on' }, {}, /attribution must be a boolean, got "on"/],
+  [{}, { LOOPWATCH_ATTRIBUTION: 'sometimes' }, /LOOPWATCH_ATTRIBUTION must be "on" or "off", got "sometimes"/],
+  [{}, { LOOPWATCH_STRICT: 'please' }, /LOOPWATCH_STRICT must be "true" or "false", got "please"/],
 ];
 for (const [options, env, message] of bad) {
   test(`rejects ${JSON.stringify(options)} ${JSON.stringify(env)} with a message naming it`, () => {

@@ -23,6 +23,13 @@ export type Collected =
   | { def: N.MetricDefinition; kind: 'gauge' | 'counter'; points: NumberPoint[] }
   | { def: N.MetricDefinition; kind: 'histogram'; points: HistogramPoint[] };
 
+function attributeKey(attributes: Attributes): string {
+  return Object.keys(attributes)
+    .sort()
+    .map((k) => `${k}=${attributes[k]}`)
+    .join(',');
+}
+
 export interface MetricSource {
   threads(): Iterable<MonitoredThread>;
   series(): Iterable<SeriesView>;
@@ -119,14 +126,32 @@ export class MetricsCollector {
     }
     for (const id of this.windows.keys()) if (!seen.has(id)) this.windows.delete(id);
 
+    // Several threads may report the same series (e.g. each thread's self-metric for one component, or two
+    // threads' pools with one name): one exposition line each, so identical series are summed.
+    const merged = new Map<string, NumberPoint | HistogramPoint>();
     for (const series of this.source.series()) {
       const target = out.get(series.def.name);
       if (!target) continue;
+      const key = `${series.def.name}\u0000${attributeKey(series.attributes)}`;
+      const seen = merged.get(key);
       if (target.kind === 'histogram') {
         const n = (series.def.buckets?.length ?? 0) + 1;
-        target.points.push({ attributes: series.attributes, counts: series.data.slice(0, n), sum: series.data[n]! });
+        if (seen) {
+          const h = seen as HistogramPoint;
+          const counts = h.counts as Float64Array;
+          for (let i = 0; i < n; i++) counts[i]! += series.data[i]!;
+          h.sum += series.data[n]!;
+        } else {
+          const point = { attributes: series.attributes, counts: series.data.slice(0, n), sum: series.data[n]! };
+          merged.set(key, point);
+          target.points.push(point);
+        }
+      } else if (seen) {
+        (seen as NumberPoint).value += series.data[0]!;
       } else {
-        target.points.push({ attributes: series.attributes, value: series.data[0]! });
+        const point = { attributes: series.attributes, value: series.data[0]! };
+        merged.set(key, point);
+        target.points.push(point);
       }
     }
     return [...out.values()];

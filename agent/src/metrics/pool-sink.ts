@@ -29,7 +29,10 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
     const pending = store.gauge(N.POOL_PENDING, attrs);
     const wait = store.histogram(N.POOL_WAIT_TIME, attrs);
     const use = store.histogram(N.POOL_USE_TIME, attrs);
-    const errors = new Map<string, ReturnType<SeriesStore['counter']>>();
+    // Created at 0 up front: a counter that exists before its first error lets rate() and alerts see "no errors".
+    const errors = new Map<string, ReturnType<SeriesStore['counter']>>(
+      (['timeout', 'error'] as const).map((type) => [type, store.counter(N.POOL_ERRORS, { ...attrs, [N.ATTR_POOL_ERROR_TYPE]: type })]),
+    );
     let closed = false;
     return {
       update(s) {

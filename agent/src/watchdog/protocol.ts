@@ -6,6 +6,7 @@ export interface WatchdogData {
   mainBuffer: SharedArrayBuffer;
   prometheus: { port: number; host: string; path: string } | false;
   log: 'stderr' | 'off';
+  /** Fallback poll period if a poll fails. */
   pollMs: number;
   /** Sample the stack of blocked threads through the inspector. */
   attribution: boolean;

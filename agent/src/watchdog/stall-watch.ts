@@ -2,6 +2,10 @@ import type { ThreadDirectory } from '../threads/directory';
 
 /** Progress marks (seconds) at which an ongoing stall is reported on stderr. */
 const MARKS = [1, 5, 10, 30, 60, 120, 300, 600];
+/** Poll cadence while a thread is stalled (progress reports; attribution samples on its own timer). */
+const STALLED_POLL_MS = 50;
+const MIN_POLL_MS = 5;
+const MAX_POLL_MS = 1000;
 
 /**
  * Watches every thread's heartbeat from the watchdog thread and tells when a
@@ -21,9 +25,20 @@ export class StallWatch {
     } = {},
   ) {}
 
-  poll(nowNs: bigint): void {
+  /**
+   * Checks every thread; returns how many ms from now the next check is useful. A healthy thread cannot be
+   * declared stalled before its last beat + interval + threshold, so the watchdog sleeps until then instead
+   * of waking on a fixed short period (each wake-up costs CPU even when nothing happens).
+   */
+  poll(nowNs: bigint): number {
+    let next = MAX_POLL_MS;
     for (const t of this.directory.threads()) {
       const blockedMs = t.state.blockedForMs(nowNs);
+      if (blockedMs > 0) next = Math.min(next, STALLED_POLL_MS);
+      else if (t.state.running) {
+        const dueMs = Number(t.state.lastBeatNs - nowNs) / 1e6 + t.state.intervalMs + t.state.thresholdMs;
+        next = Math.min(next, Math.max(MIN_POLL_MS, Math.ceil(dueMs)));
+      }
       const current = this.ongoing.get(t.id);
       if (blockedMs > 0) {
         if (!current) {
@@ -41,5 +56,6 @@ export class StallWatch {
         this.hooks.onStallEnd?.(t.id);
       }
     }
+    return next;
   }
 }

@@ -43,7 +43,6 @@ channel.postMessage({ type: 'hello' });
 
 const attribution = data.attribution ? new WatchdogAttribution({ mainThreadId: data.mainThreadId }) : undefined;
 attribution?.start();
-if (attribution?.unavailable) diag.error('attribution', attribution.unavailable);
 const stallBegan = new Map<number, bigint>();
 const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.warn(line), {
   onStallStart(threadId) {
@@ -51,6 +50,7 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     if (!thread || !attribution) return;
     stallBegan.set(threadId, thread.state.lastBeatNs);
     attribution.onStallStart(threadId);
+    if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
   },
   onStallEnd(threadId) {
     const sinceNs = stallBegan.get(threadId);
@@ -62,13 +62,17 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
       .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
   },
 });
-setInterval(() => {
+// Not a fixed interval: each poll says when the next one can first see a stall (see StallWatch.poll).
+const tick = (): void => {
+  let next = data.pollMs;
   try {
-    watch.poll(process.hrtime.bigint());
+    next = watch.poll(process.hrtime.bigint());
   } catch (err) {
     diag.error('watchdog', 'poll failed', err);
   }
-}, data.pollMs);
+  setTimeout(tick, next);
+};
+tick();
 
 if (data.prometheus) {
   startMetricsServer(new MetricsCollector(directory), data.prometheus, diag)
