@@ -101,10 +101,13 @@ export class OtelExporter {
     }
     this.callback = (result) => {
       try {
+        const seen = new Set<string>();
         for (const c of this.collector.collect()) {
-          if (c.kind === 'histogram') this.replay(c, histograms.get(c.def.name)!);
+          if (c.kind === 'histogram') this.replay(c, histograms.get(c.def.name)!, seen);
           else for (const p of c.points) result.observe(observables.get(c.def.name)!, p.value, p.attributes);
         }
+        // Series that went away (a closed pool, an exited thread) must not keep their replay state forever.
+        for (const key of this.replayed.keys()) if (!seen.has(key)) this.replayed.delete(key);
       } catch (err) {
         this.diag.error('otel', 'collection failed', err);
       }
@@ -114,10 +117,11 @@ export class OtelExporter {
     this.meter = meter;
   }
 
-  private replay(c: Extract<Collected, { kind: 'histogram' }>, histogram: Histogram): void {
+  private replay(c: Extract<Collected, { kind: 'histogram' }>, histogram: Histogram, seen: Set<string>): void {
     const bounds = c.def.buckets ?? [];
     for (const p of c.points) {
       const key = `${c.def.name}|${JSON.stringify(p.attributes)}`;
+      seen.add(key);
       let prev = this.replayed.get(key);
       if (!prev) {
         prev = new Float64Array(bounds.length + 1);
