@@ -51,6 +51,16 @@ interface Stall {
 type Reply = (err: Error | null, value: AttributionSample | null) => void;
 
 /**
+ * Thread id of a worker from its `NodeWorker` target title (`[worker 3]`, `[worker 3] name`), set by Node from the
+ * worker's threadId; undefined when the title has another shape.
+ */
+export function workerThreadIdFromTitle(title: unknown): number | undefined {
+  if (typeof title !== 'string') return undefined;
+  const m = /^\[worker (\d+)\](?: |$)/.exec(title);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
  * The inspector session is connected only while a stall lasts (connecting takes ~0.1 ms): an idle session would
  * make `process.exit()` print "Waiting for the debugger to disconnect..." and would keep inspector state alive.
  */
@@ -127,10 +137,18 @@ export class WatchdogAttribution {
     if (this.options.workers === false) return;
     // A worker thread: reach it through the main thread's NodeWorker domain (needs the main thread to be responsive).
     const s = st.session;
+    // `workerInfo.workerId` is the inspector's own counter (order in which workers registered with it), NOT the
+    // worker's threadId; matching on it sampled whichever worker happened to get that number (often the watchdog
+    // itself). Node titles every worker target `[worker <threadId>]` or `[worker <threadId>] <name>`.
     s.on('NodeWorker.attachedToWorker', (m) => {
-      const info = m.params['workerInfo'] as { workerId?: string } | undefined;
-      if (Number(info?.workerId) !== threadId || st.workerSession !== undefined) return;
-      st.workerSession = String(m.params['sessionId']);
+      const info = m.params['workerInfo'] as { title?: string } | undefined;
+      const sessionId = String(m.params['sessionId']);
+      if (workerThreadIdFromTitle(info?.title) !== threadId || st.workerSession !== undefined) {
+        // Not the stalled thread: drop the session the domain opened into it.
+        if (!st.ended) s.post('NodeWorker.detach', { sessionId }, () => {});
+        return;
+      }
+      st.workerSession = sessionId;
       this.sample(st);
     });
     s.on('NodeWorker.receivedMessageFromWorker', (m) => {

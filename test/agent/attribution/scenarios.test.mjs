@@ -88,7 +88,7 @@ test('worker thread: its stall reaches the main agent with the thread name and d
   assert.ok(s.durationMs < 400, `duration ${s.durationMs}`);
 });
 
-test('worker thread: the culprit is named', { todo: 'sampling a worker through the main thread\'s NodeWorker inspector domain, connected per stall, does not return a stack in time yet' }, async () => {
+test('worker thread: the culprit is named', async () => {
   const { stalls } = await run('worker-thread.cjs');
   const s = stalls.find((x) => x.thread === 'cruncher');
   assert.equal(culpritFn(s?.culprit), 'crunchNumbers');
