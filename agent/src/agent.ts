@@ -57,7 +57,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.countErrors();
     this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
 
-    this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e));
+    this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e), (seconds, traceId, at) =>
+      this.monitor.state.setStallExemplar(seconds, traceId, at),
+    );
     if (config.attribution) this.threadAttribution = startThreadAttribution();
     this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.stalls.detected(s));
     this.directory.add(threadId, this.threadName, this.monitor.state);

@@ -37,6 +37,7 @@ export class StallPipeline {
     private readonly attribution: boolean,
     private readonly store: SeriesStore,
     private readonly emit: (event: StallEvent) => void,
+    private readonly onTraced: (seconds: number, traceId: string, startTime: number) => void = () => {},
   ) {}
 
   detected(stall: DetectedStall): void {
@@ -67,6 +68,7 @@ export class StallPipeline {
 
   private finish(event: StallEvent): void {
     this.count(event);
+    if (event.traceId) this.onTraced(event.durationMs / 1000, event.traceId, event.startTime + event.durationMs);
     if (this.limiter.take(groupKey(event)).allowed) this.emit(event);
   }
 

@@ -10,6 +10,8 @@ interface PromValue {
   value: number;
   labels: Record<string, string | number>;
   metricName?: string;
+  /** Printed by prom-client in OpenMetrics only. */
+  exemplar?: { labelSet: Record<string, string>; value: number; timestamp: number };
 }
 
 /** The object shape prom-client's Registry accepts in `registerMetric` and reads with `get()`. */
@@ -79,7 +81,10 @@ function toValues(c: Collected, fullName: string): PromValue[] {
     let cumulative = 0;
     for (let i = 0; i <= bounds.length; i++) {
       cumulative += p.counts[i] ?? 0;
-      values.push({ metricName: `${fullName}_bucket`, labels: { ...base, le: i < bounds.length ? bounds[i]! : '+Inf' }, value: cumulative });
+      const line: PromValue = { metricName: `${fullName}_bucket`, labels: { ...base, le: i < bounds.length ? bounds[i]! : '+Inf' }, value: cumulative };
+      const ex = p.exemplars?.[i];
+      if (ex) line.exemplar = { labelSet: { trace_id: ex.traceId }, value: ex.value, timestamp: ex.timestamp };
+      values.push(line);
     }
     values.push({ metricName: `${fullName}_sum`, labels: base, value: p.sum });
     values.push({ metricName: `${fullName}_count`, labels: base, value: cumulative });

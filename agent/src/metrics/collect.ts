@@ -1,7 +1,7 @@
 import { FINE_BUCKETS, fineIndex, windowStats } from './histogram';
 import * as N from './names';
 import type { Attributes, SeriesView } from './store';
-import { GC_TYPES, type ThreadState } from '../thread/state';
+import { GC_TYPES, type Exemplar, type ThreadState } from '../thread/state';
 
 export interface MonitoredThread {
   readonly id: number;
@@ -18,6 +18,8 @@ export interface HistogramPoint {
   /** Count per explicit bucket, last = +Inf (not cumulative). */
   counts: ArrayLike<number>;
   sum: number;
+  /** Per bucket, a sample linked to a trace (OpenMetrics exemplars). */
+  exemplars?: (Exemplar | undefined)[];
 }
 export type Collected =
   | { def: N.MetricDefinition; kind: 'gauge' | 'counter'; points: NumberPoint[] }
@@ -117,6 +119,8 @@ export class MetricsCollector {
 
       hist(N.LOOPWATCH_EVENTLOOP_DELAY, attrs, s.delayBuckets().slice(), s.delaySum);
       hist(N.LOOPWATCH_STALL_DURATION, attrs, s.stallBuckets().slice(), s.stallSum);
+      const stallPoints = out.get(N.LOOPWATCH_STALL_DURATION)!.points as HistogramPoint[];
+      stallPoints[stallPoints.length - 1]!.exemplars = s.stallExemplars();
       num(N.LOOPWATCH_STALL_TIME, attrs, s.stallSum);
       num(N.LOOPWATCH_STALL_IN_PROGRESS, attrs, blockedMs / 1000);
       for (const type of GC_TYPES) {

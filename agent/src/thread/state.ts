@@ -34,17 +34,29 @@ const DELAY_FINE = DELAY_COARSE + DELAY_BUCKETS.length + 1;
 const STALL = DELAY_FINE + FINE_BUCKETS;
 const GC = STALL + STALL_BUCKETS.length + 1;
 const GC_STRIDE = GC_BUCKETS.length + 2; // counts incl. +Inf, then sum
-const SIZE = GC + GC_STRIDE * GC_TYPES.length;
+// Per stall bucket, the latest stall with a trace: [value (s), timestamp (epoch s), trace id high, low 64 bits].
+const EXEMPLAR = GC + GC_STRIDE * GC_TYPES.length;
+const EXEMPLAR_STRIDE = 4;
+const SIZE = EXEMPLAR + EXEMPLAR_STRIDE * (STALL_BUCKETS.length + 1);
+
+export interface Exemplar {
+  traceId: string;
+  value: number;
+  /** Epoch seconds. */
+  timestamp: number;
+}
 
 export class ThreadState {
   readonly buffer: SharedArrayBuffer;
   private readonly f: Float64Array;
   private readonly b: BigInt64Array;
+  private readonly u: BigUint64Array;
 
   constructor(buffer?: SharedArrayBuffer) {
     this.buffer = buffer ?? new SharedArrayBuffer(SIZE * 8);
     this.f = new Float64Array(this.buffer);
     this.b = new BigInt64Array(this.buffer);
+    this.u = new BigUint64Array(this.buffer);
   }
 
   // --- writer side (the monitored thread) ---
@@ -82,6 +94,18 @@ export class ThreadState {
     const base = GC + GC_STRIDE * GC_TYPES.indexOf(type);
     this.f[base + bucketIndex(GC_BUCKETS, seconds)]!++;
     this.f[base + GC_STRIDE - 1] += seconds;
+  }
+
+  /** Links the stall bucket holding `seconds` to a trace (OpenMetrics exemplar). `traceId`: 32 hex digits. */
+  setStallExemplar(seconds: number, traceId: string, epochMs: number): void {
+    if (!/^[0-9a-f]{32}$/.test(traceId)) return;
+    const base = EXEMPLAR + EXEMPLAR_STRIDE * bucketIndex(STALL_BUCKETS, seconds);
+    // Timestamp last: a reader that sees 0 there skips the slot.
+    this.f[base + 1] = 0;
+    this.f[base] = seconds;
+    this.u[base + 2] = BigInt(`0x${traceId.slice(0, 16)}`);
+    this.u[base + 3] = BigInt(`0x${traceId.slice(16)}`);
+    this.f[base + 1] = epochMs / 1000;
   }
 
   markStopped(): void {
@@ -130,6 +154,25 @@ export class ThreadState {
     const base = GC + GC_STRIDE * GC_TYPES.indexOf(type);
     return this.f.subarray(base, base + GC_BUCKETS.length + 1);
   }
+  /** The latest exemplar of each stall bucket (undefined where no traced stall landed). */
+  stallExemplars(): (Exemplar | undefined)[] {
+    const out: (Exemplar | undefined)[] = [];
+    for (let i = 0; i <= STALL_BUCKETS.length; i++) {
+      const base = EXEMPLAR + EXEMPLAR_STRIDE * i;
+      const timestamp = this.f[base + 1]!;
+      out.push(
+        timestamp > 0
+          ? {
+              value: this.f[base]!,
+              timestamp,
+              traceId: this.u[base + 2]!.toString(16).padStart(16, '0') + this.u[base + 3]!.toString(16).padStart(16, '0'),
+            }
+          : undefined,
+      );
+    }
+    return out;
+  }
+
   gcSum(type: GcType): number {
     return this.f[GC + GC_STRIDE * GC_TYPES.indexOf(type) + GC_STRIDE - 1]!;
   }
