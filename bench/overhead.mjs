@@ -37,7 +37,12 @@ async function serverMain(variant) {
   const { randomUUID } = require('node:crypto');
 
   let metricsUrl;
-  if (variant === 'loopwatch') {
+  if (variant === 'loopwatch' || variant.startsWith('loopwatch@')) {
+    // `loopwatch@K=V;K2=V2`: the default agent with LOOPWATCH_* settings (ablations).
+    for (const kv of variant.split('@')[1]?.split(';') ?? []) {
+      const [k, v] = kv.split('=');
+      process.env[k] = v;
+    }
     // Default config; port 0 so rounds never collide. The endpoint is served by the watchdog worker thread.
     const agent = require('loopwatch').start({ prometheus: { port: 0 } });
     metricsUrl = (await agent.ready()).prometheusUrl;
@@ -141,7 +146,7 @@ function parseArgs(argv) {
     } else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) Object.assign(o, { rounds: 1, duration: 2, warmup: 1 });
-  for (const v of o.variants) if (!ALL_VARIANTS.includes(v)) throw new Error(`unknown variant ${v}`);
+  for (const v of o.variants) if (!ALL_VARIANTS.includes(v) && !/^loopwatch@(LOOPWATCH_\w+=[^;]*;?)+$/.test(v)) throw new Error(`unknown variant ${v}`);
   if (!o.variants.includes('baseline')) o.variants = ['baseline', ...o.variants];
   return o;
 }

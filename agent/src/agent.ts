@@ -14,7 +14,7 @@ import type { MonitorPoolOptions, SinkFactory } from './pools/types';
 import { formatStall } from './reporter';
 import { StallPipeline } from './stalls';
 import { startThreadAttribution, type ThreadAttributionHandle } from './attribution/thread';
-import { emitStallLog } from './export/otel-logs';
+import { otelRegistered } from './otel-global';
 import { ThreadMonitor } from './thread/monitor';
 import { openChannel, type ChannelMessage } from './threads/channel';
 import { ThreadDirectory } from './threads/directory';
@@ -61,7 +61,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.monitor.state.setStallExemplar(seconds, traceId, at),
     );
     if (config.attribution) this.threadAttribution = startThreadAttribution();
-    this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.stalls.detected(s));
+    this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, config.maxSampleIntervalMs, diag, (s) => this.stalls.detected(s));
     this.directory.add(threadId, this.threadName, this.monitor.state);
     this.announceThread();
 
@@ -160,8 +160,19 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   /** A finished (attributed, rate-capped) stall of this thread. */
   private onStall(event: StallEvent): void {
     if (!isMainThread) this.channel.postMessage({ type: 'stall', threadId, event });
-    else if (this.config.otel) emitStallLog(event, this.diag);
+    else if (this.config.otel) this.emitStallLog(event);
     this.emitStall(event);
+  }
+
+  /** One OTel log record per stall, once a LoggerProvider is registered (loads the OTel API only then). */
+  private emitStallLog(event: StallEvent): void {
+    if (!otelRegistered('logs')) return;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./export/otel-logs') as typeof import('./export/otel-logs')).emitStallLog(event, this.diag);
+    } catch (err) {
+      this.diag.error('otel', 'could not load the OpenTelemetry logs API', err);
+    }
   }
 
   private emitStall(event: StallEvent): void {
@@ -180,7 +191,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.store.announceAll();
     } else if (msg.type === 'stall') {
       if (isMainThread && msg.threadId !== threadId) {
-        if (this.config.otel) emitStallLog(msg.event, this.diag);
+        if (this.config.otel) this.emitStallLog(msg.event);
         this.emitStall(msg.event);
       }
     } else if (msg.type === 'attribution') {

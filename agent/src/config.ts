@@ -21,6 +21,8 @@ export interface ResolvedConfig {
   serviceName: string;
   stallThresholdMs: number;
   sampleIntervalMs: number;
+  /** The heartbeat's longest interval (adaptive between sampleIntervalMs and this). */
+  maxSampleIntervalMs: number;
   prometheus: ResolvedPrometheus | false;
   otel: ResolvedOtel | false;
   log: 'stderr' | 'off';
@@ -40,7 +42,7 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp']);
@@ -71,6 +73,25 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
   const sampleIntervalMs = pickNumber(problems, 'sampleIntervalMs', options.sampleIntervalMs, 'LOOPWATCH_SAMPLE_INTERVAL_MS', env, DEFAULTS.sampleIntervalMs, 1, 1000);
   if (sampleIntervalMs > stallThresholdMs / 2) {
     problems.push(`sampleIntervalMs ${sampleIntervalMs} must be at most half of stallThresholdMs (${stallThresholdMs}) to measure stalls`);
+  }
+  // Adaptive heartbeat: up to half the threshold (so a stall always shows as a late beat), at most 100 ms.
+  const halfThreshold = stallThresholdMs / 2;
+  const defaultMaxInterval = Math.max(sampleIntervalMs, Math.min(100, Math.floor(halfThreshold / sampleIntervalMs) * sampleIntervalMs));
+  const maxSampleIntervalMs = pickNumber(
+    problems,
+    'maxSampleIntervalMs',
+    options.maxSampleIntervalMs,
+    'LOOPWATCH_MAX_SAMPLE_INTERVAL_MS',
+    env,
+    defaultMaxInterval,
+    1,
+    1000,
+  );
+  if (maxSampleIntervalMs < sampleIntervalMs || maxSampleIntervalMs > Math.max(sampleIntervalMs, halfThreshold)) {
+    problems.push(
+      `maxSampleIntervalMs ${maxSampleIntervalMs} must be from sampleIntervalMs (${sampleIntervalMs}) to half of stallThresholdMs ` +
+        `(${halfThreshold}); set it equal to sampleIntervalMs for a fixed heartbeat`,
+    );
   }
 
   const log = pickEnum(problems, 'log', options.log, 'LOOPWATCH_LOG', env, ['stderr', 'off'] as const, 'off');
@@ -104,6 +125,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     serviceName,
     stallThresholdMs,
     sampleIntervalMs,
+    maxSampleIntervalMs,
     prometheus,
     otel,
     log,

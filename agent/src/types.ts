@@ -11,6 +11,13 @@ export interface LoopwatchOptions {
   /** Heartbeat / delay sampling interval. Default 10 (ms); env `LOOPWATCH_SAMPLE_INTERVAL_MS`. Must be at most half the stall threshold. */
   sampleIntervalMs?: number;
   /**
+   * The heartbeat's longest interval: the heartbeat runs every `sampleIntervalMs` while the loop is busy and stretches
+   * up to this while it is quiet (each timer wake-up costs CPU; delay samples keep their `sampleIntervalMs` weight).
+   * Default: half the stall threshold, at most 100 (ms), a multiple of `sampleIntervalMs`; equal to `sampleIntervalMs`
+   * for a fixed heartbeat. Env `LOOPWATCH_MAX_SAMPLE_INTERVAL_MS`.
+   */
+  maxSampleIntervalMs?: number;
+  /**
    * Prometheus export. `false` turns the agent's own endpoint off. With `registry`, loopwatch's metrics are added to that
    * prom-client Registry (served by the app's own /metrics) instead of a separate endpoint, unless `port` is also given.
    */

@@ -11,6 +11,11 @@ test('defaults', () => {
   const c = resolveConfig({}, {});
   assert.equal(c.stallThresholdMs, 100);
   assert.equal(c.sampleIntervalMs, 10);
+  assert.equal(c.maxSampleIntervalMs, 50, 'adaptive heartbeat up to half the threshold');
+  assert.equal(resolveConfig({ stallThresholdMs: 1000 }, {}).maxSampleIntervalMs, 100, 'at most 100 ms');
+  assert.equal(resolveConfig({ stallThresholdMs: 75 }, {}).maxSampleIntervalMs, 30, 'a multiple of the resolution');
+  assert.equal(resolveConfig({ stallThresholdMs: 20 }, {}).maxSampleIntervalMs, 10);
+  assert.equal(resolveConfig({}, { LOOPWATCH_MAX_SAMPLE_INTERVAL_MS: '10' }).maxSampleIntervalMs, 10, 'fixed heartbeat');
   assert.deepEqual({ ...c.prometheus, registry: undefined }, { port: 9464, host: '0.0.0.0', path: '/metrics', registry: undefined });
   assert.equal(c.otel.otlp, false);
   assert.equal(c.log, 'off');
@@ -53,6 +58,9 @@ const bad = [
   [{ prometheus: { registry: {} } }, {}, /prometheus.registry must be a prom-client Registry/],
   [{ otel: { meterProvider: 5 } }, {}, /otel.meterProvider must be an OpenTelemetry MeterProvider/],
   [{ stallThresholdMs: 10, sampleIntervalMs: 10 }, {}, /sampleIntervalMs 10 must be at most half of stallThresholdMs/],
+  [{ maxSampleIntervalMs: 80 }, {}, /maxSampleIntervalMs 80 must be from sampleIntervalMs \(10\) to half of stallThresholdMs \(50\)/],
+  [{ sampleIntervalMs: 20, maxSampleIntervalMs: 10 }, {}, /maxSampleIntervalMs 10 must be from sampleIntervalMs \(20\)/],
+  [{}, { LOOPWATCH_MAX_SAMPLE_INTERVAL_MS: 'slow' }, /LOOPWATCH_MAX_SAMPLE_INTERVAL_MS="slow" is not a number/],
   [{ threadpool: { probeIntervalMs: 1 } }, {}, /threadpool.probeIntervalMs must be a number from 10 to 60000 \(ms\), got 1/],
   [{ threadpool: 'yes' }, {}, /threadpool must be false or an object/],
   [{}, { LOOPWATCH_THREADPOOL: 'maybe' }, /LOOPWATCH_THREADPOOL must be "on" or "off", got "maybe"/],

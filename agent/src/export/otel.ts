@@ -1,10 +1,10 @@
-import { createNoopMeter, metrics, type Histogram, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
+import type { Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import type { Collected, MetricsCollector } from '../metrics/collect';
 import { METRICS } from '../metrics/names';
 import type { Diagnostics } from '../diag';
 import type { ResolvedOtel } from '../config';
+import { loadOtelApi, otelRegistered } from '../otel-global';
 
-const NoopMeter = createNoopMeter().constructor;
 const SCOPE = 'loopwatch';
 
 /**
@@ -13,7 +13,9 @@ const SCOPE = 'loopwatch';
  * The API has no proxy meter provider: instruments created before the app's
  * SDK registers stay no-ops forever. So until a real provider is registered
  * we check for one on a slow unref'd timer and bind once it appears; with
- * OTLP asked for and no provider, we start the SDK ourselves.
+ * OTLP asked for and no provider, we start the SDK ourselves. The check reads
+ * the API's global registry; the API itself is loaded only once something is
+ * registered there (see otel-global.ts).
  *
  * Gauges and counters are observable instruments read at collection time.
  * Histograms live in shared memory as bucket counts; at collection time the
@@ -68,8 +70,12 @@ export class OtelExporter {
   }
 
   private globalProvider(): MeterProvider | undefined {
-    const provider = metrics.getMeterProvider();
-    return provider.getMeter(SCOPE, this.version) instanceof NoopMeter ? undefined : provider;
+    if (!otelRegistered('metrics')) return undefined;
+    const api = loadOtelApi((err) => this.diag.error('otel', 'could not load @opentelemetry/api', err));
+    if (!api) return undefined;
+    // Through the API, which checks the registered provider's API version is compatible with ours.
+    const provider = api.metrics.getMeterProvider();
+    return provider.getMeter(SCOPE, this.version) instanceof api.createNoopMeter().constructor ? undefined : provider;
   }
 
   private startSdk(): void {

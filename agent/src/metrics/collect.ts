@@ -98,7 +98,7 @@ export class MetricsCollector {
       w.sum = s.delaySum;
       w.sumSq = s.delaySumSq;
       if (blockedMs > 0) {
-        for (let d = blockedMs, n = 0; d > 0 && n < 60_000; d -= s.intervalMs, n++) {
+        for (let d = blockedMs, n = 0; d > 0 && n < 60_000; d -= s.resolutionMs, n++) {
           delta[fineIndex(d / 1000)]!++;
           sum += d / 1000;
           sumSq += (d / 1000) ** 2;

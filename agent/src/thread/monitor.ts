@@ -16,28 +16,50 @@ const realClock: SamplerClock = {
 /**
  * Measures the thread it runs on: one unref'd heartbeat timer (delay samples,
  * stalls, loop utilization) and a GC observer, all written to shared memory.
+ * The heartbeat is a timeout re-armed by each beat with the interval the
+ * sampler asks for (adaptive, see LoopSampler).
  */
 export class ThreadMonitor {
   readonly state = new ThreadState();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
+  private stopped = false;
   private readonly gc: { stop(): void };
 
-  constructor(intervalMs: number, thresholdMs: number, diag: Diagnostics, onStall: (s: DetectedStall) => void) {
-    const sampler = new LoopSampler(this.state, intervalMs, thresholdMs, realClock, onStall);
-    this.timer = setInterval(() => {
+  constructor(
+    resolutionMs: number,
+    thresholdMs: number,
+    maxIntervalMs: number,
+    diag: Diagnostics,
+    onStall: (s: DetectedStall) => void,
+  ) {
+    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs);
+    let current = sampler.initialIntervalMs;
+    const tick = (): void => {
+      let next = current;
       try {
-        sampler.beat();
+        next = sampler.beat();
       } catch (err) {
         diag.error('sampler', 'heartbeat failed', err);
       }
-    }, intervalMs);
-    // Ensure the heartbeat can't keep the app alive.
+      if (this.stopped) return;
+      if (next === current) {
+        // Same interval: reuse the timer (no allocation per beat).
+        this.timer.refresh();
+      } else {
+        current = next;
+        this.timer = setTimeout(tick, next);
+        // Ensure the heartbeat can't keep the app alive.
+        this.timer.unref();
+      }
+    };
+    this.timer = setTimeout(tick, current);
     this.timer.unref();
     this.gc = observeGc(this.state, (err) => diag.error('gc', 'GC observer failed', err));
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     this.gc.stop();
     this.state.markStopped();
   }

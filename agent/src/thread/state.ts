@@ -27,6 +27,7 @@ const enum H {
   StallSum = 7,
   Running = 8,
   StallStartedNs = 9, // reserved for the watchdog's stall-start bookkeeping
+  ResolutionMs = 10,
 }
 
 const DELAY_COARSE = HEADER;
@@ -61,8 +62,13 @@ export class ThreadState {
 
   // --- writer side (the monitored thread) ---
 
-  init(intervalMs: number, thresholdMs: number, nowNs: bigint): void {
-    this.f[H.IntervalMs] = intervalMs;
+  /**
+   * `resolutionMs`: the delay-sampling resolution (coordinated-omission back-fill step); the heartbeat's
+   * current interval starts there and adapts between beats (setInterval).
+   */
+  init(resolutionMs: number, thresholdMs: number, nowNs: bigint): void {
+    this.f[H.ResolutionMs] = resolutionMs;
+    this.f[H.IntervalMs] = resolutionMs;
     this.f[H.ThresholdMs] = thresholdMs;
     this.f[H.Running] = 1;
     this.beat(nowNs);
@@ -72,17 +78,23 @@ export class ThreadState {
     Atomics.store(this.b, H.LastBeatNs, nowNs);
   }
 
+  /** The interval the next beat is scheduled with; readers use it to tell a late beat from a blocked thread. */
+  setInterval(intervalMs: number): void {
+    this.f[H.IntervalMs] = intervalMs;
+  }
+
   setLoopTime(activeMs: number, idleMs: number): void {
     this.f[H.EluActiveMs] = activeMs;
     this.f[H.EluIdleMs] = idleMs;
   }
 
-  recordDelay(seconds: number): void {
+  /** `count`: how many resolution-spaced samples this one stands for (a beat scheduled at 5× the resolution: 5). */
+  recordDelay(seconds: number, count = 1): void {
     const f = this.f;
-    f[DELAY_COARSE + bucketIndex(DELAY_BUCKETS, seconds)]!++;
-    f[DELAY_FINE + fineIndex(seconds)]!++;
-    f[H.DelaySum] += seconds;
-    f[H.DelaySumSq] += seconds * seconds;
+    f[DELAY_COARSE + bucketIndex(DELAY_BUCKETS, seconds)] += count;
+    f[DELAY_FINE + fineIndex(seconds)] += count;
+    f[H.DelaySum] += seconds * count;
+    f[H.DelaySumSq] += seconds * seconds * count;
   }
 
   recordStall(seconds: number): void {
@@ -120,8 +132,13 @@ export class ThreadState {
   get lastBeatNs(): bigint {
     return Atomics.load(this.b, H.LastBeatNs);
   }
+  /** The heartbeat's current interval (adaptive: between the resolution and the configured maximum). */
   get intervalMs(): number {
     return this.f[H.IntervalMs]!;
+  }
+  /** The delay-sampling resolution (ms). */
+  get resolutionMs(): number {
+    return this.f[H.ResolutionMs]!;
   }
   get thresholdMs(): number {
     return this.f[H.ThresholdMs]!;
@@ -182,6 +199,14 @@ export class ThreadState {
    * another thread: heartbeat age minus the beat interval (so it never
    * overstates), or 0 below the stall threshold or when stopped.
    */
+  /**
+   * Time since the last beat, in ms (0 when stopped). From the threshold on, a
+   * block that may turn out to be a stall is under way (it may still end short).
+   */
+  heartbeatAgeMs(nowNs: bigint): number {
+    return this.running ? Number(nowNs - this.lastBeatNs) / 1e6 : 0;
+  }
+
   blockedForMs(nowNs: bigint): number {
     if (!this.running) return 0;
     const age = Number(nowNs - this.lastBeatNs) / 1e6 - this.intervalMs;

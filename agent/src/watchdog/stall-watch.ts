@@ -26,21 +26,28 @@ export class StallWatch {
   ) {}
 
   /**
-   * Checks every thread; returns how many ms from now the next check is useful. A healthy thread cannot be
-   * declared stalled before its last beat + interval + threshold, so the watchdog sleeps until then instead
-   * of waking on a fixed short period (each wake-up costs CPU even when nothing happens).
+   * Checks every thread; returns how many ms from now the next check is useful.
+   *
+   * A thread whose heartbeat is `threshold` old may be in a stall: any block of
+   * the threshold or longer is still running then, whatever the heartbeat's
+   * (adaptive) interval was, so attribution starts there and sees every stall.
+   * Before that nothing can be declared, so the watchdog sleeps until then
+   * instead of waking on a fixed short period (each wake-up costs CPU even
+   * when nothing happens). Progress reports use the blocked time proper
+   * (`blockedForMs`, which never overstates).
    */
   poll(nowNs: bigint): number {
     let next = MAX_POLL_MS;
     for (const t of this.directory.threads()) {
+      const suspect = t.state.running && t.state.heartbeatAgeMs(nowNs) >= t.state.thresholdMs;
       const blockedMs = t.state.blockedForMs(nowNs);
-      if (blockedMs > 0) next = Math.min(next, STALLED_POLL_MS);
+      if (suspect) next = Math.min(next, STALLED_POLL_MS);
       else if (t.state.running) {
-        const dueMs = Number(t.state.lastBeatNs - nowNs) / 1e6 + t.state.intervalMs + t.state.thresholdMs;
+        const dueMs = Number(t.state.lastBeatNs - nowNs) / 1e6 + t.state.thresholdMs;
         next = Math.min(next, Math.max(MIN_POLL_MS, Math.ceil(dueMs)));
       }
       const current = this.ongoing.get(t.id);
-      if (blockedMs > 0) {
+      if (suspect) {
         if (!current) {
           this.ongoing.set(t.id, { nextMark: 0 });
           this.hooks.onStallStart?.(t.id);

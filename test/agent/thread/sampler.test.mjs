@@ -91,3 +91,90 @@ test('the watchdog view: blocked-for grows with heartbeat age and is 0 below the
   state.markStopped();
   assert.equal(state.blockedForMs(at(1500)), 0);
 });
+
+// --- adaptive heartbeat: resolution 10 ms, threshold 100 ms, up to 50 ms between beats ---
+
+test('a quiet loop stretches the heartbeat to the maximum; samples keep their 10 ms weight', () => {
+  const { clock, advance } = fakeClock();
+  const state = new ThreadState();
+  const s = new LoopSampler(state, 10, 100, clock, () => {}, 50);
+  assert.equal(s.initialIntervalMs, 10);
+  advance(0, 10.2);
+  let next = s.beat();
+  assert.equal(next, 50, 'idle window: longest interval');
+  assert.equal(state.intervalMs, 50, 'the watchdog sees the interval the next beat is due with');
+  // One second of idle beats at 50 ms: 20 beats standing for 100 samples at 10 ms.
+  const before = count(state.delayBuckets());
+  for (let i = 0; i < 20; i++) {
+    advance(0.1, 50.1);
+    next = s.beat();
+  }
+  assert.equal(next, 50);
+  assert.equal(count(state.delayBuckets()) - before, 100);
+  assert.equal(state.resolutionMs, 10);
+});
+
+test('the interval follows utilization so other callbacks add at most ~5 % of the threshold to a stall', () => {
+  const { clock, advance } = fakeClock();
+  const state = new ThreadState();
+  const s = new LoopSampler(state, 10, 100, clock, () => {}, 50);
+  advance(1.5, 8.5); // 15 % busy → 5 ms / 0.15 = 33 ms → 30
+  assert.equal(s.beat(), 30);
+  advance(6, 24.1); // 20 % busy → 25 → 20
+  assert.equal(s.beat(), 20);
+  advance(12, 8.1); // 60 % busy → 10 (the resolution)
+  assert.equal(s.beat(), 10);
+  advance(0, 10.1);
+  assert.equal(s.beat(), 50);
+});
+
+test('a fixed heartbeat (max = resolution) never changes interval', () => {
+  const { clock, advance } = fakeClock();
+  const state = new ThreadState();
+  const s = new LoopSampler(state, 10, 100, clock, () => {});
+  advance(0, 10);
+  assert.equal(s.beat(), 10);
+  advance(300);
+  assert.equal(s.beat(), 10);
+});
+
+test('at a 50 ms interval a 2 s block is still one 2 s stall worth ~200 samples, and a 100 ms one is caught', () => {
+  const { clock, advance } = fakeClock();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, clock, (x) => stalls.push(x), 50);
+  advance(0, 10);
+  assert.equal(s.beat(), 50);
+  const before = count(state.delayBuckets());
+  advance(0, 1); // the block starts 1 ms after the beat
+  advance(2000);
+  assert.equal(s.beat(), 10, 'right after a fully busy window the interval is the resolution');
+  assert.equal(stalls.length, 1);
+  assert.equal(stalls[0].durationMs, 2000);
+  const n = count(state.delayBuckets()) - before;
+  // 5 for the beat itself (it stood for 5 slots) + 194 back-filled (1951 ms late, 10 ms apart).
+  assert.ok(n >= 195 && n <= 205, `samples ${n}`);
+  // Quiet again, then the shortest stall there is, starting right after a beat: still a stall.
+  advance(0, 10);
+  assert.equal(s.beat(), 50);
+  advance(100);
+  s.beat();
+  assert.equal(stalls.length, 2);
+  assert.equal(stalls[1].durationMs, 100);
+});
+
+test('at a 50 ms interval, short callbacks filling the loop are never a stall', () => {
+  const { clock, advance } = fakeClock();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, clock, (x) => stalls.push(x), 50);
+  advance(0, 10);
+  assert.equal(s.beat(), 50);
+  // A burst: 95 % busy with 5 ms callbacks; the beat runs at most one callback late.
+  for (let i = 0; i < 200; i++) {
+    advance(47.5, 2.5);
+    advance(4.9, 0.1);
+    s.beat();
+  }
+  assert.equal(stalls.length, 0);
+});
