@@ -40,6 +40,7 @@ export function isUndiciDispatcher(p: any): boolean {
     const s = p.stats;
     return !!s && typeof s === 'object';
   } catch {
+    // Detection only: an object whose `stats` getter throws is not a dispatcher we can read.
     return false;
   }
 }
