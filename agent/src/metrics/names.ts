@@ -32,6 +32,9 @@ export const POOL_PENDING = 'loopwatch.pool.pending';
 export const POOL_WAIT_TIME = 'loopwatch.pool.wait_time';
 export const POOL_USE_TIME = 'loopwatch.pool.use_time';
 export const POOL_ERRORS = 'loopwatch.pool.errors';
+// libuv threadpool breakdown by operation family (fs, crypto, zlib, dns).
+export const THREADPOOL_IN_FLIGHT = 'loopwatch.threadpool.in_flight';
+export const THREADPOOL_OPERATIONS = 'loopwatch.threadpool.operations';
 
 // Attribute keys.
 export const ATTR_THREAD_NAME = 'thread.name';
@@ -43,6 +46,7 @@ export const ATTR_HTTP_ROUTE = 'http.route';
 export const ATTR_POOL_NAME = 'pool.name';
 export const ATTR_POOL_KIND = 'pool.kind';
 export const ATTR_POOL_ERROR_TYPE = 'error.type';
+export const ATTR_THREADPOOL_FAMILY = 'loopwatch.threadpool.family';
 
 export type InstrumentKind = 'gauge' | 'counter' | 'histogram';
 
@@ -214,6 +218,21 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: '{error}',
     description: 'Acquire timeouts and errors of the pool, by error.type (timeout, error).',
     attributes: [ATTR_POOL_NAME, ATTR_POOL_KIND, ATTR_POOL_ERROR_TYPE],
+  },
+  {
+    name: THREADPOOL_IN_FLIGHT,
+    kind: 'gauge',
+    unit: '{operation}',
+    description:
+      'libuv threadpool operations submitted through the counted fs, crypto, zlib and dns functions and not yet completed (running or queued), by family. Their sum is loopwatch.pool.used + loopwatch.pool.pending of pool.name=libuv.',
+    attributes: [ATTR_THREADPOOL_FAMILY],
+  },
+  {
+    name: THREADPOOL_OPERATIONS,
+    kind: 'counter',
+    unit: '{operation}',
+    description: 'libuv threadpool operations submitted through the counted fs, crypto, zlib and dns functions, by family.',
+    attributes: [ATTR_THREADPOOL_FAMILY],
   },
 ];
 

@@ -1,4 +1,4 @@
-import type { PoolKind, PoolSink, SinkFactory } from '../pools/types';
+import { THREADPOOL_FAMILIES, type PoolKind, type PoolSink, type SinkFactory, type ThreadpoolFamilySink } from '../pools/types';
 import * as N from './names';
 import type { SeriesStore } from './store';
 
@@ -13,7 +13,7 @@ export const MAX_POOLS = 50;
  */
 export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) => void): SinkFactory {
   const live = new Set<string>();
-  return (rawName: string, kind: PoolKind): PoolSink => {
+  const factory: SinkFactory = (rawName: string, kind: PoolKind): PoolSink => {
     const base = String(rawName).slice(0, 64) || kind;
     let name = base;
     for (let i = 2; live.has(name); i++) name = `${base}#${i}`;
@@ -61,6 +61,21 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
       },
     };
   };
+  factory.threadpoolFamilies = (): ThreadpoolFamilySink => {
+    const inFlight = THREADPOOL_FAMILIES.map((f) => store.gauge(N.THREADPOOL_IN_FLIGHT, { [N.ATTR_THREADPOOL_FAMILY]: f }));
+    const submitted = THREADPOOL_FAMILIES.map((f) => store.counter(N.THREADPOOL_OPERATIONS, { [N.ATTR_THREADPOOL_FAMILY]: f }));
+    let closed = false;
+    return {
+      inFlight: (i, n) => void (closed || inFlight[i]?.set(n)),
+      submitted: (i) => void (closed || submitted[i]?.add(1)),
+      close() {
+        if (closed) return;
+        closed = true;
+        for (const h of [...inFlight, ...submitted]) h.remove();
+      },
+    };
+  };
+  return factory;
 }
 
 const NOOP_SINK: PoolSink = Object.freeze({

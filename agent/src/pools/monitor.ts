@@ -11,7 +11,7 @@ import type {
   PoolSink,
   SinkFactory,
 } from './types';
-import { PoolWatch } from './watch';
+import { PoolWatch, reportSafely } from './watch';
 import { attachPg, isPgPool } from './adapters/pg';
 import { attachMysql2, mysql2Core } from './adapters/mysql2';
 import { attachGenericPool, isGenericPool } from './adapters/generic-pool';
@@ -62,13 +62,7 @@ export function monitorPool(
   sinks: SinkFactory,
   onError: OnAdapterError,
 ): PoolMonitorHandle {
-  const report = (err: unknown, where: string): void => {
-    try {
-      onError(err, where);
-    } catch {
-      /* never into the app */
-    }
-  };
+  const report = (err: unknown, where: string): void => reportSafely(onError, err, where);
   try {
     const opts = options ?? {};
     const found = detectPool(pool, opts.kind);

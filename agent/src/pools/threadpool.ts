@@ -23,17 +23,17 @@
  * callback.
  */
 import { performance } from 'node:perf_hooks';
-import type {
-  OnAdapterError,
-  PoolSink,
-  SinkFactory,
-  ThreadpoolMonitorHandle,
-  ThreadpoolMonitorOptions,
-  ThreadpoolStats,
+import {
+  type OnAdapterError,
+  type PoolSink,
+  type SinkFactory,
+  type ThreadpoolFamilySink,
+  type ThreadpoolMonitorHandle,
+  type ThreadpoolMonitorOptions,
+  type ThreadpoolStats,
 } from './types';
+import { reportSafely } from './watch';
 import cryptoMod = require('node:crypto');
-import zlibMod = require('node:zlib');
-import dnsMod = require('node:dns');
 import fsMod = require('node:fs');
 import moduleMod = require('node:module');
 
@@ -54,7 +54,10 @@ export function threadpoolSize(value: string | undefined = process.env.UV_THREAD
   return n;
 }
 
-export type Family = 'fs' | 'crypto' | 'zlib' | 'dns';
+const FS = 0;
+const CRYPTO = 1;
+const ZLIB = 2;
+const DNS = 3;
 
 interface Patch {
   mod: any;
@@ -167,18 +170,26 @@ function copyProps(from: Function, to: Function): void {
     if (key === 'prototype' || key === 'arguments' || key === 'caller') continue;
     const d = Object.getOwnPropertyDescriptor(from, key);
     if (!d) continue;
-    try {
-      Object.defineProperty(to, key, d);
-    } catch {
-      /* non-configurable on the target: skip */
-    }
+    // A property the wrapper cannot take (non-configurable on the target) is skipped.
+    if (!Reflect.defineProperty(to, key, d)) continue;
   }
 }
 
 let running: ThreadpoolMonitor | null = null;
 
+type Lazy = 'zlib' | 'dns';
+const LAZY_URL: Record<string, Lazy> = { 'node:zlib': 'zlib', 'node:dns': 'dns', 'node:dns/promises': 'dns' };
+
+/** Whether the builtin `name` has been loaded in this process (by the app or by Node itself). */
+function builtinLoaded(name: string): boolean {
+  const list = (process as unknown as { moduleLoadList?: readonly string[] }).moduleLoadList;
+  // Without the list, assume loaded: wrapping then loads it, the pre-lazy behaviour.
+  return !Array.isArray(list) || list.includes(`NativeModule ${name}`);
+}
+
 class ThreadpoolMonitor {
-  private readonly counts = { fs: 0, crypto: 0, zlib: 0, dns: 0 };
+  /** In flight per family, indexed like THREADPOOL_FAMILIES (fs, crypto, zlib, dns). */
+  private readonly counts = [0, 0, 0, 0];
   private inFlight = 0;
   private size: number;
   private readonly patches: Patch[] = [];
@@ -190,26 +201,28 @@ class ThreadpoolMonitor {
   private baseline = Infinity;
   private lastWait = 0;
   private sink: PoolSink | null;
+  private families: ThreadpoolFamilySink | null;
+  /** zlib/dns not wrapped yet because the app has not loaded them. */
+  private readonly lazy = new Set<Lazy>();
+  private hooks: { deregister(): void } | null = null;
   private readonly randomFill: typeof cryptoMod.randomFill;
   private readonly probeDone: (err: Error | null) => void;
 
   constructor(
     sink: PoolSink,
+    families: ThreadpoolFamilySink | null,
     private readonly onError: OnAdapterError,
     private readonly opts: ThreadpoolMonitorOptions,
   ) {
     this.sink = sink;
+    this.families = families;
     this.size = threadpoolSize();
     this.randomFill = cryptoMod.randomFill;
     this.probeDone = (err) => this.onProbe(err);
   }
 
   private report(err: unknown, where: string): void {
-    try {
-      this.onError(err, `threadpool: ${where}`);
-    } catch {
-      /* never into the app */
-    }
+    reportSafely(this.onError, err, `threadpool: ${where}`);
   }
 
   start(): void {
@@ -226,6 +239,8 @@ class ThreadpoolMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.stopHooks();
+    this.lazy.clear();
     this.unpatchAll();
     const sink = this.sink;
     this.sink = null;
@@ -236,16 +251,27 @@ class ThreadpoolMonitor {
         this.report(err, 'sink.close');
       }
     }
+    const families = this.families;
+    this.families = null;
+    if (families) {
+      try {
+        families.close();
+      } catch (err) {
+        this.report(err, 'families.close');
+      }
+    }
   }
 
   stats(): ThreadpoolStats {
+    const c = this.counts;
     return {
       size: this.size,
       inFlight: this.inFlight,
-      byFamily: { ...this.counts },
+      byFamily: { fs: c[FS]!, crypto: c[CRYPTO]!, zlib: c[ZLIB]!, dns: c[DNS]! },
       probes: this.probes,
       probeBaseline: this.baseline === Infinity ? 0 : this.baseline,
       lastWait: this.lastWait,
+      unloaded: [...this.lazy],
     };
   }
 
@@ -263,6 +289,7 @@ class ThreadpoolMonitor {
   }
 
   private probe(): void {
+    if (this.lazy.size) this.patchLoaded();
     if (this.probeOutstanding || !this.sink) return;
     if (this.probes === 0) {
       // Whoever used the pool first fixed its size; by now that has happened.
@@ -295,19 +322,37 @@ class ThreadpoolMonitor {
     }
   }
 
-  private inc(f: Family): void {
-    this.counts[f]++;
+  private inc(f: number): void {
+    const n = ++this.counts[f]!;
     this.inFlight++;
     this.push();
+    const fam = this.families;
+    if (fam) {
+      try {
+        fam.inFlight(f, n);
+        fam.submitted(f);
+      } catch (err) {
+        this.report(err, 'families');
+      }
+    }
   }
 
-  private dec(f: Family): void {
-    if (this.counts[f] > 0) this.counts[f]--;
+  private dec(f: number): void {
+    const c = this.counts;
+    if (c[f]! > 0) c[f]!--;
     if (this.inFlight > 0) this.inFlight--;
     this.push();
+    const fam = this.families;
+    if (fam) {
+      try {
+        fam.inFlight(f, c[f]!);
+      } catch (err) {
+        this.report(err, 'families');
+      }
+    }
   }
 
-  private patchCallback(mod: any, name: string, family: Family): void {
+  private patchCallback(mod: any, name: string, family: number): void {
     const orig = mod?.[name];
     if (typeof orig !== 'function') return;
     const self = this;
@@ -338,7 +383,7 @@ class ThreadpoolMonitor {
     this.install(mod, name, orig, wrapper);
   }
 
-  private patchPromise(mod: any, name: string, family: Family): void {
+  private patchPromise(mod: any, name: string, family: number): void {
     const orig = mod?.[name];
     if (typeof orig !== 'function') return;
     const self = this;
@@ -385,13 +430,76 @@ class ThreadpoolMonitor {
   }
 
   private patchAll(): void {
-    for (const n of CRYPTO_CB) this.patchCallback(cryptoMod, n, 'crypto');
-    for (const n of ZLIB_CB) this.patchCallback(zlibMod, n, 'zlib');
-    for (const n of DNS_CB) this.patchCallback(dnsMod, n, 'dns');
-    for (const n of DNS_CB) this.patchPromise(dnsMod.promises, n, 'dns');
-    for (const n of FS_CB) this.patchCallback(fsMod, n, 'fs');
-    for (const n of FS_PROMISES) this.patchPromise(fsMod.promises, n, 'fs');
+    for (const n of CRYPTO_CB) this.patchCallback(cryptoMod, n, CRYPTO);
+    for (const n of FS_CB) this.patchCallback(fsMod, n, FS);
+    for (const n of FS_PROMISES) this.patchPromise(fsMod.promises, n, FS);
+    // zlib (+3 MB RSS) and dns (+1.6 MB) are wrapped when the app loads them,
+    // not loaded by the agent (see docs/pools.md).
+    for (const m of ['zlib', 'dns'] as const) {
+      if (builtinLoaded(m)) this.patchLazy(m, false);
+      else this.lazy.add(m);
+    }
+    if (this.lazy.size) this.startHooks();
     this.syncEsm();
+  }
+
+  private patchLazy(m: Lazy, sync = true): void {
+    this.lazy.delete(m);
+    const mod = process.getBuiltinModule(`node:${m}`) as any;
+    if (m === 'zlib') for (const n of ZLIB_CB) this.patchCallback(mod, n, ZLIB);
+    else {
+      for (const n of DNS_CB) this.patchCallback(mod, n, DNS);
+      for (const n of DNS_CB) this.patchPromise(mod.promises, n, DNS);
+    }
+    if (sync) this.syncEsm();
+    if (!this.lazy.size) this.stopHooks();
+  }
+
+  /** Wraps lazily-deferred builtins that something loaded without going through the module hooks (Node internals, getBuiltinModule). */
+  private patchLoaded(): void {
+    for (const m of [...this.lazy]) if (builtinLoaded(m)) this.patchLazy(m);
+  }
+
+  /**
+   * module.registerHooks (Node ≥ 22.15): the first `require`/`import` of
+   * zlib or dns wraps it before the app receives it, so destructuring at
+   * require time (`const { gzip } = require('zlib')`) gets the wrappers.
+   */
+  private startHooks(): void {
+    const register = (moduleMod as { registerHooks?: (h: object) => { deregister(): void } }).registerHooks;
+    if (typeof register !== 'function') {
+      for (const m of [...this.lazy]) this.patchLazy(m);
+      return;
+    }
+    try {
+      this.hooks = register({
+        load: (url: string, context: unknown, next: (url: string, context: unknown) => unknown) => {
+          const m = LAZY_URL[url];
+          if (m !== undefined && this.lazy.has(m)) {
+            try {
+              this.patchLazy(m);
+            } catch (err) {
+              this.report(err, `wrap ${m} on load`);
+            }
+          }
+          return next(url, context);
+        },
+      });
+    } catch (err) {
+      this.report(err, 'module.registerHooks');
+      for (const m of [...this.lazy]) this.patchLazy(m);
+    }
+  }
+
+  private stopHooks(): void {
+    const h = this.hooks;
+    this.hooks = null;
+    if (!h) return;
+    try {
+      h.deregister();
+    } catch (err) {
+      this.report(err, 'deregister module hooks');
+    }
   }
 
   private unpatchAll(): void {
@@ -425,15 +533,18 @@ export function startThreadpoolMonitor(
       probes: 0,
       probeBaseline: 0,
       lastWait: 0,
+      unloaded: [],
     }),
   };
   try {
     if (running) {
-      onError(new Error('threadpool monitor already running'), 'startThreadpoolMonitor');
+      reportSafely(onError, new Error('threadpool monitor already running'), 'startThreadpoolMonitor');
       return noop;
     }
     const sink = sinks('libuv', 'libuv');
-    const m = new ThreadpoolMonitor(sink, onError, options ?? {});
+    const counting = options?.countOperations !== false;
+    const families = counting && sinks.threadpoolFamilies ? sinks.threadpoolFamilies() : null;
+    const m = new ThreadpoolMonitor(sink, families, onError, options ?? {});
     running = m;
     m.start();
     return {
@@ -444,11 +555,8 @@ export function startThreadpoolMonitor(
       stats: () => m.stats(),
     };
   } catch (err) {
-    try {
-      onError(err, 'startThreadpoolMonitor');
-    } catch {
-      /* never into the app */
-    }
+    reportSafely(onError, err, 'startThreadpoolMonitor');
     return noop;
   }
 }
+

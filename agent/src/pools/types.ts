@@ -30,7 +30,26 @@ export interface PoolSink {
   close(): void;
 }
 
-export type SinkFactory = (name: string, kind: PoolKind) => PoolSink;
+/** Operation families of the libuv threadpool monitor, in index order. */
+export const THREADPOOL_FAMILIES = ['fs', 'crypto', 'zlib', 'dns'] as const;
+export type ThreadpoolFamily = (typeof THREADPOOL_FAMILIES)[number];
+
+/**
+ * Per-family series of the threadpool monitor, indexed like
+ * THREADPOOL_FAMILIES. Each call is one Float64 write in shared memory; the
+ * values are read at scrape time.
+ */
+export interface ThreadpoolFamilySink {
+  inFlight(family: number, n: number): void;
+  submitted(family: number): void;
+  close(): void;
+}
+
+export interface SinkFactory {
+  (name: string, kind: PoolKind): PoolSink;
+  /** Optional: per-family threadpool series (the core's factory provides them). */
+  threadpoolFamilies?: () => ThreadpoolFamilySink;
+}
 
 export type OnAdapterError = (err: unknown, where: string) => void;
 
@@ -70,6 +89,8 @@ export interface ThreadpoolStats {
   probeBaseline: number;
   /** Last probe wait (s). */
   lastWait: number;
+  /** Builtins (zlib, dns) not wrapped yet because nothing has loaded them. */
+  unloaded: string[];
 }
 
 export interface ThreadpoolMonitorHandle {

@@ -4,11 +4,33 @@
  * (detach, close, garbage collection of the pool) and bounded bookkeeping.
  */
 import { performance } from 'node:perf_hooks';
+import { PREFIX, describe, writeStderr } from '../diag';
 import type { OnAdapterError, PoolKind, PoolSink, PoolSnapshot } from './types';
 
 /** Monotonic clock in seconds. */
 export function nowSeconds(): number {
   return performance.now() / 1000;
+}
+
+/** Calls `onError`; if that throws too, there is nowhere left to report to — the app must not see it. */
+export function reportSafely(onError: OnAdapterError, err: unknown, where: string): void {
+  try {
+    onError(err, where);
+  } catch (e) {
+    lastResort(e, where);
+  }
+}
+
+/**
+ * The agent's onError itself failed (it writes to stderr and counts in
+ * shared memory, so this means something is badly broken): one line on
+ * stderr, at most once, written synchronously and never throwing.
+ */
+let lastResortUsed = false;
+function lastResort(err: unknown, where: string): void {
+  if (lastResortUsed) return;
+  lastResortUsed = true;
+  writeStderr(`${PREFIX} pools: error reporter failed (${where}): ${describe(err)}`);
 }
 
 function isCount(n: unknown): n is number {
@@ -17,32 +39,54 @@ function isCount(n: unknown): n is number {
 }
 
 /**
- * Pending acquire timestamps keyed by request id, bounded: at most `limit`
- * entries; beyond that new requests are not timed (counted in `dropped`), so
- * a pool whose acquires never settle cannot grow memory without bound.
+ * Pending acquire timestamps keyed by a numeric request id (tarn's event ids:
+ * increasing integers), in a preallocated ring: slot = id mod capacity. No
+ * allocation and no Map churn per acquire. Bounded: when a request's slot is
+ * still held by another pending request (more than `capacity` pending at
+ * once), the new request is not timed (counted in `dropped`), so a pool whose
+ * acquires never settle cannot grow memory.
  */
-export class PendingTimes<K> {
-  private readonly map = new Map<K, number>();
+export class PendingTimes {
+  private readonly ids: Float64Array;
+  private readonly times: Float64Array;
+  private readonly mask: number;
+  private count = 0;
   dropped = 0;
-  constructor(private readonly limit = 10_000) {}
-  start(key: K, t: number): void {
-    if (this.map.size >= this.limit) {
+  /** `capacity` is rounded up to a power of two (default 4096 → 64 KB). */
+  constructor(capacity = 4096) {
+    let n = 1;
+    while (n < capacity) n *= 2;
+    this.mask = n - 1;
+    this.ids = new Float64Array(n).fill(-1);
+    this.times = new Float64Array(n);
+  }
+  get capacity(): number {
+    return this.mask + 1;
+  }
+  start(id: number, t: number): void {
+    const i = id & this.mask;
+    if (this.ids[i] !== -1) {
       this.dropped++;
       return;
     }
-    this.map.set(key, t);
+    this.ids[i] = id;
+    this.times[i] = t;
+    this.count++;
   }
   /** Removes and returns the start time, or undefined if not tracked. */
-  take(key: K): number | undefined {
-    const t = this.map.get(key);
-    if (t !== undefined) this.map.delete(key);
-    return t;
+  take(id: number): number | undefined {
+    const i = id & this.mask;
+    if (this.ids[i] !== id) return undefined;
+    this.ids[i] = -1;
+    this.count--;
+    return this.times[i];
   }
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
   clear(): void {
-    this.map.clear();
+    this.ids.fill(-1);
+    this.count = 0;
   }
 }
 
@@ -66,11 +110,23 @@ export class PoolWatch<T extends object> {
   private sink: PoolSink | null;
   private readonly target: WeakRef<T>;
   private readonly teardowns: Teardown<T>[] = [];
+  private readonly closers: Array<() => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
   private scheduled = false;
-  /** Set by the adapter: reads the pool's levels. */
-  read: ((pool: T) => PoolSnapshot) | null = null;
+  /** Reused for every read: refreshing allocates nothing. */
+  private readonly snap: PoolSnapshot = { max: 0, used: 0, idle: 0, pending: 0 };
+  /** Last values pushed to the sink (NaN: none yet), so an unchanged read costs no sink call. */
+  private lastMax = NaN;
+  private lastUsed = NaN;
+  private lastIdle = NaN;
+  private lastPending = NaN;
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    this.refresh();
+  };
+  /** Set by the adapter: reads the pool's levels into `out` (a reused object). */
+  read: ((pool: T, out: PoolSnapshot) => void) | null = null;
 
   constructor(
     target: T,
@@ -98,11 +154,7 @@ export class PoolWatch<T extends object> {
   }
 
   report(err: unknown, where: string): void {
-    try {
-      this.onError(err, `pool ${this.kind}:${this.name}: ${where}`);
-    } catch {
-      // onError itself must not take the app down.
-    }
+    reportSafely(this.onError, err, `pool ${this.kind}:${this.name}: ${where}`);
   }
 
   /** Calls `fn`, sending any exception to onError. */
@@ -118,10 +170,10 @@ export class PoolWatch<T extends object> {
   refresh(): void {
     if (this.closed || !this.read) return;
     const pool = this.target.deref();
-    if (!pool) return this.finalize();
-    let s: PoolSnapshot;
+    if (pool === undefined) return this.finalize();
+    const s = this.snap;
     try {
-      s = this.read(pool);
+      this.read(pool, s);
     } catch (err) {
       return this.report(err, 'reading pool state');
     }
@@ -135,10 +187,7 @@ export class PoolWatch<T extends object> {
   refreshSoon(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      this.refresh();
-    });
+    queueMicrotask(this.flush);
   }
 
   update(s: PoolSnapshot): void {
@@ -149,6 +198,11 @@ export class PoolWatch<T extends object> {
         'update',
       );
     }
+    if (s.max === this.lastMax && s.used === this.lastUsed && s.idle === this.lastIdle && s.pending === this.lastPending) return;
+    this.lastMax = s.max;
+    this.lastUsed = s.used;
+    this.lastIdle = s.idle;
+    this.lastPending = s.pending;
     try {
       this.sink.update(s);
     } catch (err) {
@@ -187,6 +241,11 @@ export class PoolWatch<T extends object> {
     this.teardowns.push(fn);
   }
 
+  /** Runs at close even if the pool was garbage-collected (for state outside the pool, e.g. channel subscriptions). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
   /**
    * Samples the pool every `ms` on an unref'd timer. The timer holds only the
    * watch (and through it a WeakRef), so it does not keep the pool alive.
@@ -201,9 +260,9 @@ export class PoolWatch<T extends object> {
    * Replaces `target[method]` by `make(original)` as an own property; the
    * teardown restores the previous state if nobody replaced it meanwhile.
    */
-  wrapMethod<F extends (...args: any[]) => any>(target: any, method: string, make: (orig: F) => F): void {
+  wrapMethod<F extends (...args: any[]) => any>(target: any, method: string | symbol, make: (orig: F) => F): void {
     const orig = target[method] as F;
-    if (typeof orig !== 'function') throw new TypeError(`${method} is not a function`);
+    if (typeof orig !== 'function') throw new TypeError(`${String(method)} is not a function`);
     const hadOwn = Object.prototype.hasOwnProperty.call(target, method);
     const wrapper = make(orig);
     target[method] = wrapper;
@@ -231,6 +290,8 @@ export class PoolWatch<T extends object> {
       for (const fn of this.teardowns) this.guard('detach', () => fn(pool));
     }
     this.teardowns.length = 0;
+    for (const fn of this.closers) this.guard('close', fn);
+    this.closers.length = 0;
     const sink = this.sink;
     this.sink = null;
     if (sink) {

@@ -6,16 +6,23 @@ import { recorder, errorLog } from './helpers/sink.mjs';
 const require = createRequire(import.meta.url);
 const { PendingTimes, PoolWatch } = require('../../../agent/dist/pools/watch.js');
 
-test('PendingTimes is bounded and emptied on take', () => {
+test('PendingTimes is a bounded ring: a request whose slot is taken is not timed; take empties', () => {
   const p = new PendingTimes(100);
-  for (let i = 0; i < 1000; i++) p.start(i, i);
-  assert.equal(p.size, 100);
-  assert.equal(p.dropped, 900);
-  assert.equal(p.take(5), 5);
+  assert.equal(p.capacity, 128, 'rounded up to a power of two');
+  for (let i = 0; i < 1000; i++) p.start(i, i * 10);
+  assert.equal(p.size, 128);
+  assert.equal(p.dropped, 1000 - 128);
+  assert.equal(p.take(5), 50);
   assert.equal(p.take(5), undefined);
   assert.equal(p.take(500), undefined, 'dropped requests are simply not timed');
-  for (let i = 0; i < 100; i++) p.take(i);
+  p.start(5 + 128, 7);
+  assert.equal(p.take(5 + 128), 7, 'a freed slot is reused');
+  for (let i = 0; i < 128; i++) p.take(i);
   assert.equal(p.size, 0);
+  p.start(3, 1);
+  p.clear();
+  assert.equal(p.size, 0);
+  assert.equal(p.take(3), undefined);
 });
 
 test('PoolWatch rejects invalid snapshots and never throws', () => {

@@ -26,12 +26,13 @@ const held = new Set<object>();
 export function attachPlain(watch: PoolWatch<PlainPoolAdapter>, adapter: PlainPoolAdapter, sampleMs: number): void {
   held.add(adapter);
   watch.onTeardown((a) => held.delete(a));
-  watch.read = (a) => {
+  watch.read = (a, out) => {
     const max = read(a.max);
     const used = read(a.used);
-    const idle = a.idle === undefined ? max - used : read(a.idle);
-    const pending = a.pending === undefined ? 0 : read(a.pending);
-    return { max, used, idle, pending };
+    out.max = max;
+    out.used = used;
+    out.idle = a.idle === undefined ? max - used : read(a.idle);
+    out.pending = a.pending === undefined ? 0 : read(a.pending);
   };
   watch.every(sampleMs);
   watch.refresh();

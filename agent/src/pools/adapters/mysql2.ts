@@ -12,8 +12,8 @@
  * `end()`.
  */
 import type { PoolWatch } from '../watch';
-import { nowSeconds } from '../watch';
-import { timeCallback, UseTimes, num } from './common';
+import { performance } from 'node:perf_hooks';
+import { closeOn, refreshOn, timeCallback, UseTimes, num, wrapRelease } from './common';
 
 function isCore(p: any): boolean {
   return (
@@ -36,50 +36,25 @@ export function mysql2Core(p: any): any {
 
 export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
   const uses = new UseTimes();
-  watch.read = (p) => {
+  watch.read = (p, out) => {
     const all = num(p._allConnections.length);
     const free = num(p._freeConnections.length);
     const limit = num(p.config.connectionLimit, 10);
-    return {
-      max: limit === 0 ? Infinity : limit,
-      used: Math.max(0, all - free),
-      idle: free,
-      pending: num(p._connectionQueue.length),
-    };
+    out.max = limit === 0 ? Infinity : limit;
+    out.used = Math.max(0, all - free);
+    out.idle = free;
+    out.pending = num(p._connectionQueue.length);
   };
-  const onGrant = (conn: unknown): void => uses.granted(conn);
-
   watch.wrapMethod(pool, 'getConnection', (orig) =>
     function getConnection(this: any, cb: unknown) {
       if (typeof cb !== 'function') return orig.apply(this, arguments as any);
-      const r = orig.call(this, timeCallback(watch, nowSeconds(), cb as any, onGrant));
+      const r = orig.call(this, timeCallback(watch, performance.now(), cb as any, uses));
       watch.refresh();
       return r;
     },
   );
-  watch.wrapMethod(pool, 'releaseConnection', (orig) =>
-    function releaseConnection(this: any, conn: unknown) {
-      const r = orig.apply(this, arguments as any);
-      watch.guard('release', () => {
-        const s = uses.released(conn);
-        if (s !== undefined) watch.use(s);
-        watch.refresh();
-      });
-      return r;
-    },
-  );
-  watch.wrapMethod(pool, 'end', (orig) =>
-    function end(this: any) {
-      const r = orig.apply(this, arguments as any);
-      watch.close();
-      return r;
-    },
-  );
-  const refresh = (): void => watch.refresh();
-  const events = ['connection', 'acquire', 'enqueue', 'release'];
-  for (const e of events) pool.on(e, refresh);
-  watch.onTeardown((p: any) => {
-    for (const e of events) p.removeListener(e, refresh);
-  });
+  wrapRelease(watch, pool, 'releaseConnection', uses);
+  closeOn(watch, pool, ['end']);
+  refreshOn(watch, pool, ['connection', 'acquire', 'enqueue', 'release']);
   watch.refresh();
 }

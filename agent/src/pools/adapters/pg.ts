@@ -8,8 +8,8 @@
  * change pg's behaviour on idle-client errors).
  */
 import type { PoolWatch } from '../watch';
-import { nowSeconds } from '../watch';
-import { timeCallback, timePromise, UseTimes, num } from './common';
+import { performance } from 'node:perf_hooks';
+import { closeOn, refreshOn, timeCallback, timePromise, UseTimes, num } from './common';
 
 export function isPgPool(p: any): boolean {
   return (
@@ -25,52 +25,41 @@ export function isPgPool(p: any): boolean {
 
 export function attachPg(watch: PoolWatch<any>, pool: any): void {
   const uses = new UseTimes();
-  watch.read = (p) => {
+  watch.read = (p, out) => {
     const total = num(p.totalCount);
     const idle = num(p.idleCount);
-    const max = num(p.options?.max, 10);
-    return { max, used: Math.max(0, total - idle), idle, pending: num(p.waitingCount) };
+    out.max = num(p.options?.max, 10);
+    out.used = Math.max(0, total - idle);
+    out.idle = idle;
+    out.pending = num(p.waitingCount);
   };
-  const onGrant = (client: unknown): void => uses.granted(client);
-
+  // pg grants asynchronously (even to an idle client, on the next tick) and
+  // its `acquire` event does not say which request it serves, so each
+  // connect() is timed on its own callback or promise.
   watch.wrapMethod(pool, 'connect', (orig) =>
     function connect(this: any, cb?: unknown) {
-      const t0 = nowSeconds();
+      const t0 = performance.now();
       if (typeof cb === 'function') {
-        const r = orig.call(this, timeCallback(watch, t0, cb as any, onGrant));
+        const r = orig.call(this, timeCallback(watch, t0, cb as any, uses));
         watch.refresh();
         return r;
       }
       const p = orig.apply(this, arguments as any);
       watch.refresh();
-      return timePromise(watch, t0, p, onGrant);
+      return timePromise(watch, t0, p, uses);
     },
   );
-  watch.wrapMethod(pool, 'end', (orig) =>
-    function end(this: any) {
-      const r = orig.apply(this, arguments as any);
-      watch.close();
-      return r;
-    },
-  );
-
-  const refresh = (): void => watch.refresh();
+  closeOn(watch, pool, ['end']);
+  refreshOn(watch, pool, ['connect', 'acquire', 'remove']);
   const onRelease = (_err: unknown, client: unknown): void => {
-    watch.guard('release', () => {
-      const s = uses.released(client);
-      if (s !== undefined) watch.use(s);
-      watch.refresh();
-    });
+    try {
+      uses.release(watch, client);
+    } catch (e) {
+      watch.report(e, 'release');
+    }
+    watch.refresh();
   };
-  pool.on('connect', refresh);
-  pool.on('acquire', refresh);
-  pool.on('remove', refresh);
   pool.on('release', onRelease);
-  watch.onTeardown((p: any) => {
-    p.removeListener('connect', refresh);
-    p.removeListener('acquire', refresh);
-    p.removeListener('remove', refresh);
-    p.removeListener('release', onRelease);
-  });
+  watch.onTeardown((p: any) => p.removeListener('release', onRelease));
   watch.refresh();
 }

@@ -16,7 +16,7 @@
  * without; pending = tasks queued for a thread.
  */
 import type { PoolWatch } from '../watch';
-import { num } from './common';
+import { closeOn, num, refreshOn } from './common';
 
 export function isPiscina(p: any): boolean {
   return (
@@ -30,15 +30,13 @@ export function isPiscina(p: any): boolean {
 }
 
 export function attachPiscina(watch: PoolWatch<any>, pool: any): void {
-  watch.read = (p) => {
+  watch.read = (p, out) => {
     const threads = num(p.threads?.length);
     const idle = typeof p.idleThreads === 'number' ? p.idleThreads : NaN;
-    return {
-      max: num(p.options.maxThreads),
-      used: Math.max(0, threads - idle),
-      idle,
-      pending: num(p.queueSize),
-    };
+    out.max = num(p.options.maxThreads);
+    out.used = Math.max(0, threads - idle);
+    out.idle = idle;
+    out.pending = num(p.queueSize);
   };
   watch.wrapMethod(pool, 'run', (orig) =>
     function run(this: any) {
@@ -47,51 +45,44 @@ export function attachPiscina(watch: PoolWatch<any>, pool: any): void {
       return r;
     },
   );
-  for (const m of ['close', 'destroy']) {
-    if (typeof pool[m] !== 'function') continue;
-    watch.wrapMethod(pool, m, (orig) =>
-      function closeOrDestroy(this: any) {
-        watch.close();
-        return orig.apply(this, arguments as any);
-      },
-    );
-  }
+  closeOn(watch, pool, ['close', 'destroy'], 'before');
   let handler: any;
   try {
     handler = pool.options.recordTiming === false ? undefined : pool.histogram?.histogram;
-  } catch {
+  } catch (e) {
+    watch.report(e, 'attach: reading pool.histogram');
     handler = undefined;
   }
   if (handler && typeof handler.recordWaitTime === 'function' && typeof handler.recordRunTime === 'function') {
+    // The worker is marked idle right after its run time is recorded: levels
+    // are read on the next turn, once for all tasks that finished in this one.
+    let later = false;
+    const readLater = (): void => {
+      later = false;
+      watch.refresh();
+    };
     watch.wrapMethod(handler, 'recordWaitTime', (orig) =>
       function recordWaitTime(this: any, ms: unknown) {
         const r = orig.apply(this, arguments as any);
-        watch.guard('recordWaitTime', () => {
-          if (typeof ms === 'number') watch.wait(ms / 1000);
-          watch.refresh();
-        });
+        if (typeof ms === 'number') watch.wait(ms / 1000);
+        watch.refresh();
         return r;
       },
     );
     watch.wrapMethod(handler, 'recordRunTime', (orig) =>
       function recordRunTime(this: any, ms: unknown) {
         const r = orig.apply(this, arguments as any);
-        watch.guard('recordRunTime', () => {
-          if (typeof ms === 'number') watch.use(ms / 1000);
-          // The worker is marked idle right after this record: read later.
-          setImmediate(() => watch.refresh());
-        });
+        if (typeof ms === 'number') watch.use(ms / 1000);
+        if (!later) {
+          later = true;
+          setImmediate(readLater);
+        }
         return r;
       },
     );
   } else if (pool.options.recordTiming !== false) {
     watch.report(new Error('piscina histogram handler not found: no wait/use time for this pool'), 'attach');
   }
-  const refresh = (): void => watch.refresh();
-  const events = ['drain', 'needsDrain', 'workerCreate', 'workerDestroy'];
-  for (const e of events) pool.on(e, refresh);
-  watch.onTeardown((p: any) => {
-    for (const e of events) p.removeListener(e, refresh);
-  });
+  refreshOn(watch, pool, ['drain', 'needsDrain', 'workerCreate', 'workerDestroy']);
   watch.refresh();
 }

@@ -3,15 +3,23 @@
  * accepted and unwrapped).
  *
  * Relies on (public API): `max`, `numUsed()`, `numFree()`,
- * `numPendingAcquires()`, `numPendingCreates()`, `on()/removeListener()` and the events
- * `acquireRequest(id)`, `acquireSuccess(id, resource)`, `acquireFail(id, err)`,
- * `release(resource)`, `createSuccess`, `destroySuccess`, `poolDestroySuccess`.
- * tarn fires an event *before* it changes its counters, so levels are read in
- * a microtask after the event (coalesced).
+ * `numPendingAcquires()`, `numPendingCreates()`, `acquire()`, `release()`,
+ * `on()/removeListener()` and the events `acquireRequest(id)`,
+ * `acquireSuccess(id, resource)`, `acquireFail(id, err)`, `createSuccess`,
+ * `destroySuccess`, `poolDestroySuccess`.
+ *
+ * Per acquire, nothing is allocated: the wait is timed from `acquireRequest`
+ * to `acquireSuccess` with the request's event id as the key of a
+ * preallocated ring (`PendingTimes`); use time is grant → `release()`. Levels
+ * are read after `acquire()`/`release()` return (tarn fires its events
+ * *before* changing its counters; grants happen synchronously inside those
+ * two calls); creates and destroys, which complete asynchronously, are read in
+ * a coalesced microtask after their event.
  */
+import { performance } from 'node:perf_hooks';
 import type { PoolWatch } from '../watch';
-import { nowSeconds, PendingTimes } from '../watch';
-import { errorType, UseTimes, num } from './common';
+import { PendingTimes } from '../watch';
+import { errorType, UseTimes, num, refreshOn, wrapRelease } from './common';
 
 export function isTarnPool(p: any): boolean {
   return (
@@ -30,61 +38,80 @@ export function knexTarn(k: any): any {
   return isTarnPool(pool) ? pool : null;
 }
 
-export function attachTarn(watch: PoolWatch<any>, pool: any, pendingLimit = 10_000): PendingTimes<number> {
+export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4096): PendingTimes {
   const uses = new UseTimes();
-  const pending = new PendingTimes<number>(pendingLimit);
+  const pending = new PendingTimes(pendingCapacity);
   // Resources being created count as used (as pg does); the acquires they
   // will serve, or that a free resource is about to serve, are not pending:
   // pending = acquires with no slot at all.
-  watch.read = (p) => {
+  watch.read = (p, out) => {
     const creating = num(p.numPendingCreates?.());
     const free = num(p.numFree());
-    return {
-      max: num(p.max),
-      used: num(p.numUsed()) + creating,
-      idle: free,
-      pending: Math.max(0, num(p.numPendingAcquires()) - creating - free),
-    };
+    out.max = num(p.max);
+    out.used = num(p.numUsed()) + creating;
+    out.idle = free;
+    out.pending = Math.max(0, num(p.numPendingAcquires()) - creating - free);
   };
-  const soon = (): void => watch.refreshSoon();
-  const handlers: Record<string, (...a: any[]) => void> = {
-    acquireRequest: (id: number) => {
-      pending.start(id, nowSeconds());
-      watch.refreshSoon();
-    },
-    acquireSuccess: (id: number, resource: unknown) => {
+  // tarn catches and logs listener exceptions; the handlers catch anyway so
+  // the report goes to loopwatch's own diagnostics.
+  const onRequest = (id: number): void => {
+    try {
+      pending.start(id, performance.now());
+    } catch (e) {
+      watch.report(e, 'acquireRequest');
+    }
+  };
+  const onSuccess = (id: number, resource: unknown): void => {
+    try {
       const t0 = pending.take(id);
-      if (t0 !== undefined) watch.wait(nowSeconds() - t0);
-      uses.granted(resource);
-      watch.refreshSoon();
-    },
-    acquireFail: (id: number, err: unknown) => {
+      const t1 = performance.now();
+      if (t0 !== undefined) watch.wait((t1 - t0) / 1000);
+      uses.grantedAt(resource, t1);
+    } catch (e) {
+      watch.report(e, 'acquireSuccess');
+    }
+  };
+  const onFail = (id: number, err: unknown): void => {
+    try {
       pending.take(id);
       watch.fail(errorType(err));
       watch.refreshSoon();
-    },
-    release: (resource: unknown) => {
-      const s = uses.released(resource);
-      if (s !== undefined) watch.use(s);
-      watch.refreshSoon();
-    },
-    createSuccess: soon,
-    destroySuccess: soon,
-    poolDestroySuccess: () => {
-      pending.clear();
-      watch.close();
-    },
+    } catch (e) {
+      watch.report(e, 'acquireFail');
+    }
   };
-  for (const [e, h] of Object.entries(handlers)) {
-    // tarn catches listener exceptions and logs them; guard anyway.
-    const g = (...a: any[]): void => watch.guard(e, () => h(...a));
-    handlers[e] = g;
-    pool.on(e, g);
-  }
+  const onDestroyed = (): void => {
+    pending.clear();
+    watch.close();
+  };
+  // The request's start is taken in the acquire() wrapper when tarn's next
+  // event id is readable (`eventId`, internal: the id acquire() is about to
+  // use), saving an event dispatch per acquire; otherwise from `acquireRequest`.
+  const idBeforeCall = typeof pool.eventId === 'number';
+  const events: Array<[string, (...a: any[]) => void]> = [
+    ...(idBeforeCall ? [] : [['acquireRequest', onRequest] as [string, (...a: any[]) => void]]),
+    ['acquireSuccess', onSuccess],
+    ['acquireFail', onFail],
+    ['poolDestroySuccess', onDestroyed],
+  ];
+  for (const [e, h] of events) pool.on(e, h);
+  refreshOn(watch, pool, ['createSuccess', 'createFail', 'destroySuccess'], true);
   watch.onTeardown((p: any) => {
-    for (const [e, h] of Object.entries(handlers)) p.removeListener(e, h);
+    for (const [e, h] of events) p.removeListener(e, h);
     pending.clear();
   });
+  watch.wrapMethod(pool, 'acquire', (orig) =>
+    function acquire(this: any) {
+      if (idBeforeCall) {
+        const id = this.eventId;
+        if (typeof id === 'number') pending.start(id, performance.now());
+      }
+      const r = orig.apply(this, arguments as any);
+      watch.refresh();
+      return r;
+    },
+  );
+  wrapRelease(watch, pool, 'release', uses);
   watch.refresh();
   return pending;
 }
