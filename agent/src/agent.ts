@@ -30,7 +30,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly directory: ThreadDirectory;
   private readonly store: SeriesStore;
   private readonly monitor: ThreadMonitor;
+  /** To and from worker threads' agents (the main thread posts here only once one was heard from). */
   private readonly channel: ReturnType<typeof openChannel>;
+  private peersHeard = false;
   private readonly watchdog: Watchdog | undefined;
   private readonly otel: OtelExporter | undefined;
   private readonly unregisterFromApp: (() => void) | undefined;
@@ -50,10 +52,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.threadName = config.threadName ?? defaultThreadName();
     this.directory = new ThreadDirectory((name) => diag.error('threads', `more than 64 threads; not reporting thread "${name}"`));
     this.channel = openChannel(
-      (msg) => this.onChannel(msg),
+      (msg) => this.onPeer(msg),
       (err) => diag.error('threads', 'bad channel message', err),
     );
-    this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.channel.postMessage({ type: 'series', ...msg }));
+    this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.post({ type: 'series', ...msg }));
     this.countErrors();
     this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
 
@@ -71,7 +73,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION);
         this.otel.start();
       }
-      // Hear from worker threads that started before us.
+      // Hear from worker threads that started before us (only they listen on the channel).
       this.channel.postMessage({ type: 'hello' });
       if (config.threadpool) {
         this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => diag.error('threadpool', where, err), config.threadpool);
@@ -154,12 +156,13 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
             'Set prometheus.port / LOOPWATCH_PROMETHEUS_PORT to a free port, or "off".',
         );
       },
+      (msg) => this.onWatchdog(msg),
     );
   }
 
   /** A finished (attributed, rate-capped) stall of this thread. */
   private onStall(event: StallEvent): void {
-    if (!isMainThread) this.channel.postMessage({ type: 'stall', threadId, event });
+    if (!isMainThread) this.post({ type: 'stall', threadId, event });
     else if (this.config.otel) this.emitStallLog(event);
     this.emitStall(event);
   }
@@ -184,6 +187,35 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     }
   }
 
+  /**
+   * Main thread: to the watchdog, and to worker threads once one was heard from. Worker thread: to the
+   * channel, where the main thread's agent hears it (and relays to the watchdog what it needs).
+   */
+  private post(msg: ChannelMessage): void {
+    if (!isMainThread) return this.channel.postMessage(msg);
+    this.watchdog?.post(msg);
+    if (this.peersHeard) this.channel.postMessage(msg);
+  }
+
+  /** A message from a worker thread's agent. */
+  private onPeer(msg: ChannelMessage): void {
+    if (isMainThread) {
+      this.peersHeard = true;
+      if (msg.type === 'thread' || msg.type === 'thread-gone' || msg.type === 'series') this.watchdog?.post(msg);
+    }
+    this.onChannel(msg);
+  }
+
+  /** A message from the watchdog (main thread only). */
+  private onWatchdog(msg: ChannelMessage): void {
+    if (msg.type === 'attribution' && msg.threadId !== threadId) {
+      // A worker thread's stall: only that thread can merge it.
+      if (this.peersHeard) this.channel.postMessage(msg);
+      return;
+    }
+    this.onChannel(msg);
+  }
+
   private onChannel(msg: ChannelMessage): void {
     if (!this.running) return;
     if (msg.type === 'hello') {
@@ -202,13 +234,13 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   }
 
   private announceThread(): void {
-    this.channel.postMessage({ type: 'thread', id: threadId, name: this.threadName, buffer: this.monitor.state.buffer });
+    this.post({ type: 'thread', id: threadId, name: this.threadName, buffer: this.monitor.state.buffer });
   }
 
   private announceGone(): void {
     this.monitor.state.markStopped();
     try {
-      this.channel.postMessage({ type: 'thread-gone', id: threadId });
+      this.post({ type: 'thread-gone', id: threadId });
     } catch (err) {
       // The channel is closed once stop() ran; nothing left to tell.
       if (this.running) this.diag.error('threads', 'could not announce thread exit', err);

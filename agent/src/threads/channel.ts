@@ -3,7 +3,13 @@ import type { SeriesAnnouncement } from '../metrics/store';
 import type { StallAttribution } from '../attribution/aggregate';
 import type { StallEvent } from '../types';
 
-/** Every thread of the process that runs loopwatch talks on this channel. */
+/**
+ * Worker threads that run loopwatch talk to the main thread's agent on this channel; the main thread's
+ * agent and its watchdog talk over the watchdog's own port, and the main agent relays between the two.
+ * Nothing is posted here until a worker thread's agent is heard from: receiving the first
+ * BroadcastChannel message loads Node's bundled undici (its MessageEvent), ~14 MB of RSS that an app
+ * without monitored worker threads should not pay.
+ */
 export const CHANNEL_NAME = 'loopwatch:v1';
 
 export type ChannelMessage =

@@ -1,11 +1,14 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Diagnostics } from '../diag';
+import type { ChannelMessage } from '../threads/channel';
 import type { ToMain, WatchdogData } from './protocol';
 
 export interface Watchdog {
   /** Resolves with the endpoint URL, or undefined when there is none (off, or it could not listen). */
   readonly listening: Promise<string | undefined>;
+  /** Thread/series/hello messages for the watchdog's directory. */
+  post(msg: ChannelMessage): void;
   stop(): Promise<void>;
 }
 
@@ -14,7 +17,12 @@ export interface Watchdog {
  * (`--import loopwatch/register` would start an agent inside it), so it gets
  * no execArgv and no NODE_OPTIONS; and it must never keep the process alive.
  */
-export function spawnWatchdog(data: WatchdogData, diag: Diagnostics, onPortProblem: (code: string, message: string) => void): Watchdog {
+export function spawnWatchdog(
+  data: WatchdogData,
+  diag: Diagnostics,
+  onPortProblem: (code: string, message: string) => void,
+  onChannel: (msg: ChannelMessage) => void,
+): Watchdog {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   const worker = new Worker(join(__dirname, 'worker.js'), {
@@ -27,11 +35,17 @@ export function spawnWatchdog(data: WatchdogData, diag: Diagnostics, onPortProbl
   });
   let stopped = false;
   const listening = new Promise<string | undefined>((resolve) => {
-    worker.on('message', (msg: ToMain) => {
+    worker.on('message', (msg: ToMain | ChannelMessage) => {
       if (msg.type === 'listening') resolve(msg.url);
       else if (msg.type === 'listen-failed') {
         onPortProblem(msg.code, msg.message);
         resolve(undefined);
+      } else {
+        try {
+          onChannel(msg);
+        } catch (err) {
+          diag.error('threads', 'bad message from the watchdog', err);
+        }
       }
     });
     worker.on('error', (err) => {
@@ -47,6 +61,9 @@ export function spawnWatchdog(data: WatchdogData, diag: Diagnostics, onPortProbl
   worker.unref();
   return {
     listening,
+    post(msg) {
+      if (!stopped) worker.postMessage(msg);
+    },
     async stop() {
       stopped = true;
       await worker.terminate();
