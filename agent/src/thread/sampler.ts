@@ -28,7 +28,7 @@ const MAX_BACKFILL = 60_000;
  * in its heartbeat window (their busy time is counted with it): the interval adapts to keep
  * `utilization × interval` under this.
  */
-const DURATION_ERROR_BUDGET = 0.05;
+const DURATION_ERROR_BUDGET = 0.1;
 
 /**
  * Runs on every heartbeat of a monitored thread.
@@ -47,7 +47,7 @@ const DURATION_ERROR_BUDGET = 0.05;
  * - Interval: each timer wake-up costs CPU even on an idle loop (~0.1 ms on a
  *   VM), so the next interval grows from the resolution up to `maxIntervalMs`
  *   while the loop is quiet: the busy time of other callbacks sharing a
- *   stall's window (≈ utilization × interval) stays under 5 % of the
+ *   stall's window (≈ utilization × interval) stays under 10 % of the
  *   threshold. `maxIntervalMs` is at most half the threshold, so a block of
  *   the threshold always delays a beat by half the threshold or more, and a
  *   stretch of short callbacks can never pass for a stall.

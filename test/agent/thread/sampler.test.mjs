@@ -114,15 +114,17 @@ test('a quiet loop stretches the heartbeat to the maximum; samples keep their 10
   assert.equal(state.resolutionMs, 10);
 });
 
-test('the interval follows utilization so other callbacks add at most ~5 % of the threshold to a stall', () => {
+test('the interval follows utilization so other callbacks add at most ~10 % of the threshold to a stall', () => {
   const { clock, advance } = fakeClock();
   const state = new ThreadState();
   const s = new LoopSampler(state, 10, 100, clock, () => {}, 50);
-  advance(1.5, 8.5); // 15 % busy → 5 ms / 0.15 = 33 ms → 30
-  assert.equal(s.beat(), 30);
-  advance(6, 24.1); // 20 % busy → 25 → 20
+  advance(1.5, 8.5); // 15 % busy → 10 ms / 0.15 = 66 ms → the 50 ms maximum
+  assert.equal(s.beat(), 50);
+  advance(12.5, 37.6); // 25 % busy → 40
+  assert.equal(s.beat(), 40);
+  advance(20, 20.1); // 50 % busy → 20
   assert.equal(s.beat(), 20);
-  advance(12, 8.1); // 60 % busy → 10 (the resolution)
+  advance(16, 4.1); // 80 % busy → 12.5 → 10 (the resolution)
   assert.equal(s.beat(), 10);
   advance(0, 10.1);
   assert.equal(s.beat(), 50);
