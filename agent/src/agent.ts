@@ -62,7 +62,11 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     );
     if (config.attribution) {
       // loopwatch attribution wiring: span events need the app's spans (otel not turned off).
-      this.threadAttribution = startThreadAttribution({ spanEvents: config.otel !== false });
+      this.threadAttribution = startThreadAttribution({
+        spanEvents: config.otel !== false,
+        ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
+        onError: (what, err) => diag.error('attribution', what, err),
+      });
     }
     this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, diag, (s) => this.stalls.detected(s));
     if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));

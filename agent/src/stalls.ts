@@ -1,5 +1,6 @@
 import type { StallAttribution } from './attribution/aggregate';
-import { mergeAttribution } from './attribution/aggregate';
+import { mergeAttribution, mergeDeep } from './attribution/aggregate';
+import type { LongCallback } from './attribution/deep';
 import { CulpritLimiter, groupKey, LabelBudget } from './attribution/limiter';
 import { addStallSpanEvents } from './attribution/spans';
 import type { ThreadAttributionHandle } from './attribution/thread';
@@ -26,6 +27,8 @@ export interface LoopState {
 interface Pending {
   event: StallEvent;
   timer: NodeJS.Timeout;
+  /** Deep mode's record of the callback that blocked. */
+  deep: LongCallback | undefined;
 }
 
 /**
@@ -75,13 +78,13 @@ export class StallPipeline {
   detected(stall: DetectedStall): void {
     const event: StallEvent = { durationMs: stall.durationMs, startTime: stall.startTime, thread: this.threadName, stack: [] };
     if (!this.attribution) return this.finish(event);
-    this.onThreadSide(stall, event);
+    const deep = this.onThreadSide(stall, event);
     const timer = setTimeout(() => {
       this.pending.delete(stall.sinceNs);
-      this.finish(event);
+      this.finish(mergeDeep(event, deep));
     }, ATTRIBUTION_WAIT_MS);
     timer.unref();
-    this.pending.set(stall.sinceNs, { event, timer });
+    this.pending.set(stall.sinceNs, { event, timer, deep });
   }
 
   /** The watchdog's attribution for the stall that began after the beat at `sinceNs`. */
@@ -91,20 +94,22 @@ export class StallPipeline {
     this.pending.delete(sinceNs);
     clearTimeout(p.timer);
     // Source maps resolve here, on the thread that loaded the code.
-    this.finish(mergeAttribution(p.event, attribution));
+    this.finish(mergeDeep(mergeAttribution(p.event, attribution), p.deep));
   }
 
   /**
    * At the first heartbeat after the stall, before the delayed requests can finish: span events must be added
    * while their spans are open, so they cannot wait for the watchdog's attribution.
    */
-  private onThreadSide(stall: DetectedStall, event: StallEvent): void {
-    if (!this.thread) return;
+  private onThreadSide(stall: DetectedStall, event: StallEvent): LongCallback | undefined {
+    if (!this.thread) return undefined;
     try {
       const ctx = this.thread.takeStall(stall.sinceNs, stall.endNs);
       if (ctx?.spans) addStallSpanEvents(ctx.spans, event);
+      return ctx?.deep;
     } catch (err) {
       this.onError('could not add stall span events', err);
+      return undefined;
     }
   }
 

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { captureFrames } from './frames';
 import { routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
+import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
 
 /** Global symbol key under which the per-thread getter is installed. */
@@ -42,12 +43,18 @@ export interface ThreadAttributionOptions {
   otel?: boolean;
   /** Remember each request's span so a stall can add a `loopwatch.stall` event to the spans it delayed. Default false. */
   spanEvents?: boolean;
+  /** Deep mode: time every callback with async_hooks; callbacks this long get their exact type and origin. */
+  deep?: { thresholdMs: number };
+  /** Where the thread side reports its own errors (never thrown into the app). */
+  onError?: (what: string, err: unknown) => void;
 }
 
 /** What the thread saw during one stall, for the stall pipeline (same thread). */
 export interface StallContext {
   /** Spans to mark with a `loopwatch.stall` event (only with `spanEvents`). */
   spans?: StallSpans;
+  /** Deep mode: the callback that blocked, with its exact type and where it was scheduled. */
+  deep?: LongCallback;
 }
 
 export interface ThreadAttributionHandle {
@@ -118,6 +125,15 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const spanEvents = options.spanEvents === true ? loadOtel() : null;
   let running = true;
   let mark: StallMark | undefined;
+  let deep: DeepAttribution | undefined;
+  if (options.deep) {
+    const onError = options.onError ?? (() => {});
+    try {
+      deep = startDeepAttribution(options.deep.thresholdMs, onError);
+    } catch (err) {
+      onError('could not start deep attribution', err);
+    }
+  }
 
   let flushEarly: ((spans: StallSpans) => void) | undefined;
   function onClose(this: ServerResponse): void {
@@ -242,12 +258,14 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     }
   };
   const takeStall = (sinceNs: bigint, endNs: bigint): StallContext | undefined => {
+    const out: StallContext = {};
+    const long = deep?.take(sinceNs, endNs);
+    if (long) out.deep = long;
     const m = mark;
     // Taken once; a mark from before this stall (a sample with no stall detected on this side) is dropped too.
-    if (!m || m.atNs > endNs) return undefined;
+    if (!m || m.atNs > endNs) return long ? out : undefined;
     mark = undefined;
-    if (m.atNs < sinceNs) return undefined;
-    const out: StallContext = {};
+    if (m.atNs < sinceNs) return long ? out : undefined;
     if (spanEvents) {
       const victims: SpanLike[] = [];
       const done = m.flushed;
@@ -272,6 +290,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     stop() {
       running = false;
       mark = undefined;
+      deep?.stop();
       dc.unsubscribe('http.server.request.start', onRequestStart);
       dc.unsubscribe('tracing:fastify.request.handler:start', onFastifyHandler);
       if (g[key] === getter) delete g[key];
