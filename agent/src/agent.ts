@@ -62,8 +62,16 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e), (seconds, traceId, at) =>
       this.monitor.state.setStallExemplar(seconds, traceId, at),
     );
-    if (config.attribution) this.threadAttribution = startThreadAttribution();
+    if (config.attribution) {
+      // loopwatch attribution wiring: span events need the app's spans (otel not turned off).
+      this.threadAttribution = startThreadAttribution({
+        spanEvents: config.otel !== false,
+        ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
+        onError: (what, err) => diag.error('attribution', what, err),
+      });
+    }
     this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, config.maxSampleIntervalMs, diag, (s) => this.stalls.detected(s));
+    if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
     this.directory.add(threadId, this.threadName, this.monitor.state);
     this.announceThread();
 

@@ -29,6 +29,8 @@ export interface ResolvedConfig {
   threadName: string | undefined;
   threadpool: { probeIntervalMs: number; countOperations: boolean } | false;
   attribution: boolean;
+  /** `attribution: 'deep'`: async_hooks timing of every callback (implies `attribution`). */
+  attributionDeep: boolean;
   strict: boolean;
 }
 
@@ -111,12 +113,14 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
   const otel = resolveOtel(problems, options.otel, env, serviceName);
 
   const threadpool = resolveThreadpool(problems, options.threadpool, env);
-  const attribution = options.attribution ?? parseBool(env.LOOPWATCH_ATTRIBUTION) ?? true;
-  if (typeof attribution !== 'boolean') {
+  // attribution: on / off / deep (deep = on + async_hooks timing of every callback).
+  const envAttribution = env.LOOPWATCH_ATTRIBUTION;
+  const attribution = options.attribution ?? (envAttribution !== undefined && /^deep$/i.test(envAttribution) ? 'deep' : parseBool(envAttribution)) ?? true;
+  if (typeof attribution !== 'boolean' && attribution !== 'deep') {
     problems.push(
       options.attribution === undefined
-        ? `LOOPWATCH_ATTRIBUTION must be "on" or "off", got ${show(env.LOOPWATCH_ATTRIBUTION)}`
-        : `attribution must be a boolean, got ${show(attribution)}`,
+        ? `LOOPWATCH_ATTRIBUTION must be "on", "off" or "deep", got ${show(envAttribution)}`
+        : `attribution must be true, false or "deep", got ${show(attribution)}`,
     );
   }
 
@@ -131,7 +135,8 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     log,
     threadName,
     threadpool,
-    attribution: attribution === true,
+    attribution: attribution === true || attribution === 'deep',
+    attributionDeep: attribution === 'deep',
     strict: strict === true,
   };
 }

@@ -1,6 +1,9 @@
 import type { StallAttribution } from './attribution/aggregate';
-import { mergeAttribution } from './attribution/aggregate';
+import { mergeAttribution, mergeDeep } from './attribution/aggregate';
+import type { LongCallback } from './attribution/deep';
 import { CulpritLimiter, groupKey, LabelBudget } from './attribution/limiter';
+import { addStallSpanEvents } from './attribution/spans';
+import type { ThreadAttributionHandle } from './attribution/thread';
 import * as N from './metrics/names';
 import type { SeriesStore } from './metrics/store';
 import type { DetectedStall } from './thread/sampler';
@@ -14,9 +17,18 @@ import type { StallEvent } from './types';
 export const ATTRIBUTION_WAIT_MS = 400;
 const CULPRIT_LABELS = 20;
 
+/** The parts of the thread's shared state read here. */
+export interface LoopState {
+  readonly loopActiveMs: number;
+  readonly lastBeatNs: bigint;
+  readonly thresholdMs: number;
+}
+
 interface Pending {
   event: StallEvent;
   timer: NodeJS.Timeout;
+  /** Deep mode's record of the callback that blocked. */
+  deep: LongCallback | undefined;
 }
 
 /**
@@ -31,6 +43,8 @@ export class StallPipeline {
   private readonly routes = new LabelBudget(CULPRIT_LABELS);
   private readonly limiter = new CulpritLimiter();
   private readonly counters = new Map<string, { time: { add(v: number): void }; count: { add(v: number): void } }>();
+  private thread: ThreadAttributionHandle | undefined;
+  private onError: (what: string, err: unknown) => void = () => {};
 
   constructor(
     private readonly threadName: string,
@@ -40,15 +54,37 @@ export class StallPipeline {
     private readonly onTraced: (seconds: number, traceId: string, startTime: number) => void = () => {},
   ) {}
 
+  /**
+   * The thread side of attribution (what its samples saw during each stall). `loop` is this thread's shared state
+   * (last beat and loop busy time then), to time a stall that a request outlived by less than a heartbeat.
+   * Errors go to `onError`.
+   */
+  useThread(thread: ThreadAttributionHandle, loop: LoopState, onError: (what: string, err: unknown) => void): void {
+    this.thread = thread;
+    this.onError = onError;
+    thread.onRequestEndDuringMark((spans) => {
+      try {
+        // The stall is over (the request is ending) but no beat has measured it yet: measure it the way the
+        // heartbeat will, as loop busy time since the last beat, capped by wall time.
+        const busyMs = Math.min(performance.eventLoopUtilization().active - loop.loopActiveMs, Number(process.hrtime.bigint() - loop.lastBeatNs) / 1e6);
+        if (busyMs < loop.thresholdMs) return;
+        addStallSpanEvents(spans, { durationMs: busyMs, startTime: performance.timeOrigin + performance.now() - busyMs, thread: this.threadName });
+      } catch (err) {
+        this.onError('could not add stall span events', err);
+      }
+    });
+  }
+
   detected(stall: DetectedStall): void {
     const event: StallEvent = { durationMs: stall.durationMs, startTime: stall.startTime, thread: this.threadName, stack: [] };
     if (!this.attribution) return this.finish(event);
+    const deep = this.onThreadSide(stall, event);
     const timer = setTimeout(() => {
       this.pending.delete(stall.sinceNs);
-      this.finish(event);
+      this.finish(mergeDeep(event, deep));
     }, ATTRIBUTION_WAIT_MS);
     timer.unref();
-    this.pending.set(stall.sinceNs, { event, timer });
+    this.pending.set(stall.sinceNs, { event, timer, deep });
   }
 
   /** The watchdog's attribution for the stall that began after the beat at `sinceNs`. */
@@ -58,7 +94,23 @@ export class StallPipeline {
     this.pending.delete(sinceNs);
     clearTimeout(p.timer);
     // Source maps resolve here, on the thread that loaded the code.
-    this.finish(mergeAttribution(p.event, attribution));
+    this.finish(mergeDeep(mergeAttribution(p.event, attribution), p.deep));
+  }
+
+  /**
+   * At the first heartbeat after the stall, before the delayed requests can finish: span events must be added
+   * while their spans are open, so they cannot wait for the watchdog's attribution.
+   */
+  private onThreadSide(stall: DetectedStall, event: StallEvent): LongCallback | undefined {
+    if (!this.thread) return undefined;
+    try {
+      const ctx = this.thread.takeStall(stall.sinceNs, stall.endNs);
+      if (ctx?.spans) addStallSpanEvents(ctx.spans, event);
+      return ctx?.deep;
+    } catch (err) {
+      this.onError('could not add stall span events', err);
+      return undefined;
+    }
   }
 
   stop(): void {

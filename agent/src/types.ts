@@ -36,9 +36,11 @@ export interface LoopwatchOptions {
   /**
    * Stall attribution: the blocking stack (sampled from the watchdog thread through the inspector while the stall
    * lasts), the request's route and trace, and the requests it delayed. Default on; `false` or env
-   * `LOOPWATCH_ATTRIBUTION=off` turns it off (stall events then carry no stack).
+   * `LOOPWATCH_ATTRIBUTION=off` turns it off (stall events then carry no stack). `'deep'` (env `deep`) also times
+   * every callback with async_hooks for the exact resource type and `origin` of each stall; it costs more (see
+   * docs/attribution.md).
    */
-  attribution?: boolean;
+  attribution?: boolean | 'deep';
   /** Throw on invalid options instead of logging and staying off. Default false. */
   strict?: boolean;
 }
@@ -101,6 +103,11 @@ export interface StallEvent {
   resourceType?: string;
   /** Other in-flight requests that the block delayed. */
   victims?: number;
+  /**
+   * Deep attribution only (`attribution: 'deep'`): where the callback that blocked was scheduled (the
+   * `setTimeout`, `setImmediate`, `await`, `fs.readFile`… call), innermost first.
+   */
+  origin?: StackFrame[];
 }
 
 export interface LoopwatchEvents {

@@ -1,12 +1,14 @@
 // Micro-benchmark of the per-request cost of the thread-side bookkeeping, without network noise:
 // publishes `http.server.request.start` for a fake request and runs a promise-heavy (20 awaits) handler.
-// Usage: node micro.mjs [on|off] [iterations]
+// Usage: node micro.mjs [off|on|als|deep] [iterations]
 import dc from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const [mode = 'off', n = '200000'] = process.argv.slice(2);
 if (mode === 'on') require('../../agent/dist/attribution/index.js').startThreadAttribution({});
+// Deep attribution: async_hooks init/before/after on every resource, origin captured at init.
+if (mode === 'deep') require('../../agent/dist/attribution/index.js').startThreadAttribution({ deep: { thresholdMs: 100 } });
 if (mode === 'als') { const { AsyncLocalStorage } = await import('node:async_hooks'); const a = new AsyncLocalStorage(); dc.subscribe('http.server.request.start', () => a.enterWith({})); }
 const ch = dc.channel('http.server.request.start');
 async function handler() { let x = 0; for (let i = 0; i < 20; i++) x += await Promise.resolve(i); return x; }

@@ -16,6 +16,12 @@ async function install() {
       attr.startThreadAttribution({});
       return;
     }
+    case 'agent': // the whole agent as shipped (attribution on), its own endpoint off
+      require('../../agent').start({ prometheus: false });
+      return;
+    case 'agent-deep': // the same with deep attribution (async_hooks timing of every callback)
+      require('../../agent').start({ prometheus: false, attribution: 'deep' });
+      return;
     case 'inspector-idle': { // an inspector session from a worker kept connected to the main thread
       const w = new Worker(new URL('./watchdog-idle.mjs', import.meta.url), { execArgv: [] });
       await new Promise((r) => w.once('message', r)); w.unref(); return;

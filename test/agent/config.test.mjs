@@ -36,6 +36,14 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.deepEqual(resolveConfig({}, {}).threadpool, { probeIntervalMs: 1000, countOperations: true });
   assert.equal(resolveConfig({}, { LOOPWATCH_ATTRIBUTION: 'off' }).attribution, false);
   assert.equal(resolveConfig({ attribution: true }, { LOOPWATCH_ATTRIBUTION: 'off' }).attribution, true);
+  // Deep attribution: opt-in, by code or env; implies attribution.
+  assert.equal(resolveConfig({}, {}).attributionDeep, false);
+  for (const [opts, env] of [[{ attribution: 'deep' }, {}], [{}, { LOOPWATCH_ATTRIBUTION: 'deep' }], [{}, { LOOPWATCH_ATTRIBUTION: 'DEEP' }]]) {
+    const c = resolveConfig(opts, env);
+    assert.equal(c.attribution, true);
+    assert.equal(c.attributionDeep, true);
+  }
+  assert.equal(resolveConfig({ attribution: true }, { LOOPWATCH_ATTRIBUTION: 'deep' }).attributionDeep, false);
 });
 
 test('an app registry replaces the own endpoint unless a port is given', () => {
@@ -64,8 +72,8 @@ const bad = [
   [{ threadpool: { probeIntervalMs: 1 } }, {}, /threadpool.probeIntervalMs must be a number from 10 to 60000 \(ms\), got 1/],
   [{ threadpool: 'yes' }, {}, /threadpool must be false or an object/],
   [{}, { LOOPWATCH_THREADPOOL: 'maybe' }, /LOOPWATCH_THREADPOOL must be "on" or "off", got "maybe"/],
-  [{ attribution: 'on' }, {}, /attribution must be a boolean, got "on"/],
-  [{}, { LOOPWATCH_ATTRIBUTION: 'sometimes' }, /LOOPWATCH_ATTRIBUTION must be "on" or "off", got "sometimes"/],
+  [{ attribution: 'on' }, {}, /attribution must be true, false or "deep", got "on"/],
+  [{}, { LOOPWATCH_ATTRIBUTION: 'sometimes' }, /LOOPWATCH_ATTRIBUTION must be "on", "off" or "deep", got "sometimes"/],
   [{}, { LOOPWATCH_STRICT: 'please' }, /LOOPWATCH_STRICT must be "true" or "false", got "please"/],
 ];
 for (const [options, env, message] of bad) {

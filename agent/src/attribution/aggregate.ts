@@ -1,5 +1,6 @@
 /** Condensing a stall's samples into one attribution, and merging it into the stall event. Pure. */
 import { culpritIndex, culpritOf, formatFrame, isInternalFrame, sourceMapFrames } from './frames';
+import type { LongCallback } from './deep';
 import type { AttributionSample } from './thread';
 import type { StackFrame, StallEvent } from '../types';
 
@@ -99,5 +100,16 @@ export function mergeAttribution<E extends StallEvent>(
       share: Math.round((d.samples / attribution.samples) * 1000) / 1000,
     }));
   }
+  return out;
+}
+
+/**
+ * Merges deep mode's record of the callback that blocked: its exact resource type replaces the stack heuristic's,
+ * and `origin` gives where it was scheduled (source-mapped here, on the stalled thread).
+ */
+export function mergeDeep<E extends StallEvent>(event: E, long: LongCallback | undefined): E {
+  if (!long) return event;
+  const out: E = { ...event, resourceType: long.type };
+  if (long.origin.length) out.origin = sourceMapFrames(long.origin);
   return out;
 }

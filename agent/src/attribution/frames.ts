@@ -21,23 +21,39 @@ export function captureFrames(above: Function, limit = MAX_FRAMES): StackFrame[]
     Error.stackTraceLimit = limit;
     Error.prepareStackTrace = (_err, sites) => sites;
     Error.captureStackTrace(holder, above);
-    const sites = holder.stack as NodeJS.CallSite[] | undefined;
-    if (!Array.isArray(sites)) return [];
-    const frames: StackFrame[] = [];
-    for (const s of sites) {
-      const fileName = s.getFileName() ?? s.getScriptNameOrSourceURL() ?? '';
-      frames.push({
-        functionName: callSiteName(s),
-        fileName,
-        lineNumber: s.getLineNumber() ?? 0,
-        columnNumber: s.getColumnNumber() ?? 0,
-      });
-    }
-    return frames;
+    return framesFromCallSites(holder.stack);
   } finally {
     Error.prepareStackTrace = savedPrepare;
     Error.stackTraceLimit = savedLimit;
   }
+}
+
+/**
+ * Frames of a stack captured earlier with `Error.captureStackTrace(holder)` and not yet read: V8 formats a
+ * captured stack lazily, at the first read of `holder.stack`, with the `Error.prepareStackTrace` in force then.
+ */
+export function framesOfCaptured(holder: { stack?: unknown }): StackFrame[] {
+  const savedPrepare = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_err, sites) => sites;
+    return framesFromCallSites(holder.stack);
+  } finally {
+    Error.prepareStackTrace = savedPrepare;
+  }
+}
+
+function framesFromCallSites(sites: unknown): StackFrame[] {
+  if (!Array.isArray(sites)) return [];
+  const frames: StackFrame[] = [];
+  for (const s of sites as NodeJS.CallSite[]) {
+    frames.push({
+      functionName: callSiteName(s),
+      fileName: s.getFileName() ?? s.getScriptNameOrSourceURL() ?? '',
+      lineNumber: s.getLineNumber() ?? 0,
+      columnNumber: s.getColumnNumber() ?? 0,
+    });
+  }
+  return frames;
 }
 
 function callSiteName(s: NodeJS.CallSite): string {

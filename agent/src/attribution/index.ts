@@ -11,10 +11,14 @@
  *  Per-culprit caps for events/logs: `CulpritLimiter#take(groupKey(event))`; metric labels: `LabelBudget`.
  */
 export { startThreadAttribution, EVAL_EXPRESSION, GETTER_KEY, resourceTypeFromStack } from './thread';
-export type { AttributionSample, ThreadAttributionHandle, ThreadAttributionOptions } from './thread';
+export type { AttributionSample, StallContext, ThreadAttributionHandle, ThreadAttributionOptions } from './thread';
 export { WatchdogAttribution } from './watchdog';
 export type { WatchdogAttributionOptions, InspectorSessionLike } from './watchdog';
-export { aggregateSamples, mergeAttribution } from './aggregate';
+export { aggregateSamples, mergeAttribution, mergeDeep } from './aggregate';
+export { startDeepAttribution, ORIGIN_FRAMES, MAX_CHAIN } from './deep';
+export type { DeepAttribution, LongCallback } from './deep';
+export { addStallSpanEvents, STALL_SPAN_EVENT, MAX_STALL_SPANS } from './spans';
+export type { SpanLike, StallSpans } from './spans';
 export type { StallAttribution, StallAttributionFields } from './aggregate';
 export { CulpritLimiter, LabelBudget, groupKey } from './limiter';
 export type { CulpritLimiterOptions, LimitDecision } from './limiter';

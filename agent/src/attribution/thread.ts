@@ -11,9 +11,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { captureFrames } from './frames';
+import { captureFrames, culpritIndex } from './frames';
 import { routeOf } from './route';
+import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
+import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
+import { loadOtelApi, otelRegistered } from '../otel-global';
 
 /** Global symbol key under which the per-thread getter is installed. */
 export const GETTER_KEY = 'loopwatch.attribution.v1';
@@ -35,37 +38,103 @@ export interface AttributionSample {
 }
 
 /** The request itself is the bookkeeping record (no per-request allocation beyond the Set entry). */
-type RequestRecord = IncomingMessage & { [kTemplate]?: string };
+type RequestRecord = IncomingMessage & { [kTemplate]?: string; [kSpan]?: SpanLike };
 export interface ThreadAttributionOptions {
   /** Read trace/span ids from `@opentelemetry/api`'s active span. Default true. */
   otel?: boolean;
+  /** Remember each request's span so a stall can add a `loopwatch.stall` event to the spans it delayed. Default false. */
+  spanEvents?: boolean;
+  /** Deep mode: time every callback with async_hooks; callbacks this long get their exact type and origin. */
+  deep?: { thresholdMs: number };
+  /** Where the thread side reports its own errors (never thrown into the app). */
+  onError?: (what: string, err: unknown) => void;
+}
+
+/** What the thread saw during one stall, for the stall pipeline (same thread). */
+export interface StallContext {
+  /** Spans to mark with a `loopwatch.stall` event (only with `spanEvents`). */
+  spans?: StallSpans;
+  /** Deep mode: the callback that blocked, with its exact type and where it was scheduled. */
+  deep?: LongCallback;
 }
 
 export interface ThreadAttributionHandle {
   stop(): void;
   /** Takes a sample of the current thread now (tests, and in-process fallbacks). */
   sample(): AttributionSample;
+  /**
+   * What the samples taken between the beats at `sinceNs` and `endNs` (hrtime ns) saw, once: the stall pipeline
+   * calls it at the first heartbeat after a stall. Undefined when no sample ran during that stall.
+   */
+  takeStall(sinceNs: bigint, endNs: bigint): StallContext | undefined;
+  /**
+   * Called when a request the stall delayed (or the stalled request itself) ends before the pipeline took the
+   * mark: its span ends with the response, usually before the next heartbeat, so its event must be added now.
+   */
+  onRequestEndDuringMark(fn: (spans: StallSpans) => void): void;
 }
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
+const kSpan = Symbol('loopwatch.span');
+/** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
+const MARK_STALE_NS = 1_000_000_000n;
+
+/** The getter's notes on the stall in progress, kept until the pipeline takes them (one at a time: bounded). */
+interface StallMark {
+  /** hrtime of the first sample of this stall, and of the latest. */
+  atNs: bigint;
+  lastNs: bigint;
+  request: RequestRecord | undefined;
+  /** Span active in the blocked code at the first sample. */
+  activeSpan: SpanLike | undefined;
+  /** Requests in flight at the first sample (the ones the stall delays). */
+  inflight: RequestRecord[];
+  /** The frames seen most often so far (a late sample may land after the blocking call returned). */
+  frames: StackFrame[];
+  /** Samples per culprit frame (at most one per sample of this stall, so bounded by the sample cap). */
+  votes: Map<string, { frames: StackFrame[]; n: number }>;
+  route: string | undefined;
+  /** Spans already marked because their request ended before the pipeline took the mark. */
+  flushed?: Set<SpanLike>;
+}
 
 interface OtelApi {
-  trace: { getActiveSpan(): { spanContext(): { traceId: string; spanId: string } } | undefined };
+  trace: { getActiveSpan(): (SpanLike & { spanContext(): { traceId: string; spanId: string } }) | undefined };
 }
 let otelApi: OtelApi | null | undefined;
-function loadOtel(): OtelApi | null {
-  if (otelApi === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      otelApi = require('@opentelemetry/api') as OtelApi;
-    } catch {
-      otelApi = null;
-    }
-  }
+/**
+ * The OTel API, once tracing is registered (otel-global.ts: loading it costs ~5 MB, useless without a
+ * tracer). Never loads inside a V8 interrupt: callers there only read what an earlier request loaded.
+ */
+function otelIfTracing(onError: (what: string, err: unknown) => void): OtelApi | null {
+  if (otelApi !== undefined) return otelApi;
+  if (!otelRegistered('trace')) return null;
+  otelApi = loadOtelApi((err) => onError('could not load @opentelemetry/api', err)) as OtelApi | null;
   return otelApi;
 }
 
 const INVALID_TRACE = /^0+$/;
+
+/** Counts a sample for its culprit frame; the mark keeps the frames of the most frequent (the earliest on a tie). */
+function vote(m: StallMark, frames: StackFrame[]): void {
+  if (!frames.length) return;
+  const key = keyOf(frames);
+  let v = m.votes.get(key);
+  if (!v) {
+    v = { frames, n: 0 };
+    m.votes.set(key, v);
+  }
+  v.n++;
+  let best = v;
+  for (const c of m.votes.values()) if (c.n > best.n) best = c;
+  if (best.n > (m.votes.get(keyOf(m.frames))?.n ?? 0)) m.frames = best.frames;
+}
+function keyOf(frames: StackFrame[]): string {
+  if (!frames.length) return '';
+  const i = culpritIndex(frames);
+  const f = frames[i >= 0 ? i : 0]!;
+  return `${f.functionName}\u0000${f.fileName}\u0000${f.lineNumber}`;
+}
 
 /** Installs request bookkeeping and the stall-time getter on the current thread. Idempotent per thread. */
 export function startThreadAttribution(options: ThreadAttributionOptions = {}): ThreadAttributionHandle {
@@ -76,16 +145,79 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
 
   const als = new AsyncLocalStorage<RequestRecord>();
   const inflight = new Set<RequestRecord>();
-  const otel = options.otel === false ? null : loadOtel();
+  const onError = options.onError ?? (() => {});
+  // Errors inside a V8 interrupt (sampling the blocked code) are reported once the thread runs again.
+  const deferred: [string, unknown][] = [];
+  const deferError = (what: string, err: unknown): void => {
+    if (deferred.length >= 10) return;
+    if (deferred.push([what, err]) === 1) {
+      setImmediate(() => {
+        for (const [w, e] of deferred.splice(0)) onError(w, e);
+      }).unref();
+    }
+  };
+  const wantTrace = options.otel !== false;
+  const wantSpanEvents = options.spanEvents === true;
+  // Set by the first request after a tracer is registered; read (never loaded) inside interrupts.
+  let otel: OtelApi | null = null;
+  let spanEvents: OtelApi | null = null;
+  let running = true;
+  let mark: StallMark | undefined;
+  let deep: DeepAttribution | undefined;
+  if (options.deep) {
+    try {
+      deep = startDeepAttribution(options.deep.thresholdMs, onError);
+    } catch (err) {
+      onError('could not start deep attribution', err);
+    }
+  }
 
+  let flushEarly: ((spans: StallSpans) => void) | undefined;
   function onClose(this: ServerResponse): void {
-    inflight.delete(this.req as RequestRecord);
+    const req = this.req as RequestRecord;
+    inflight.delete(req);
+    // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
+    if (mark && req[kSpan] && flushEarly) endedDuringMark(req, req[kSpan]!, mark);
+  }
+  function endedDuringMark(req: RequestRecord, span: SpanLike, m: StallMark): void {
+    if (m.flushed?.has(span) || process.hrtime.bigint() - m.lastNs > MARK_STALE_NS) return;
+    const isCulprit = req === m.request;
+    if (!isCulprit && !m.inflight.includes(req)) return;
+    (m.flushed ??= new Set()).add(span);
+    const spans: StallSpans = isCulprit ? { culprit: span, victims: [], frames: m.frames } : { victims: [span], frames: m.frames };
+    if (m.route) spans.route = m.route;
+    try {
+      flushEarly!(spans);
+    } catch (err) {
+      onError('span event for a request that ended during a stall', err);
+    }
+  }
+  // OpenTelemetry's http instrumentation starts the server span in its `Server#emit('request')` wrapper, after
+  // `http.server.request.start` is published: a 'request' listener, prepended once per server, is the first code
+  // that runs inside that span's context. It stores the span on the request (no map: it goes with the request).
+  const servers = new WeakSet<object>();
+  function captureSpan(this: { removeListener(e: string, l: Function): void }, req: RequestRecord): void {
+    if (!running) {
+      this.removeListener('request', captureSpan);
+      return;
+    }
+    try {
+      const span = spanEvents!.trace.getActiveSpan();
+      if (span) req[kSpan] = span;
+    } catch (err) {
+      onError('reading the request span', err);
+    }
   }
   const onRequestStart = (msg: unknown): void => {
-    const { request, response } = msg as { request: RequestRecord; response: ServerResponse };
+    const { request, response, server } = msg as { request: RequestRecord; response: ServerResponse; server?: { prependListener?: Function } };
     inflight.add(request);
     response.once('close', onClose);
     als.enterWith(request);
+    if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
+    if (spanEvents && server && !servers.has(server)) {
+      servers.add(server);
+      if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
+    }
   };
   // fastify ≥ 5 publishes its route template on a tracing channel around the handler.
   const onFastifyHandler = (msg: unknown): void => {
@@ -107,8 +239,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
         s.inRequest = true;
         s.route = routeOf(record.method, record, record[kTemplate]);
       }
-    } catch {
-      /* a framework getter threw: no route */
+    } catch (err) {
+      deferError('reading the route (a framework getter threw)', err);
     }
     if (otel) {
       try {
@@ -117,20 +249,77 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
           s.traceId = sc.traceId;
           s.spanId = sc.spanId;
         }
-      } catch {
-        /* no tracing */
+      } catch (err) {
+        deferError('reading the active span', err);
       }
     }
     const rt = resourceTypeFromStack(frames, s.inRequest);
     if (rt) s.resourceType = rt;
     return s;
   };
+  // Runs inside the blocked code (a V8 interrupt): notes which request stalled and which were in flight.
+  const noteStall = (s: AttributionSample): void => {
+    const now = process.hrtime.bigint();
+    let record: RequestRecord | undefined;
+    try {
+      record = als.getStore();
+    } catch {
+      record = undefined;
+    }
+    if (mark && now - mark.lastNs < MARK_STALE_NS) {
+      mark.lastNs = now;
+      vote(mark, s.frames);
+      return;
+    }
+    let activeSpan: SpanLike | undefined;
+    try {
+      activeSpan = spanEvents?.trace.getActiveSpan();
+    } catch (err) {
+      deferError('reading the active span', err);
+    }
+    const list: RequestRecord[] = [];
+    if (spanEvents) {
+      for (const r of inflight) {
+        if (list.length >= MAX_STALL_SPANS) break;
+        list.push(r);
+      }
+    }
+    mark = { atNs: now, lastNs: now, request: record, activeSpan, inflight: list, frames: s.frames, votes: new Map(), route: s.route };
+    vote(mark, s.frames);
+  };
   const getter = function loopwatchAttributionGetter(): AttributionSample | null {
     try {
-      return sampleFrom(loopwatchAttributionGetter);
-    } catch {
+      const s = sampleFrom(loopwatchAttributionGetter);
+      noteStall(s);
+      return s;
+    } catch (err) {
+      deferError('sampling the blocked thread', err);
       return null;
     }
+  };
+  const takeStall = (sinceNs: bigint, endNs: bigint): StallContext | undefined => {
+    const out: StallContext = {};
+    const long = deep?.take(sinceNs, endNs);
+    if (long) out.deep = long;
+    const m = mark;
+    // Taken once; a mark from before this stall (a sample with no stall detected on this side) is dropped too.
+    if (!m || m.atNs > endNs) return long ? out : undefined;
+    mark = undefined;
+    if (m.atNs < sinceNs) return long ? out : undefined;
+    if (spanEvents) {
+      const victims: SpanLike[] = [];
+      const done = m.flushed;
+      for (const r of m.inflight) {
+        const span = r[kSpan];
+        if (r !== m.request && span && !done?.has(span)) victims.push(span);
+      }
+      const culprit = m.request?.[kSpan] ?? m.activeSpan;
+      const spans: StallSpans = { victims, frames: m.frames };
+      if (culprit && !done?.has(culprit)) spans.culprit = culprit;
+      if (m.route) spans.route = m.route;
+      out.spans = spans;
+    }
+    return out;
   };
   const sample = function loopwatchAttributionSample(): AttributionSample {
     return sampleFrom(loopwatchAttributionSample);
@@ -139,6 +328,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
 
   const handle: ThreadAttributionHandle = {
     stop() {
+      running = false;
+      mark = undefined;
+      deep?.stop();
       dc.unsubscribe('http.server.request.start', onRequestStart);
       dc.unsubscribe('tracing:fastify.request.handler:start', onFastifyHandler);
       if (g[key] === getter) delete g[key];
@@ -147,6 +339,10 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       als.disable();
     },
     sample,
+    takeStall,
+    onRequestEndDuringMark(fn) {
+      flushEarly = fn;
+    },
   };
   g[Symbol.for(GETTER_KEY + '.handle')] = handle;
   return handle;

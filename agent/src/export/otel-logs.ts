@@ -29,6 +29,8 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics): void {
     if (e.route) attributes[ATTR_HTTP_ROUTE] = e.route;
     if (e.resourceType) attributes['loopwatch.resource.type'] = e.resourceType;
     if (e.victims !== undefined) attributes['loopwatch.stall.victims'] = e.victims;
+    const origin = e.origin?.[0];
+    if (origin) attributes['loopwatch.stall.origin'] = `${origin.functionName || '<anonymous>'} (${origin.fileName}:${origin.lineNumber}:${origin.columnNumber})`;
     const ctx =
       e.traceId && e.spanId ? trace.setSpanContext(ROOT_CONTEXT, { traceId: e.traceId, spanId: e.spanId, traceFlags: TraceFlags.SAMPLED }) : context.active();
     logs.getLogger('loopwatch').emit({

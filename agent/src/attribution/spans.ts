@@ -1,0 +1,72 @@
+/**
+ * `loopwatch.stall` span events: on the stalled request's own span and on the span of every other request that
+ * was in flight during the stall (its victims). Runs on the stalled thread, at the first heartbeat after the
+ * stall, while the delayed requests' spans are still open (see docs/attribution.md for the window).
+ */
+import { ATTR_CULPRIT, ATTR_THREAD_NAME } from '../metrics/names';
+import type { StackFrame } from '../types';
+import { culpritIndex, formatFrame, isInternalFrame, sourceMapFrames } from './frames';
+
+export const STALL_SPAN_EVENT = 'loopwatch.stall';
+/** Spans marked per stall at most (a span keeps its own event limit too). */
+export const MAX_STALL_SPANS = 1000;
+
+/** The part of an OpenTelemetry `Span` used here (duck-typed: no hard dependency on the API's version). */
+export interface SpanLike {
+  addEvent(name: string, attributes?: Record<string, string | number | boolean>, startTime?: number): unknown;
+  isRecording(): boolean;
+  spanContext(): { traceId: string; spanId: string };
+}
+
+/** The requests a stall delayed, as taken by the getter during the stall. */
+export interface StallSpans {
+  /** The stalled request's span (its server span), or the span active in the blocked code. */
+  culprit?: SpanLike;
+  /** Spans of the other in-flight requests. */
+  victims: SpanLike[];
+  /** Blocking stack of the latest sample, innermost first, not source-mapped. */
+  frames: StackFrame[];
+  /** Route template of the stalled request. */
+  route?: string;
+}
+
+/**
+ * Adds one `loopwatch.stall` event to each span. Attributes: duration, role (`culprit` on the stalled request's
+ * own span, `victim` on the others), the culprit's code location and the stalled request's route
+ * (`loopwatch.stall.route`: on a victim's span, `http.route` would read as the victim's own route).
+ * Returns the number of spans marked. Ended spans are skipped (the SDK would warn).
+ */
+export function addStallSpanEvents(
+  target: StallSpans,
+  stall: { durationMs: number; startTime: number; thread: string },
+  cwd?: string,
+): number {
+  const common: Record<string, string | number | boolean> = {
+    'loopwatch.stall.duration_ms': Math.round(stall.durationMs * 10) / 10,
+    [ATTR_THREAD_NAME]: stall.thread,
+  };
+  // Source-map only the culprit frame (the one exported), on the thread that loaded the code.
+  const i = culpritIndex(target.frames);
+  const raw = i >= 0 ? target.frames[i] : target.frames.find((f) => !isInternalFrame(f));
+  if (raw) {
+    const f = sourceMapFrames([raw])[0]!;
+    common['code.function.name'] = f.functionName;
+    common['code.file.path'] = f.fileName;
+    common['code.line.number'] = f.lineNumber;
+    common[ATTR_CULPRIT] = formatFrame(f, cwd);
+  }
+  if (target.route) common['loopwatch.stall.route'] = target.route;
+
+  let marked = 0;
+  const seen = new Set<SpanLike>();
+  const mark = (span: SpanLike | undefined, role: 'culprit' | 'victim'): void => {
+    if (!span || seen.has(span) || marked >= MAX_STALL_SPANS) return;
+    seen.add(span);
+    if (!span.isRecording()) return;
+    span.addEvent(STALL_SPAN_EVENT, { ...common, 'loopwatch.stall.role': role }, stall.startTime);
+    marked++;
+  };
+  mark(target.culprit, 'culprit');
+  for (const v of target.victims) mark(v, 'victim');
+  return marked;
+}

@@ -1,0 +1,67 @@
+// Span events with a real tracer provider and the real http instrumentation: a stall adds a `loopwatch.stall`
+// event to the stalled request's server span (role culprit) and to every other in-flight request's span (role
+// victim); a span that ended before the stall gets none.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+function run(env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(fixtures, 'span-events.cjs')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures, env: { ...process.env, ...env } });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const msgs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      resolve({ code, err, stalls: msgs.filter((m) => m.type === 'stall'), spans: msgs.filter((m) => m.type === 'span') });
+    });
+  });
+}
+
+const spanOf = (spans, path) => spans.find((s) => s.path === path);
+
+test('span events: culprit and victim spans carry loopwatch.stall, a span that ended before does not', async () => {
+  const { code, err, stalls, spans } = await run();
+  assert.equal(code, 0, err);
+  const stall = stalls.find((s) => s.culprit?.startsWith('blockHere '));
+  assert.ok(stall, `no blockHere stall: ${JSON.stringify(stalls)}\n${err}`);
+  assert.equal(stall.victims, 1);
+
+  const own = spanOf(spans, '/stall/42');
+  const victim = spanOf(spans, '/wait/7');
+  const early = spanOf(spans, '/early/1');
+  assert.ok(own && victim && early, `spans: ${JSON.stringify(spans)}`);
+  assert.equal(stall.traceId, own.traceId, 'the stall event carries the stalled request trace');
+
+  for (const [span, role] of [[own, 'culprit'], [victim, 'victim']]) {
+    const events = span.events.filter((e) => e.name === 'loopwatch.stall');
+    assert.equal(events.length, 1, `${span.path}: ${JSON.stringify(span.events)}`);
+    const a = events[0].attributes;
+    assert.equal(a['loopwatch.stall.role'], role);
+    assert.equal(a['code.function.name'], 'blockHere');
+    assert.match(a['code.file.path'], /span-events\.cjs$/);
+    assert.equal(typeof a['code.line.number'], 'number');
+    assert.equal(a['loopwatch.stall.route'], 'GET /stall/:id');
+    assert.equal(a['thread.name'], 'main');
+    // Blocked 300 ms; the event's duration is measured like the stall event's (wide margin for a loaded machine).
+    assert.ok(a['loopwatch.stall.duration_ms'] >= 270 && a['loopwatch.stall.duration_ms'] <= 450, `duration ${a['loopwatch.stall.duration_ms']}`);
+    // Nothing sensitive: no URL, no query, no argument values.
+    assert.ok(!Object.values(a).some((v) => String(v).includes('/stall/42')), JSON.stringify(a));
+  }
+  assert.deepEqual(early.events, [], 'the request that ended before the stall is not marked');
+});
+
+test('span events: none when the app turned loopwatch OpenTelemetry off', async () => {
+  const { code, err, stalls, spans } = await run({ SPAN_EVENTS_OTEL: 'off' });
+  assert.equal(code, 0, err);
+  assert.ok(stalls.some((s) => s.culprit?.startsWith('blockHere ')), 'the stall is still reported');
+  assert.equal(spans.length, 3);
+  for (const s of spans) assert.deepEqual(s.events, [], s.path);
+});
