@@ -1,6 +1,6 @@
 // loopwatch overhead benchmark.
 //
-//   npm run bench -- [--rounds 5] [--duration 8] [--connections 50] [--rate 2000] [--warmup 2] [--scrape 1000] [--quick]
+//   npm run bench -- [--rounds 5] [--duration 8] [--connections 50] [--rate 2000] [--warmup 2] [--scrape 1000] [--quick] [--pin]
 //                    [--variants baseline,loopwatch,prom-client,otel-runtime-node]
 //
 // For every round, every variant (in an order rotated each round) gets a fresh node:http server in its own
@@ -17,7 +17,7 @@
 //
 // Output: a markdown table on stdout, the raw per-round data in bench/results/overhead.raw.json (gitignored)
 // and the summary in bench/results/overhead.md.
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -124,7 +124,7 @@ async function sideServer(http, handler) {
 // ---------------------------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const o = { rounds: 5, duration: 8, connections: 50, rate: 2000, warmup: 2, scrape: 1000, variants: ALL_VARIANTS, quick: false };
+  const o = { rounds: 5, duration: 8, connections: 50, rate: 2000, warmup: 2, scrape: 1000, variants: ALL_VARIANTS, quick: false, pin: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -140,6 +140,7 @@ function parseArgs(argv) {
     else if (a === '--scrape') o.scrape = Number(val());
     else if (a === '--variants') o.variants = val().split(',');
     else if (a === '--quick') o.quick = true;
+    else if (a === '--pin') o.pin = true;
     else if (a === '--help' || a === '-h') {
       console.log('usage: overhead.mjs [--rounds N] [--duration S] [--connections C] [--warmup S] [--scrape MS] [--variants a,b] [--quick]');
       process.exit(0);
@@ -151,10 +152,23 @@ function parseArgs(argv) {
   return o;
 }
 
-function startServer(variant) {
+/** `taskset -c <cpus> -p <pid>` (util-linux); false where that is not possible. */
+function pinTo(pid, cpus) {
+  try {
+    execFileSync('taskset', ['-a', '-c', '-p', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function startServer(variant, pin) {
   const child = fork(fileURLToPath(import.meta.url), ['--server', variant], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // --pin: the server (every thread of it, including loopwatch's watchdog) on the last CPU, this process
+  // (autocannon, scraper) on the others, so load generation does not steal the server's CPU.
+  if (pin && !pinTo(child.pid, String(cpus().length - 1))) throw new Error('--pin: taskset failed (util-linux, Linux only)');
   const waitFor = (type) =>
     new Promise((resolve, reject) => {
       const onMsg = (m) => {
@@ -203,15 +217,26 @@ function startScraper(url, everyMs) {
   return { counts, stop: () => clearInterval(t) };
 }
 
+/** loopwatch's own report of its watchdog thread's CPU time (s), from its endpoint; undefined for other variants. */
+async function watchdogCpuSeconds(variant, url) {
+  if (!variant.startsWith('loopwatch') || !url) return undefined;
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^loopwatch_agent_cpu_time_seconds_total\{[^}]*\} ([0-9.e+-]+)$/gm)) sum += Number(m[1]);
+  return sum;
+}
+
 async function runOne(autocannon, variant, o) {
-  const srv = await startServer(variant);
+  const srv = await startServer(variant, o.pin);
   const scraper = startScraper(srv.metricsUrl, o.scrape);
   try {
     const load = { url: srv.url, connections: o.connections, ...(o.rate > 0 ? { overallRate: o.rate } : {}) };
     await autocannon({ ...load, duration: o.warmup });
+    const w0 = await watchdogCpuSeconds(variant, srv.metricsUrl);
     const s0 = await srv.stats();
     const r = await autocannon({ ...load, duration: o.duration });
     const s1 = await srv.stats();
+    const w1 = await watchdogCpuSeconds(variant, srv.metricsUrl);
     const served = s1.served - s0.served;
     if (r.errors || r.non2xx || r.timeouts) throw new Error(`${variant}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
     return {
@@ -222,6 +247,8 @@ async function runOne(autocannon, variant, o) {
       p99: r.latency.p99,
       cpuMs: (s1.cpuUs - s0.cpuUs) / 1000,
       cpuUsPerReq: (s1.cpuUs - s0.cpuUs) / served,
+      // The watchdog thread's share, as loopwatch itself reports it (loopwatch.agent.cpu.time).
+      ...(w0 !== undefined && w1 !== undefined ? { watchdogUsPerReq: ((w1 - w0) * 1e6) / served } : {}),
       rssMB: s1.rss / 2 ** 20,
       scrapes: { ...scraper.counts },
     };
@@ -259,6 +286,7 @@ function summarize(rounds, variants) {
       p99RatioRounds: ratios('p99'),
       rpsRatioRounds: ratios('rps'),
       rssDeltaMB: m('rssMB') - median(base.map((r) => r.rssMB)),
+      watchdogUsPerReq: runs.every((r) => r.watchdogUsPerReq !== undefined) ? m('watchdogUsPerReq') : undefined,
       rssDeltaRounds: runs.map((r, i) => r.rssMB - base[i].rssMB),
     };
   }
@@ -267,14 +295,14 @@ function summarize(rounds, variants) {
 
 function table(summary, variants) {
   const lines = [
-    '| variant | CPU µs/req | CPU/req vs baseline (rounds min … max) | p99 ms | p99 vs baseline (rounds min … max) | req/s | req/s vs baseline (rounds min … max) | RSS MB | RSS Δ MB |',
-    '|---|---:|---|---:|---|---:|---|---:|---:|',
+    '| variant | CPU µs/req | of which watchdog thread | CPU/req vs baseline (rounds min … max) | p99 ms | p99 vs baseline (rounds min … max) | req/s | req/s vs baseline (rounds min … max) | RSS MB | RSS Δ MB |',
+    '|---|---:|---:|---|---:|---|---:|---|---:|---:|',
   ];
   for (const v of variants) {
     const s = summary[v];
     const cell = (ratio, rounds) => (v === 'baseline' ? '—' : `**${pct(ratio)}** (${fmtRange(rounds)})`);
     lines.push(
-      `| ${v} | ${s.cpuUsPerReq.toFixed(1)} | ${cell(s.cpuRatio, s.cpuRatioRounds)} | ${s.p99.toFixed(1)} | ${cell(s.p99Ratio, s.p99RatioRounds)} | ` +
+      `| ${v} | ${s.cpuUsPerReq.toFixed(1)} | ${s.watchdogUsPerReq === undefined ? '—' : s.watchdogUsPerReq.toFixed(2)} | ${cell(s.cpuRatio, s.cpuRatioRounds)} | ${s.p99.toFixed(1)} | ${cell(s.p99Ratio, s.p99RatioRounds)} | ` +
         `${Math.round(s.rps)} | ${cell(s.rpsRatio, s.rpsRatioRounds)} | ${s.rssMB.toFixed(1)} | ${v === 'baseline' ? '—' : (s.rssDeltaMB >= 0 ? '+' : '') + s.rssDeltaMB.toFixed(1)} |`,
     );
   }
@@ -313,9 +341,13 @@ async function main() {
     memGB: +(totalmem() / 2 ** 30).toFixed(1),
     platform: `${process.platform} ${process.arch}`,
   };
-  const params = { rounds: o.rounds, duration: o.duration, connections: o.connections, rate: o.rate, warmup: o.warmup, scrapeMs: o.scrape };
+  const params = { rounds: o.rounds, duration: o.duration, connections: o.connections, rate: o.rate, warmup: o.warmup, scrapeMs: o.scrape, pin: o.pin };
+  if (o.pin) {
+    if (cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
+    if (!pinTo(process.pid, `0-${cpus().length - 2}`)) throw new Error('--pin: taskset failed (util-linux, Linux only)');
+  }
   console.error(`loopwatch overhead bench: ${JSON.stringify(params)} on Node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel})`);
-  console.error('server, autocannon and scraper share the machine; nothing is pinned.');
+  console.error(o.pin ? `server pinned to CPU ${cpus().length - 1}; autocannon and scraper on the others.` : 'server, autocannon and scraper share the machine; nothing is pinned.');
   const started = new Date();
   const rounds = [];
   for (let i = 0; i < o.rounds; i++) {
@@ -325,7 +357,9 @@ async function main() {
       const r = await runOne(autocannon, v, o);
       round[v] = r;
       console.error(
-        `round ${i + 1}/${o.rounds} ${v.padEnd(18)} ${r.cpuUsPerReq.toFixed(1).padStart(6)} µs/req  p99 ${String(r.p99).padStart(4)} ms  ` +
+        `round ${i + 1}/${o.rounds} ${v.padEnd(18)} ${r.cpuUsPerReq.toFixed(1).padStart(6)} µs/req` +
+          (r.watchdogUsPerReq !== undefined ? ` (watchdog ${r.watchdogUsPerReq.toFixed(2)})` : '') +
+          `  p99 ${String(r.p99).padStart(4)} ms  ` +
           `${Math.round(r.rps).toString().padStart(6)} req/s  RSS ${r.rssMB.toFixed(1)} MB  scrapes ${r.scrapes.ok}${r.scrapes.failed ? ` (${r.scrapes.failed} failed)` : ''}`,
       );
     }
@@ -336,7 +370,8 @@ async function main() {
   const md = [
     `# loopwatch overhead (${started.toISOString().slice(0, 10)})`,
     '',
-    `Node ${machine.node}, ${machine.platform}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGB} GB; nothing pinned.`,
+    `Node ${machine.node}, ${machine.platform}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGB} GB; ` +
+      (o.pin ? `server pinned to CPU ${machine.cpus - 1} (all its threads), load generator on the others.` : 'nothing pinned.'),
     `Parameters: ${o.rounds} rounds × ${o.duration} s per variant (after ${o.warmup} s warm-up), ${o.connections} connections, ` +
       `metrics endpoints scraped every ${o.scrape} ms. Percentages are the ratio of medians across rounds; ` +
       'the range is min … max of the per-round ratios (each round against that round\'s baseline).',

@@ -21,6 +21,7 @@ export const LOOPWATCH_STALL_DURATION = 'loopwatch.eventloop.stall.duration';
 export const LOOPWATCH_STALL_TIME = 'loopwatch.eventloop.stall';
 export const LOOPWATCH_STALL_IN_PROGRESS = 'loopwatch.eventloop.stall.in_progress';
 export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
+export const LOOPWATCH_AGENT_CPU_TIME = 'loopwatch.agent.cpu.time';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 
@@ -41,6 +42,7 @@ export const ATTR_THREAD_NAME = 'thread.name';
 export const ATTR_EVENTLOOP_STATE = 'nodejs.eventloop.state';
 export const ATTR_GC_TYPE = 'v8js.gc.type';
 export const ATTR_COMPONENT = 'loopwatch.component';
+export const ATTR_CPU_MODE = 'cpu.mode';
 export const ATTR_CULPRIT = 'loopwatch.culprit';
 export const ATTR_HTTP_ROUTE = 'http.route';
 export const ATTR_POOL_NAME = 'pool.name';
@@ -167,6 +169,15 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: '{error}',
     description: 'Internal errors the agent caught and did not pass to the application, by component.',
     attributes: [ATTR_COMPONENT],
+  },
+  {
+    name: LOOPWATCH_AGENT_CPU_TIME,
+    kind: 'counter',
+    unit: 's',
+    description:
+      "CPU time of loopwatch's watchdog thread (metrics endpoint, stall watch, attribution sampling), by cpu.mode (user, system); " +
+      'the heartbeat and request bookkeeping on monitored threads are not included.',
+    attributes: [ATTR_CPU_MODE],
   },
   {
     name: POOL_MAX,
