@@ -179,6 +179,16 @@ export function eventLoopDashboard() {
           { expr: `sum by (instance, loopwatch_component) (rate(loopwatch_agent_errors_total${sel()}[${RI}]))`, legend: '{{instance}} {{loopwatch_component}}' },
         ],
       }),
+    )
+    .withPanel(
+      timeseries(ids, {
+        title: 'Agent CPU (watchdog thread)',
+        description:
+          "CPU used by loopwatch's watchdog thread (metrics endpoint, stall watch, attribution sampling), as a share of one core, by instance. " +
+          'The heartbeat on monitored threads is not included (docs/performance.md).',
+        unit: 'percentunit',
+        queries: [{ expr: `sum by (instance) (rate(loopwatch_agent_cpu_time_seconds_total${sel()}[${RI}]))`, legend: '{{instance}}' }],
+      }),
     );
 }
 

@@ -40,6 +40,17 @@ export function poolsDashboard() {
         ],
       }),
     )
+    .withPanel(
+      timeseries(ids, {
+        title: 'libuv threadpool: in flight by family',
+        description:
+          'Threadpool operations submitted and not yet completed (running or queued), by family (fs, dns, crypto, zlib), summed over instances: which kind of work fills the pool.',
+        unit: 'short',
+        queries: [
+          { expr: `sum by (loopwatch_threadpool_family) (loopwatch_threadpool_in_flight${sel()})`, legend: '{{loopwatch_threadpool_family}}' },
+        ],
+      }),
+    )
     .withRow(row(ids, 'All pools'))
     .withPanel(
       timeseries(ids, {
