@@ -15,6 +15,13 @@ import http from 'node:http';
 
 const require = createRequire(import.meta.url);
 const { monitorPool, startThreadpoolMonitor } = require('../agent/dist/pools/index.js');
+const { flushPoolLevels, setPoolLevelFlushing } = require('../agent/dist/pools/watch.js');
+// As in the agent: pool levels are read once per heartbeat (here every 50 ms, the quiet-loop interval), not on
+// every acquire and release. --immediate measures the per-event reads instead (monitorPool without an agent).
+if (!process.argv.includes('--immediate')) {
+  setPoolLevelFlushing(true);
+  setInterval(flushPoolLevels, 50).unref();
+}
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -10,6 +10,7 @@ import * as N from './metrics/names';
 import { poolSinkFactory } from './metrics/pool-sink';
 import { SeriesStore } from './metrics/store';
 import { monitorPool as attachPool, startThreadpoolMonitor } from './pools';
+import { flushPoolLevels, setPoolLevelFlushing } from './pools/watch';
 import type { MonitorPoolOptions, SinkFactory } from './pools/types';
 import { formatStall } from './reporter';
 import { StallPipeline } from './stalls';
@@ -72,6 +73,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     }
     this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, config.maxSampleIntervalMs, diag, (s) => this.stalls.detected(s));
     if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
+    // Pool levels are read once per heartbeat instead of on every acquire and release.
+    this.monitor.onBeat(flushPoolLevels, 'pools');
+    setPoolLevelFlushing(true);
     this.directory.add(threadId, this.threadName, this.monitor.state);
     this.announceThread();
 
@@ -130,6 +134,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.threadAttribution?.stop();
     this.threadpool?.stop();
     for (const p of [...this.pools]) p.detach();
+    setPoolLevelFlushing(false);
     this.announceGone();
     process.off('exit', this.onThreadExit);
     this.store.removeAll();

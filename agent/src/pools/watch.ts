@@ -92,6 +92,27 @@ export class PendingTimes {
 
 type Teardown<T> = (target: T) => void;
 
+/** Watches whose levels are to be read at the next flush (each at most once: `scheduled`). */
+const dirty: PoolWatch<object>[] = [];
+let levelFlushing = false;
+
+/**
+ * Installs (or removes) deferred level reads for this thread's pools: the
+ * caller promises to call `flushPoolLevels()` regularly (the agent does on
+ * every heartbeat, 10–50 ms). Turning it off flushes what is pending.
+ */
+export function setPoolLevelFlushing(on: boolean): void {
+  levelFlushing = on;
+  if (!on) flushPoolLevels();
+}
+
+/** Reads the levels of every pool that changed since the last flush. */
+export function flushPoolLevels(): void {
+  if (dirty.length === 0) return;
+  const list = dirty.splice(0);
+  for (const w of list) w.refreshNow();
+}
+
 /** Pools → their watch, so a pool is never monitored twice. */
 const watched = new WeakMap<object, PoolWatch<object>>();
 
@@ -122,8 +143,7 @@ export class PoolWatch<T extends object> {
   private lastIdle = NaN;
   private lastPending = NaN;
   private readonly flush = (): void => {
-    this.scheduled = false;
-    this.refresh();
+    this.refreshNow();
   };
   /** Set by the adapter: reads the pool's levels into `out` (a reused object). */
   read: ((pool: T, out: PoolSnapshot) => void) | null = null;
@@ -166,8 +186,22 @@ export class PoolWatch<T extends object> {
     }
   }
 
-  /** Reads the pool now (via `read`) and pushes the snapshot. */
+  /**
+   * The pool's levels may have changed. With a level flusher installed (the
+   * agent's heartbeat, see `flushPoolLevels`) they are read at the next beat,
+   * once however many acquires and releases happened since, which takes the
+   * read off every acquire; without one, now.
+   */
   refresh(): void {
+    if (!levelFlushing) return this.refreshNow();
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    dirty.push(this as unknown as PoolWatch<object>);
+  }
+
+  /** Reads the pool now (via `read`) and pushes the snapshot. */
+  refreshNow(): void {
+    this.scheduled = false;
     if (this.closed || !this.read) return;
     const pool = this.target.deref();
     if (pool === undefined) return this.finalize();
@@ -185,6 +219,7 @@ export class PoolWatch<T extends object> {
    * event before they change their counters). Coalesced: at most one pending.
    */
   refreshSoon(): void {
+    if (levelFlushing) return this.refresh();
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
     queueMicrotask(this.flush);

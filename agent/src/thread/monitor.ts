@@ -24,6 +24,7 @@ export class ThreadMonitor {
   private timer: NodeJS.Timeout;
   private stopped = false;
   private readonly gc: { stop(): void };
+  private readonly beatHooks: Array<{ fn: () => void; component: string }> = [];
 
   constructor(
     resolutionMs: number,
@@ -41,6 +42,13 @@ export class ThreadMonitor {
       } catch (err) {
         diag.error('sampler', 'heartbeat failed', err);
       }
+      for (const h of this.beatHooks) {
+        try {
+          h.fn();
+        } catch (err) {
+          diag.error(h.component, 'heartbeat task failed', err);
+        }
+      }
       if (this.stopped) return;
       if (next === current) {
         // Same interval: reuse the timer (no allocation per beat).
@@ -55,6 +63,11 @@ export class ThreadMonitor {
     this.timer = setTimeout(tick, current);
     this.timer.unref();
     this.gc = observeGc(this.state, (err) => diag.error('gc', 'GC observer failed', err));
+  }
+
+  /** Runs `fn` after every beat (work that can wait ≤ one interval, batched instead of done on every event). */
+  onBeat(fn: () => void, component: string): void {
+    this.beatHooks.push({ fn, component });
   }
 
   stop(): void {

@@ -68,3 +68,39 @@ test('wrapMethod restores on close, and leaves a foreign replacement alone', () 
   assert.equal(Object.hasOwn(a, 'f'), false);
   assert.equal(b.f, foreign);
 });
+
+test('deferred level reads: with a flusher installed, many changes cost one read at the next flush', () => {
+  const { setPoolLevelFlushing, flushPoolLevels } = require('../../../agent/dist/pools/watch.js');
+  const { rec, sink } = recorder();
+  const pool = { used: 0 };
+  const w = new PoolWatch(pool, 'p', 'custom', sink, () => {});
+  let reads = 0;
+  w.read = (p, out) => {
+    reads++;
+    out.max = 10;
+    out.used = p.used;
+    out.idle = 10 - p.used;
+    out.pending = 0;
+  };
+  setPoolLevelFlushing(true);
+  try {
+    for (let i = 1; i <= 100; i++) {
+      pool.used = i % 10;
+      w.refresh();
+    }
+    assert.equal(reads, 0, 'nothing read on the hot path');
+    flushPoolLevels();
+    assert.equal(reads, 1, 'one read for 100 changes');
+    assert.equal(rec.last.used, 0, 'the current level');
+    flushPoolLevels();
+    assert.equal(reads, 1, 'nothing pending, nothing read');
+    pool.used = 7;
+    w.refreshSoon();
+    setPoolLevelFlushing(false);
+    assert.equal(rec.last.used, 7, 'turning flushing off flushes what is pending');
+    w.refresh();
+    assert.equal(reads, 3, 'without a flusher, reads are immediate again');
+  } finally {
+    setPoolLevelFlushing(false);
+  }
+});

@@ -8,9 +8,11 @@
  * `acquireSuccess(id, resource)`, `acquireFail(id, err)`, `createSuccess`,
  * `destroySuccess`, `poolDestroySuccess`.
  *
- * Per acquire, nothing is allocated: the wait is timed from `acquireRequest`
- * to `acquireSuccess` with the request's event id as the key of a
- * preallocated ring (`PendingTimes`); use time is grant → `release()`. Levels
+ * Per acquire, nothing is allocated: a request tarn grants inside
+ * `acquire()` (a free resource) never queued and records a wait of 0; one that
+ * queues is timed from the end of that call to `acquireSuccess`, with the
+ * request's event id as the key of a preallocated ring (`PendingTimes`); use
+ * time is grant → `release()`. Levels
  * are read after `acquire()`/`release()` return (tarn fires its events
  * *before* changing its counters; grants happen synchronously inside those
  * two calls); creates and destroys, which complete asynchronously, are read in
@@ -61,11 +63,21 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
       watch.report(e, 'acquireRequest');
     }
   };
+  // The request the wrapped acquire() is making right now (tarn's event id), and whether tarn granted it inside
+  // the call: tarn grants synchronously when a resource is free, and such a request never queued (wait 0), so
+  // the clock is read at the request only when it has to queue.
+  let callId = -1;
+  let grantedInCall = false;
   const onSuccess = (id: number, resource: unknown): void => {
     try {
-      const t0 = pending.take(id);
       const t1 = performance.now();
-      if (t0 !== undefined) watch.wait((t1 - t0) / 1000);
+      if (id === callId) {
+        grantedInCall = true;
+        watch.wait(0);
+      } else {
+        const t0 = pending.take(id);
+        if (t0 !== undefined) watch.wait((t1 - t0) / 1000);
+      }
       uses.grantedAt(resource, t1);
     } catch (e) {
       watch.report(e, 'acquireSuccess');
@@ -102,13 +114,22 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
   });
   watch.wrapMethod(pool, 'acquire', (orig) =>
     function acquire(this: any) {
-      if (idBeforeCall) {
-        const id = this.eventId;
-        if (typeof id === 'number') pending.start(id, performance.now());
+      if (!idBeforeCall) {
+        const r = orig.apply(this, arguments as any);
+        watch.refresh();
+        return r;
       }
-      const r = orig.apply(this, arguments as any);
-      watch.refresh();
-      return r;
+      const id = this.eventId;
+      callId = typeof id === 'number' ? id : -1;
+      grantedInCall = false;
+      try {
+        return orig.apply(this, arguments as any);
+      } finally {
+        // Not granted inside the call: it queues from now (the call's own sub-µs CPU is not counted as waiting).
+        if (callId >= 0 && !grantedInCall) pending.start(callId, performance.now());
+        callId = -1;
+        watch.refresh();
+      }
     },
   );
   wrapRelease(watch, pool, 'release', uses);
