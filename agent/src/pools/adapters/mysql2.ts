@@ -9,7 +9,8 @@
  * `getConnection(cb)` (used by `query`/`execute` and by the promise wrapper),
  * `releaseConnection(conn)` (called by `conn.release()`, also when the
  * connection is handed straight to a queued waiter, which emits no event) and
- * `end()`.
+ * `end()`; and that a free connection is taken (with its `acquire` event)
+ * inside `getConnection()` itself, which mysql2 has done since 1.x.
  */
 import type { PoolWatch } from '../watch';
 import { performance } from 'node:perf_hooks';
@@ -45,16 +46,43 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
     out.idle = free;
     out.pending = num(p._connectionQueue.length);
   };
+  // True while a getConnection() that found a free connection runs: mysql2 pops it and emits `acquire` inside
+  // the call (the callback follows on the next tick), so that request never queued. Its wait is 0 and the
+  // grant time (for use time) is read at that `acquire`, without a callback wrapper or a clock read at the call.
+  let grantingFree = false;
   watch.wrapMethod(pool, 'getConnection', (orig) =>
     function getConnection(this: any, cb: unknown) {
       if (typeof cb !== 'function') return orig.apply(this, arguments as any);
+      if (this._freeConnections.length > 0 && this._closed !== true) {
+        grantingFree = true;
+        try {
+          return orig.call(this, cb);
+        } finally {
+          grantingFree = false;
+          watch.refresh();
+        }
+      }
       const r = orig.call(this, timeCallback(watch, performance.now(), cb as any, uses));
       watch.refresh();
       return r;
     },
   );
+  const onAcquire = (connection: unknown): void => {
+    if (grantingFree) {
+      grantingFree = false;
+      try {
+        watch.wait(0);
+        uses.granted(connection);
+      } catch (e) {
+        watch.report(e, 'acquire');
+      }
+    }
+    watch.refresh();
+  };
+  pool.on('acquire', onAcquire);
+  watch.onTeardown((p: any) => p.removeListener('acquire', onAcquire));
   wrapRelease(watch, pool, 'releaseConnection', uses);
   closeOn(watch, pool, ['end']);
-  refreshOn(watch, pool, ['connection', 'acquire', 'enqueue', 'release']);
+  refreshOn(watch, pool, ['connection', 'enqueue', 'release']);
   watch.refresh();
 }

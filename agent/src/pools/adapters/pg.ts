@@ -35,7 +35,10 @@ export function attachPg(watch: PoolWatch<any>, pool: any): void {
   };
   // pg grants asynchronously (even to an idle client, on the next tick) and
   // its `acquire` event does not say which request it serves, so each
-  // connect() is timed on its own callback or promise.
+  // connect() is timed on its own callback. The promise form is served
+  // through the callback form too (what pg itself does: a promise of
+  // `pool.Promise` settled by a callback), which costs one promise instead
+  // of pg's promise plus a derived one.
   watch.wrapMethod(pool, 'connect', (orig) =>
     function connect(this: any, cb?: unknown) {
       const t0 = performance.now();
@@ -44,13 +47,23 @@ export function attachPg(watch: PoolWatch<any>, pool: any): void {
         watch.refresh();
         return r;
       }
-      const p = orig.apply(this, arguments as any);
+      if (arguments.length > 0 || typeof this.Promise !== 'function') {
+        const p = orig.apply(this, arguments as any);
+        watch.refresh();
+        return timePromise(watch, t0, p, uses);
+      }
+      let settle!: (err: unknown, client?: unknown) => void;
+      const result = new this.Promise((resolve: (c: unknown) => void, reject: (e: unknown) => void) => {
+        settle = (err, client) => (err ? reject(err) : resolve(client));
+      });
+      orig.call(this, timeCallback(watch, t0, settle, uses));
       watch.refresh();
-      return timePromise(watch, t0, p, uses);
+      return result;
     },
   );
   closeOn(watch, pool, ['end']);
-  refreshOn(watch, pool, ['connect', 'acquire', 'remove']);
+  // No `acquire` listener: every grant runs the timed callback, which marks the levels.
+  refreshOn(watch, pool, ['connect', 'remove']);
   const onRelease = (_err: unknown, client: unknown): void => {
     try {
       uses.release(watch, client);

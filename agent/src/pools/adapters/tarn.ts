@@ -8,9 +8,10 @@
  * `acquireSuccess(id, resource)`, `acquireFail(id, err)`, `createSuccess`,
  * `destroySuccess`, `poolDestroySuccess`.
  *
- * Per acquire, nothing is allocated: a request tarn grants inside
- * `acquire()` (a free resource) never queued and records a wait of 0; one that
- * queues is timed from the end of that call to `acquireSuccess`, with the
+ * Per acquire, nothing is allocated: a request tarn reserves a free resource
+ * for inside `acquire()` (its pending queue does not grow) never queued and
+ * records a wait of 0; one that queues is timed from the end of that call to
+ * `acquireSuccess` (which tarn fires a few microtasks after the grant), with the
  * request's event id as the key of a preallocated ring (`PendingTimes`); use
  * time is grant → `release()`. Levels
  * are read after `acquire()`/`release()` return (tarn fires its events
@@ -63,21 +64,12 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
       watch.report(e, 'acquireRequest');
     }
   };
-  // The request the wrapped acquire() is making right now (tarn's event id), and whether tarn granted it inside
-  // the call: tarn grants synchronously when a resource is free, and such a request never queued (wait 0), so
-  // the clock is read at the request only when it has to queue.
-  let callId = -1;
-  let grantedInCall = false;
   const onSuccess = (id: number, resource: unknown): void => {
     try {
       const t1 = performance.now();
-      if (id === callId) {
-        grantedInCall = true;
-        watch.wait(0);
-      } else {
-        const t0 = pending.take(id);
-        if (t0 !== undefined) watch.wait((t1 - t0) / 1000);
-      }
+      // Untracked ids (reserved inside acquire(), already counted as wait 0; or dropped by the ring) record no wait.
+      const t0 = pending.take(id);
+      if (t0 !== undefined) watch.wait((t1 - t0) / 1000);
       uses.grantedAt(resource, t1);
     } catch (e) {
       watch.report(e, 'acquireSuccess');
@@ -120,14 +112,22 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
         return r;
       }
       const id = this.eventId;
-      callId = typeof id === 'number' ? id : -1;
-      grantedInCall = false;
+      const waitingBefore = this.numPendingAcquires();
       try {
         return orig.apply(this, arguments as any);
       } finally {
-        // Not granted inside the call: it queues from now (the call's own sub-µs CPU is not counted as waiting).
-        if (callId >= 0 && !grantedInCall) pending.start(callId, performance.now());
-        callId = -1;
+        try {
+          if (typeof id === 'number') {
+            // With nobody waiting and a free resource, tarn moves the request out of its pending queue and onto a
+            // resource inside acquire() (the promise settles a few microtasks later, after validation): it never
+            // queued, so its wait is 0 and the clock is not read. Otherwise it queues from now (the call's own
+            // sub-µs CPU is not counted as waiting).
+            if (waitingBefore === 0 && this.numPendingAcquires() === 0) watch.wait(0);
+            else pending.start(id, performance.now());
+          }
+        } catch (e) {
+          watch.report(e, 'acquire');
+        }
         watch.refresh();
       }
     },

@@ -70,3 +70,27 @@ test('mysql2 callback pool: queue limit error counted, detach restores', async (
   assert.equal(Object.prototype.hasOwnProperty.call(pool, 'getConnection'), false);
   await new Promise((r) => pool.end(r));
 });
+
+test('mysql2: a free connection is granted with wait 0 and timed use; a queued request waits for the release', async (t) => {
+  if (why) return t.skip(why);
+  const pool = mysql.createPool({ ...CONFIG, connectionLimit: 1 });
+  t.after(() => pool._closed || new Promise((r) => pool.end(r)));
+  const { rec, factory } = recorder();
+  monitorPool(pool, {}, factory, errorLog().onError);
+  const get = () => new Promise((res, rej) => pool.getConnection((e, c) => (e ? rej(e) : res(c))));
+  (await get()).release(); // creates the connection: timed on its callback
+  assert.equal(rec.waits.length, 1);
+  assert.ok(rec.waits[0] > 0, 'a new connection waits for its handshake');
+  const c1 = await get(); // free connection: taken inside getConnection()
+  assert.equal(rec.waits.length, 2);
+  assert.equal(rec.waits[1], 0, 'never queued');
+  const p2 = get(); // queued behind c1
+  await sleep(60);
+  c1.release();
+  const c2 = await p2;
+  assert.equal(rec.waits.length, 3);
+  assert.ok(rec.waits[2] >= 0.05, `queued wait ${rec.waits[2]} s covers the 60 ms hold`);
+  assert.equal(rec.uses.length, 2);
+  assert.ok(rec.uses[1] >= 0.05, `use time of the free-granted connection ${rec.uses[1]} s covers the 60 ms hold`);
+  c2.release();
+});

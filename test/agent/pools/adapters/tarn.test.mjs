@@ -100,3 +100,24 @@ test('tarn acquire timeout counted as timeout', async (t) => {
   pool.release(r);
   await pool.destroy();
 });
+
+test('tarn: a free resource is granted with wait 0 and timed use; a queued request waits for the release', async () => {
+  const pool = new TarnPool({ create: () => new Promise((r) => setTimeout(() => r({}), 20)), destroy: () => {}, min: 0, max: 1 });
+  const { rec, factory } = recorder();
+  monitorPool(pool, {}, factory, errorLog().onError);
+  pool.release(await pool.acquire().promise); // waits for the 20 ms create
+  assert.equal(rec.waits.length, 1);
+  assert.ok(rec.waits[0] >= 0.015, `first acquire waits for the create (${rec.waits[0]} s)`);
+  const r1 = await pool.acquire().promise; // free resource: reserved inside acquire()
+  assert.equal(rec.waits.length, 2);
+  assert.equal(rec.waits[1], 0, 'never queued');
+  const p2 = pool.acquire().promise; // queued behind r1
+  await sleep(60);
+  pool.release(r1);
+  const r2 = await p2;
+  assert.equal(rec.waits.length, 3);
+  assert.ok(rec.waits[2] >= 0.05, `queued wait ${rec.waits[2]} s covers the 60 ms hold`);
+  assert.ok(rec.uses.at(-1) >= 0.05, `use time ${rec.uses.at(-1)} s covers the 60 ms hold`);
+  pool.release(r2);
+  await pool.destroy();
+});
