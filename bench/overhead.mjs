@@ -19,7 +19,7 @@
 // and the summary in bench/results/overhead.md.
 import { execFileSync, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,19 @@ const ALL_VARIANTS = ['baseline', 'loopwatch', 'prom-client', 'otel-runtime-node
 // ---------------------------------------------------------------------------------------------------------
 // Server child
 // ---------------------------------------------------------------------------------------------------------
+
+/**
+ * CPU time of this process's main thread alone (µs), from Linux's per-thread scheduler statistics (first field of
+ * /proc/self/task/<tid>/schedstat: ns on CPU; the main thread's tid is the pid). Separates the event loop's own
+ * cost from the watchdog, libuv and V8 helper threads that process.cpuUsage() includes. undefined off Linux.
+ */
+function mainThreadCpuUs() {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return undefined; // not Linux: the column is left empty
+  }
+}
 
 async function serverMain(variant) {
   const http = require('node:http');
@@ -98,7 +111,7 @@ async function serverMain(variant) {
   process.on('message', (msg) => {
     if (msg === 'stats') {
       const cpu = process.cpuUsage();
-      process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, served, rss: process.memoryUsage().rss });
+      process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, mainUs: mainThreadCpuUs(), served, rss: process.memoryUsage().rss });
     } else if (msg === 'exit') {
       process.exit(0);
     }
@@ -247,6 +260,7 @@ async function runOne(autocannon, variant, o) {
       p99: r.latency.p99,
       cpuMs: (s1.cpuUs - s0.cpuUs) / 1000,
       cpuUsPerReq: (s1.cpuUs - s0.cpuUs) / served,
+      ...(s0.mainUs !== undefined && s1.mainUs !== undefined ? { mainUsPerReq: (s1.mainUs - s0.mainUs) / served } : {}),
       // The watchdog thread's share, as loopwatch itself reports it (loopwatch.agent.cpu.time).
       ...(w0 !== undefined && w1 !== undefined ? { watchdogUsPerReq: ((w1 - w0) * 1e6) / served } : {}),
       rssMB: s1.rss / 2 ** 20,
@@ -287,6 +301,7 @@ function summarize(rounds, variants) {
       rpsRatioRounds: ratios('rps'),
       rssDeltaMB: m('rssMB') - median(base.map((r) => r.rssMB)),
       watchdogUsPerReq: runs.every((r) => r.watchdogUsPerReq !== undefined) ? m('watchdogUsPerReq') : undefined,
+      mainUsPerReq: runs.every((r) => r.mainUsPerReq !== undefined) ? m('mainUsPerReq') : undefined,
       rssDeltaRounds: runs.map((r, i) => r.rssMB - base[i].rssMB),
     };
   }
@@ -295,14 +310,14 @@ function summarize(rounds, variants) {
 
 function table(summary, variants) {
   const lines = [
-    '| variant | CPU µs/req | of which watchdog thread | CPU/req vs baseline (rounds min … max) | p99 ms | p99 vs baseline (rounds min … max) | req/s | req/s vs baseline (rounds min … max) | RSS MB | RSS Δ MB |',
-    '|---|---:|---:|---|---:|---|---:|---|---:|---:|',
+    '| variant | CPU µs/req | of which main thread | of which watchdog thread | CPU/req vs baseline (rounds min … max) | p99 ms | p99 vs baseline (rounds min … max) | req/s | req/s vs baseline (rounds min … max) | RSS MB | RSS Δ MB |',
+    '|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|',
   ];
   for (const v of variants) {
     const s = summary[v];
     const cell = (ratio, rounds) => (v === 'baseline' ? '—' : `**${pct(ratio)}** (${fmtRange(rounds)})`);
     lines.push(
-      `| ${v} | ${s.cpuUsPerReq.toFixed(1)} | ${s.watchdogUsPerReq === undefined ? '—' : s.watchdogUsPerReq.toFixed(2)} | ${cell(s.cpuRatio, s.cpuRatioRounds)} | ${s.p99.toFixed(1)} | ${cell(s.p99Ratio, s.p99RatioRounds)} | ` +
+      `| ${v} | ${s.cpuUsPerReq.toFixed(1)} | ${s.mainUsPerReq === undefined ? '—' : s.mainUsPerReq.toFixed(1)} | ${s.watchdogUsPerReq === undefined ? '—' : s.watchdogUsPerReq.toFixed(2)} | ${cell(s.cpuRatio, s.cpuRatioRounds)} | ${s.p99.toFixed(1)} | ${cell(s.p99Ratio, s.p99RatioRounds)} | ` +
         `${Math.round(s.rps)} | ${cell(s.rpsRatio, s.rpsRatioRounds)} | ${s.rssMB.toFixed(1)} | ${v === 'baseline' ? '—' : (s.rssDeltaMB >= 0 ? '+' : '') + s.rssDeltaMB.toFixed(1)} |`,
     );
   }
@@ -358,6 +373,7 @@ async function main() {
       round[v] = r;
       console.error(
         `round ${i + 1}/${o.rounds} ${v.padEnd(18)} ${r.cpuUsPerReq.toFixed(1).padStart(6)} µs/req` +
+          (r.mainUsPerReq !== undefined ? ` (main ${r.mainUsPerReq.toFixed(1)})` : '') +
           (r.watchdogUsPerReq !== undefined ? ` (watchdog ${r.watchdogUsPerReq.toFixed(2)})` : '') +
           `  p99 ${String(r.p99).padStart(4)} ms  ` +
           `${Math.round(r.rps).toString().padStart(6)} req/s  RSS ${r.rssMB.toFixed(1)} MB  scrapes ${r.scrapes.ok}${r.scrapes.failed ? ` (${r.scrapes.failed} failed)` : ''}`,

@@ -3,8 +3,7 @@ import type { Collected, MetricsCollector } from '../metrics/collect';
 import { prometheusLabel, prometheusName } from '../metrics/prometheus-name';
 import type { Attributes } from '../metrics/store';
 import { METRICS, type MetricDefinition } from '../metrics/names';
-
-const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+import { OPENMETRICS_CONTENT_TYPE as OPENMETRICS } from './exposition';
 
 interface PromValue {
   value: number;
