@@ -211,7 +211,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const onRequestStart = (msg: unknown): void => {
     const { request, response, server } = msg as { request: RequestRecord; response: ServerResponse; server?: { prependListener?: Function } };
     inflight.add(request);
-    response.once('close', onClose);
+    // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
+    // search the listener list to remove it.
+    response.on('close', onClose);
     als.enterWith(request);
     if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
     if (spanEvents && server && !servers.has(server)) {
