@@ -40,7 +40,7 @@ function threadTimes(pid) {
       const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
       out[name] = (out[name] ?? 0) + ns;
     } catch {
-      // the thread exited between readdir and read: its time is gone from both snapshots alike
+      // the thread exited between readdir and read (none do in these runs; one that did would lower its group's delta)
     }
   }
   return out;

@@ -12,7 +12,7 @@ export function startMetricsServer(
   collector: MetricsCollector,
   opts: { port: number; host: string; path: string },
   diag: Diagnostics,
-): Promise<string> {
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const path = url.split('?', 1)[0];
@@ -21,6 +21,13 @@ export function startMetricsServer(
       return;
     }
     const openMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
+    const contentType = openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
+    // A HEAD (health probe) must not collect: collecting closes the windows of the delay and utilization
+    // gauges, which would shorten what the next real scrape sees.
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-type': contentType }).end();
+      return;
+    }
     let body: string;
     try {
       body = formatExposition(collector.collect(), openMetrics);
@@ -29,8 +36,8 @@ export function startMetricsServer(
       res.writeHead(500, { 'content-type': 'text/plain' }).end('loopwatch: scrape failed\n');
       return;
     }
-    res.writeHead(200, { 'content-type': openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.writeHead(200, { 'content-type': contentType });
+    res.end(body);
   });
   server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {
@@ -41,7 +48,14 @@ export function startMetricsServer(
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
       const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${port}${opts.path}`);
+      resolve({
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}${opts.path}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
     });
   });
 }

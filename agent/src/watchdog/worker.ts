@@ -96,7 +96,7 @@ tick();
 
 if (data.prometheus) {
   startMetricsServer(new MetricsCollector(directory), data.prometheus, diag)
-    .then((url) => post({ type: 'listening', url }))
+    .then(({ url }) => post({ type: 'listening', url }))
     .catch((err: NodeJS.ErrnoException) => {
       // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.
       post({ type: 'listen-failed', code: err.code ?? 'UNKNOWN', message: err.message });

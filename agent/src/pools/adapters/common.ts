@@ -11,6 +11,11 @@ export function errorType(err: unknown): 'timeout' | 'error' {
   return 'error';
 }
 
+/** Whether `cb` is already a timed wrapper (a request the driver re-queues through its acquire method). */
+export function isTimed(cb: unknown): boolean {
+  return typeof cb === 'function' && (cb as unknown as Record<symbol, unknown>)[kTimed] === true;
+}
+
 /**
  * Wraps a node-style acquire callback so the grant (or failure) is timed from
  * `t0` (ms, `performance.now()`). A callback already wrapped (re-queued

@@ -14,7 +14,7 @@
  */
 import type { PoolWatch } from '../watch';
 import { performance } from 'node:perf_hooks';
-import { closeOn, refreshOn, timeCallback, UseTimes, num, wrapRelease } from './common';
+import { closeOn, isTimed, refreshOn, timeCallback, UseTimes, num, wrapRelease } from './common';
 
 function isCore(p: any): boolean {
   return (
@@ -53,7 +53,9 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
   watch.wrapMethod(pool, 'getConnection', (orig) =>
     function getConnection(this: any, cb: unknown) {
       if (typeof cb !== 'function') return orig.apply(this, arguments as any);
-      if (this._freeConnections.length > 0 && this._closed !== true) {
+      // A callback that is already timed is a queued request mysql2 sends back through getConnection (its
+      // connection was destroyed or failed to reset): it keeps the timing it has, from its first request.
+      if (this._freeConnections.length > 0 && this._closed !== true && !isTimed(cb)) {
         grantingFree = true;
         try {
           return orig.call(this, cb);

@@ -55,6 +55,10 @@ export function attachPg(watch: PoolWatch<any>, pool: any): void {
       let settle!: (err: unknown, client?: unknown) => void;
       const result = new this.Promise((resolve: (c: unknown) => void, reject: (e: unknown) => void) => {
         settle = (err, client) => (err ? reject(err) : resolve(client));
+      }).catch((err: unknown) => {
+        // As pg's own promise does: a stack that leads back to the application's `await`, not to a socket callback.
+        if (err instanceof Error) Error.captureStackTrace(err);
+        throw err;
       });
       orig.call(this, timeCallback(watch, t0, settle, uses));
       watch.refresh();

@@ -8,10 +8,9 @@
  * `acquireSuccess(id, resource)`, `acquireFail(id, err)`, `createSuccess`,
  * `destroySuccess`, `poolDestroySuccess`.
  *
- * Per acquire, nothing is allocated: a request tarn reserves a free resource
- * for inside `acquire()` (its pending queue does not grow) never queued and
- * records a wait of 0; one that queues is timed from the end of that call to
- * `acquireSuccess` (which tarn fires a few microtasks after the grant), with the
+ * Per acquire, nothing is allocated: each request is timed from the end of
+ * its `acquire()` call to `acquireSuccess` (which tarn fires after validating
+ * the resource, a few microtasks after the call at best), with the
  * request's event id as the key of a preallocated ring (`PendingTimes`); use
  * time is grant → `release()`. Levels
  * are read after `acquire()`/`release()` return (tarn fires its events
@@ -67,7 +66,7 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
   const onSuccess = (id: number, resource: unknown): void => {
     try {
       const t1 = performance.now();
-      // Untracked ids (reserved inside acquire(), already counted as wait 0; or dropped by the ring) record no wait.
+      // Untracked ids (dropped by the full ring, or acquires from before monitoring) record no wait.
       const t0 = pending.take(id);
       if (t0 !== undefined) watch.wait((t1 - t0) / 1000);
       uses.grantedAt(resource, t1);
@@ -112,22 +111,14 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
         return r;
       }
       const id = this.eventId;
-      const waitingBefore = this.numPendingAcquires();
       try {
         return orig.apply(this, arguments as any);
       } finally {
-        try {
-          if (typeof id === 'number') {
-            // With nobody waiting and a free resource, tarn moves the request out of its pending queue and onto a
-            // resource inside acquire() (the promise settles a few microtasks later, after validation): it never
-            // queued, so its wait is 0 and the clock is not read. Otherwise it queues from now (the call's own
-            // sub-µs CPU is not counted as waiting).
-            if (waitingBefore === 0 && this.numPendingAcquires() === 0) watch.wait(0);
-            else pending.start(id, performance.now());
-          }
-        } catch (e) {
-          watch.report(e, 'acquire');
-        }
+        // Timed from the end of the call (its own sub-µs CPU is not waiting) to `acquireSuccess`, even when tarn
+        // reserved a free resource inside the call: the request is granted only after validation (knex checks
+        // the connection; a failed check sends it back to the queue to wait for a new one), a few microtasks
+        // later at best.
+        if (typeof id === 'number') pending.start(id, performance.now());
         watch.refresh();
       }
     },

@@ -94,3 +94,23 @@ test('mysql2: a free connection is granted with wait 0 and timed use; a queued r
   assert.ok(rec.uses[1] >= 0.05, `use time of the free-granted connection ${rec.uses[1]} s covers the 60 ms hold`);
   c2.release();
 });
+
+test('mysql2: a queued request that mysql2 re-dispatches (its connection was destroyed) is timed once', async (t) => {
+  if (why) return t.skip(why);
+  const pool = mysql.createPool({ ...CONFIG, connectionLimit: 2 });
+  t.after(() => pool._closed || new Promise((r) => pool.end(r)));
+  const { rec, factory } = recorder();
+  monitorPool(pool, {}, factory, errorLog().onError);
+  const get = () => new Promise((res, rej) => pool.getConnection((e, c) => (e ? rej(e) : res(c))));
+  const c1 = await get();
+  const c2 = await get();
+  const p3 = get(); // queued
+  await sleep(30);
+  c1.destroy(); // mysql2 sends the queued callback back through getConnection on the next tick…
+  c2.release(); // …by which time c2 is free
+  const c3 = await p3;
+  await sleep(20);
+  assert.equal(rec.waits.length, 3, `three requests, three waits: ${rec.waits}`);
+  assert.ok(rec.waits[2] >= 0.025, `the queued request waited ≥ 30 ms (${rec.waits[2]} s)`);
+  c3.release();
+});

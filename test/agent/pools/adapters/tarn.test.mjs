@@ -101,16 +101,16 @@ test('tarn acquire timeout counted as timeout', async (t) => {
   await pool.destroy();
 });
 
-test('tarn: a free resource is granted with wait 0 and timed use; a queued request waits for the release', async () => {
+test('tarn: a free resource is granted at once and its use timed; a queued request waits for the release', async () => {
   const pool = new TarnPool({ create: () => new Promise((r) => setTimeout(() => r({}), 20)), destroy: () => {}, min: 0, max: 1 });
   const { rec, factory } = recorder();
   monitorPool(pool, {}, factory, errorLog().onError);
   pool.release(await pool.acquire().promise); // waits for the 20 ms create
   assert.equal(rec.waits.length, 1);
   assert.ok(rec.waits[0] >= 0.015, `first acquire waits for the create (${rec.waits[0]} s)`);
-  const r1 = await pool.acquire().promise; // free resource: reserved inside acquire()
+  const r1 = await pool.acquire().promise; // free resource: reserved inside acquire(), granted after validation
   assert.equal(rec.waits.length, 2);
-  assert.equal(rec.waits[1], 0, 'never queued');
+  assert.ok(rec.waits[1] >= 0 && rec.waits[1] < 0.01, `never queued (${rec.waits[1]} s)`);
   const p2 = pool.acquire().promise; // queued behind r1
   await sleep(60);
   pool.release(r1);
@@ -118,6 +118,30 @@ test('tarn: a free resource is granted with wait 0 and timed use; a queued reque
   assert.equal(rec.waits.length, 3);
   assert.ok(rec.waits[2] >= 0.05, `queued wait ${rec.waits[2]} s covers the 60 ms hold`);
   assert.ok(rec.uses.at(-1) >= 0.05, `use time ${rec.uses.at(-1)} s covers the 60 ms hold`);
+  pool.release(r2);
+  await pool.destroy();
+});
+
+test('tarn: a reserved resource that fails validation sends the request back to wait for a new one, and that wait is recorded', async () => {
+  let n = 0;
+  const pool = new TarnPool({
+    create: () => new Promise((r) => setTimeout(() => r({ id: ++n, ok: true }), 100)),
+    destroy: () => {},
+    validate: (r) => r.ok,
+    min: 0,
+    max: 1,
+  });
+  const { rec, factory } = recorder();
+  monitorPool(pool, {}, factory, errorLog().onError);
+  const r1 = await pool.acquire().promise;
+  pool.release(r1);
+  r1.ok = false; // as knex does for a connection that died while idle
+  const t0 = performance.now();
+  const r2 = await pool.acquire().promise;
+  const waited = (performance.now() - t0) / 1000;
+  assert.equal(r2.id, 2, 'served by a new resource');
+  assert.equal(rec.waits.length, 2);
+  assert.ok(rec.waits[1] >= 0.09 && rec.waits[1] <= waited + 0.001, `recorded ${rec.waits[1]} s of the ${waited} s the request waited`);
   pool.release(r2);
   await pool.destroy();
 });
