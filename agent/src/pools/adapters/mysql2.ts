@@ -50,21 +50,37 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
   // the call (the callback follows on the next tick), so that request never queued. Its wait is 0 and the
   // grant time (for use time) is read at that `acquire`, without a callback wrapper or a clock read at the call.
   let grantingFree = false;
+  // Queued callbacks that mysql2 may send back through getConnection (when a connection is destroyed or fails
+  // to reset). Ours are recognisable (`isTimed`); with a `mysql2:pool:connect` tracing subscriber, mysql2 queues
+  // its own wrapper of ours instead, so that wrapper is remembered here when it is queued.
+  const requeued = new WeakSet<Function>();
   watch.wrapMethod(pool, 'getConnection', (orig) =>
     function getConnection(this: any, cb: unknown) {
       if (typeof cb !== 'function') return orig.apply(this, arguments as any);
-      // A callback that is already timed is a queued request mysql2 sends back through getConnection (its
-      // connection was destroyed or failed to reset): it keeps the timing it has, from its first request.
-      if (this._freeConnections.length > 0 && this._closed !== true && !isTimed(cb)) {
+      const queue = this._connectionQueue;
+      const queuedBefore: number = queue.length;
+      let r: unknown;
+      if (isTimed(cb) || requeued.delete(cb)) {
+        // A re-dispatched request keeps the timing of its first call.
+        r = orig.call(this, cb);
+      } else if (this._freeConnections.length > 0 && this._closed !== true) {
         grantingFree = true;
         try {
-          return orig.call(this, cb);
+          r = orig.call(this, cb);
         } finally {
           grantingFree = false;
-          watch.refresh();
         }
+      } else {
+        r = orig.call(this, timeCallback(watch, performance.now(), cb as any, uses));
       }
-      const r = orig.call(this, timeCallback(watch, performance.now(), cb as any, uses));
+      try {
+        if (queue.length > queuedBefore) {
+          const queued = lastQueued(queue);
+          if (typeof queued === 'function' && !isTimed(queued)) requeued.add(queued);
+        }
+      } catch (e) {
+        watch.report(e, 'getConnection');
+      }
       watch.refresh();
       return r;
     },
@@ -87,4 +103,13 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
   closeOn(watch, pool, ['end']);
   refreshOn(watch, pool, ['connection', 'enqueue', 'release']);
   watch.refresh();
+}
+
+/** The callback mysql2 queued last: its RingQueue (3.x) or Denque (older) holds it at the tail. */
+function lastQueued(queue: any): unknown {
+  if (typeof queue.peekBack === 'function') return queue.peekBack();
+  if (Array.isArray(queue._list) && typeof queue._tail === 'number' && typeof queue._mask === 'number') {
+    return queue._list[(queue._tail - 1) & queue._mask];
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import dc from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import { recorder, errorLog, sleep } from '../helpers/sink.mjs';
 import { saturate, assertSaturation } from '../helpers/saturate.mjs';
@@ -95,8 +96,15 @@ test('mysql2: a free connection is granted with wait 0 and timed use; a queued r
   c2.release();
 });
 
-test('mysql2: a queued request that mysql2 re-dispatches (its connection was destroyed) is timed once', async (t) => {
+for (const traced of [false, true]) {
+test(`mysql2: a queued request that mysql2 re-dispatches (its connection was destroyed) is timed once${traced ? ', with a mysql2:pool:connect tracing subscriber' : ''}`, async (t) => {
   if (why) return t.skip(why);
+  if (traced) {
+    // APM tools subscribe to this channel; mysql2 then queues its own wrapper of the callback.
+    const subscriber = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
+    dc.tracingChannel('mysql2:pool:connect').subscribe(subscriber);
+    t.after(() => dc.tracingChannel('mysql2:pool:connect').unsubscribe(subscriber));
+  }
   const pool = mysql.createPool({ ...CONFIG, connectionLimit: 2 });
   t.after(() => pool._closed || new Promise((r) => pool.end(r)));
   const { rec, factory } = recorder();
@@ -114,3 +122,4 @@ test('mysql2: a queued request that mysql2 re-dispatches (its connection was des
   assert.ok(rec.waits[2] >= 0.025, `the queued request waited ≥ 30 ms (${rec.waits[2]} s)`);
   c3.release();
 });
+}
