@@ -48,6 +48,12 @@ function mainThreadCpuUs() {
 async function serverMain(variant) {
   const http = require('node:http');
   const { randomUUID } = require('node:crypto');
+  // Time the main thread spends in GC pauses (ms), every variant alike: a monitor that makes the app's objects
+  // live longer shows here first (run 8 in docs/performance.md: 3.5x the scavenge time).
+  let gcMs = 0;
+  new (require('node:perf_hooks').PerformanceObserver)((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  }).observe({ entryTypes: ['gc'] });
 
   let metricsUrl;
   if (variant === 'loopwatch' || variant.startsWith('loopwatch@')) {
@@ -111,7 +117,7 @@ async function serverMain(variant) {
   process.on('message', (msg) => {
     if (msg === 'stats') {
       const cpu = process.cpuUsage();
-      process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, mainUs: mainThreadCpuUs(), served, rss: process.memoryUsage().rss });
+      process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, mainUs: mainThreadCpuUs(), gcMs, served, rss: process.memoryUsage().rss });
     } else if (msg === 'exit') {
       process.exit(0);
     }
@@ -261,6 +267,7 @@ async function runOne(autocannon, variant, o) {
       cpuMs: (s1.cpuUs - s0.cpuUs) / 1000,
       cpuUsPerReq: (s1.cpuUs - s0.cpuUs) / served,
       ...(s0.mainUs !== undefined && s1.mainUs !== undefined ? { mainUsPerReq: (s1.mainUs - s0.mainUs) / served } : {}),
+      gcUsPerReq: ((s1.gcMs - s0.gcMs) * 1000) / served,
       // The watchdog thread's share, as loopwatch itself reports it (loopwatch.agent.cpu.time).
       ...(w0 !== undefined && w1 !== undefined ? { watchdogUsPerReq: ((w1 - w0) * 1e6) / served } : {}),
       rssMB: s1.rss / 2 ** 20,
@@ -293,6 +300,7 @@ function summarize(rounds, variants) {
       p99: m('p99'),
       rps: m('rps'),
       rssMB: m('rssMB'),
+      gcUsPerReq: m('gcUsPerReq'),
       cpuRatio: m('cpuUsPerReq') / median(base.map((r) => r.cpuUsPerReq)),
       p99Ratio: m('p99') / median(base.map((r) => r.p99)),
       rpsRatio: m('rps') / median(base.map((r) => r.rps)),
@@ -310,14 +318,14 @@ function summarize(rounds, variants) {
 
 function table(summary, variants) {
   const lines = [
-    '| variant | CPU µs/req | of which main thread | of which watchdog thread | CPU/req vs baseline (rounds min … max) | p99 ms | p99 vs baseline (rounds min … max) | req/s | req/s vs baseline (rounds min … max) | RSS MB | RSS Δ MB |',
-    '|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|',
+    '| variant | CPU µs/req | of which main thread | of which watchdog thread | GC pauses µs/req | CPU/req vs baseline (rounds min … max) | p99 ms | p99 vs baseline (rounds min … max) | req/s | req/s vs baseline (rounds min … max) | RSS MB | RSS Δ MB |',
+    '|---|---:|---:|---:|---:|---|---:|---|---:|---|---:|---:|',
   ];
   for (const v of variants) {
     const s = summary[v];
     const cell = (ratio, rounds) => (v === 'baseline' ? '—' : `**${pct(ratio)}** (${fmtRange(rounds)})`);
     lines.push(
-      `| ${v} | ${s.cpuUsPerReq.toFixed(1)} | ${s.mainUsPerReq === undefined ? '—' : s.mainUsPerReq.toFixed(1)} | ${s.watchdogUsPerReq === undefined ? '—' : s.watchdogUsPerReq.toFixed(2)} | ${cell(s.cpuRatio, s.cpuRatioRounds)} | ${s.p99.toFixed(1)} | ${cell(s.p99Ratio, s.p99RatioRounds)} | ` +
+      `| ${v} | ${s.cpuUsPerReq.toFixed(1)} | ${s.mainUsPerReq === undefined ? '—' : s.mainUsPerReq.toFixed(1)} | ${s.watchdogUsPerReq === undefined ? '—' : s.watchdogUsPerReq.toFixed(2)} | ${s.gcUsPerReq.toFixed(2)} | ${cell(s.cpuRatio, s.cpuRatioRounds)} | ${s.p99.toFixed(1)} | ${cell(s.p99Ratio, s.p99RatioRounds)} | ` +
         `${Math.round(s.rps)} | ${cell(s.rpsRatio, s.rpsRatioRounds)} | ${s.rssMB.toFixed(1)} | ${v === 'baseline' ? '—' : (s.rssDeltaMB >= 0 ? '+' : '') + s.rssDeltaMB.toFixed(1)} |`,
     );
   }
@@ -375,6 +383,7 @@ async function main() {
         `round ${i + 1}/${o.rounds} ${v.padEnd(18)} ${r.cpuUsPerReq.toFixed(1).padStart(6)} µs/req` +
           (r.mainUsPerReq !== undefined ? ` (main ${r.mainUsPerReq.toFixed(1)})` : '') +
           (r.watchdogUsPerReq !== undefined ? ` (watchdog ${r.watchdogUsPerReq.toFixed(2)})` : '') +
+          ` (GC ${r.gcUsPerReq.toFixed(2)})` +
           `  p99 ${String(r.p99).padStart(4)} ms  ` +
           `${Math.round(r.rps).toString().padStart(6)} req/s  RSS ${r.rssMB.toFixed(1)} MB  scrapes ${r.scrapes.ok}${r.scrapes.failed ? ` (${r.scrapes.failed} failed)` : ''}`,
       );
