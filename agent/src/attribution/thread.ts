@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { captureFrames, culpritIndex } from './frames';
 import { routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
+import { InflightList } from './inflight';
 import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
 import { loadOtelApi, otelRegistered } from '../otel-global';
@@ -38,13 +39,7 @@ export interface AttributionSample {
 }
 
 /** The request itself is the bookkeeping record (no per-request allocation beyond the Set entry). */
-type RequestRecord = IncomingMessage & {
-  [kTemplate]?: string;
-  [kSpan]?: SpanLike;
-  /** Links of the in-flight list (only while span events are live); `null` ends it, `undefined` = not linked. */
-  [kPrev]?: RequestRecord | null;
-  [kNext]?: RequestRecord | null;
-};
+type RequestRecord = IncomingMessage & { [kTemplate]?: string; [kSpan]?: SpanLike };
 export interface ThreadAttributionOptions {
   /** Read trace/span ids from `@opentelemetry/api`'s active span. Default true. */
   otel?: boolean;
@@ -82,8 +77,6 @@ export interface ThreadAttributionHandle {
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
 const kSpan = Symbol('loopwatch.span');
-const kPrev = Symbol('loopwatch.prevRequest');
-const kNext = Symbol('loopwatch.nextRequest');
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
 const MARK_STALE_NS = 1_000_000_000n;
 
@@ -154,26 +147,10 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const als = new AsyncLocalStorage<RequestRecord>();
   const wantTrace = options.otel !== false;
   const wantSpanEvents = options.spanEvents === true;
-  // In-flight requests are counted; they are kept (to reach their spans) only while span events are live, and
-  // then in a list linked through the requests themselves: a Set of every request made V8's scavenges of a
-  // saturated server 7x longer and its young generation 4x larger (+110 MB RSS; docs/performance.md run 8).
+  // In-flight requests are counted; they are kept (to reach their spans) only while span events are live, in a
+  // list linked through the requests (inflight.ts: a Set of them slowed a saturated server's GC 7x).
   let inflightCount = 0;
-  let head: RequestRecord | null = null;
-  const track = (r: RequestRecord): void => {
-    r[kPrev] = null;
-    r[kNext] = head;
-    if (head) head[kPrev] = r;
-    head = r;
-  };
-  const untrack = (r: RequestRecord): void => {
-    const prev = r[kPrev];
-    if (prev === undefined) return;
-    const next = r[kNext] ?? null;
-    if (prev) prev[kNext] = next;
-    else head = next;
-    if (next) next[kPrev] = prev;
-    r[kPrev] = r[kNext] = undefined;
-  };
+  const inflight = new InflightList<RequestRecord>();
   const onError = options.onError ?? (() => {});
   // Errors inside a V8 interrupt (sampling the blocked code) are reported once the thread runs again.
   const deferred: [string, unknown][] = [];
@@ -204,7 +181,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (inflightCount > 0) inflightCount--;
     if (!spanEvents) return;
     const req = this.req as RequestRecord;
-    untrack(req);
+    inflight.remove(req);
     // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
     if (mark && req[kSpan] && flushEarly) endedDuringMark(req, req[kSpan]!, mark);
   }
@@ -245,7 +222,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     response.on('close', onClose);
     als.enterWith(request);
     if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
-    if (spanEvents) track(request);
+    if (spanEvents) inflight.add(request);
     if (spanEvents && server && !servers.has(server)) {
       servers.add(server);
       if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
@@ -309,10 +286,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     } catch (err) {
       deferError('reading the active span', err);
     }
-    const list: RequestRecord[] = [];
-    if (spanEvents) {
-      for (let r = head; r && list.length < MAX_STALL_SPANS; r = r[kNext] ?? null) list.push(r);
-    }
+    const list = spanEvents ? inflight.first(MAX_STALL_SPANS) : [];
     mark = { atNs: now, lastNs: now, request: record, activeSpan, inflight: list, frames: s.frames, votes: new Map(), route: s.route };
     vote(mark, s.frames);
   };
@@ -364,7 +338,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       dc.unsubscribe('tracing:fastify.request.handler:start', onFastifyHandler);
       if (g[key] === getter) delete g[key];
       delete g[Symbol.for(GETTER_KEY + '.handle')];
-      head = null;
+      inflight.clear();
       inflightCount = 0;
       als.disable();
     },
