@@ -1,6 +1,8 @@
 // Interleaved benchmark: for each round, for each mode, start a fresh server, warm up, run autocannon,
 // and record server CPU µs per request and latency p99. Usage: node run.mjs [rounds] [seconds] [node binary]
-import { spawn } from 'node:child_process';
+// Env: MODES, HANDLERS (comma lists), PIN=1 (server on its own CPU).
+import { spawn, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 const require = createRequire(import.meta.url);
@@ -9,9 +11,14 @@ const rounds = Number(process.argv[2] ?? 3), secs = Number(process.argv[3] ?? 5)
 const nodeBin = process.argv[4] ?? process.execPath;
 const modes = (process.env.MODES ?? 'baseline,loopwatch,inspector-idle,debugger-enabled,profiler-10ms,async-hooks,blocked-at').split(',');
 const handlers = (process.env.HANDLERS ?? 'simple,promise').split(',');
+const pin = process.env.PIN === '1';
+const lastCpu = os.cpus().length - 1;
+if (pin) spawnSync('taskset', ['-p', '-c', lastCpu > 0 ? `0-${lastCpu - 1}` : '0', String(process.pid)], { stdio: 'ignore' });
 const results = {};
 async function one(mode, handler) {
-  const child = spawn(nodeBin, [new URL('./server.mjs', import.meta.url).pathname, mode, handler], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [nodeBin, new URL('./server.mjs', import.meta.url).pathname, mode, handler];
+  // PIN=1: the server on the last CPU, this process (autocannon) on the others, as bench/overhead.mjs --pin.
+  const child = pin ? spawn('taskset', ['-c', String(lastCpu), ...args], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((res) => child.stdout.once('data', (d) => res(JSON.parse(String(d)).port)));
   const url = `http://127.0.0.1:${port}/`;
   const cpu = async () => JSON.parse(await (await fetch(url + '__cpu')).text());
