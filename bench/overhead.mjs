@@ -86,7 +86,8 @@ async function serverMain(variant) {
     inst.setMeterProvider(provider);
     inst.enable();
     metricsUrl = await sideServer(http, (req, res) => exporter.getMetricsRequestHandler(req, res));
-  } else if (variant !== 'baseline') {
+  } else if (variant !== 'baseline' && variant !== 'toggle') {
+    // `toggle` (bench/paired.mjs): starts as baseline; IPC 'on' / 'off' start and stop the default agent.
     throw new Error(`unknown variant ${variant}`);
   }
 
@@ -114,8 +115,18 @@ async function serverMain(variant) {
   server.keepAliveTimeout = 60_000;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
 
-  process.on('message', (msg) => {
-    if (msg === 'stats') {
+  let toggled;
+  process.on('message', async (msg) => {
+    if (variant === 'toggle' && (msg === 'on' || msg === 'off')) {
+      if (msg === 'on') {
+        toggled = require('loopwatch').start({ prometheus: { port: 0 } });
+        await toggled.ready();
+      } else {
+        await toggled?.stop();
+        toggled = undefined;
+      }
+      process.send({ type: 'toggled', on: msg === 'on' });
+    } else if (msg === 'stats') {
       const cpu = process.cpuUsage();
       process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, mainUs: mainThreadCpuUs(), gcMs, served, rss: process.memoryUsage().rss });
     } else if (msg === 'exit') {
