@@ -116,6 +116,8 @@ async function serverMain(variant) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
 
   let toggled;
+  // The bench process is gone (crashed or killed): do not linger holding its port and stdio.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', async (msg) => {
     if (variant === 'toggle' && (msg === 'on' || msg === 'off')) {
       if (msg === 'on') {
@@ -125,7 +127,8 @@ async function serverMain(variant) {
         await toggled?.stop();
         toggled = undefined;
       }
-      process.send({ type: 'toggled', on: msg === 'on' });
+      // What the agent says, not what was asked: bench/paired.mjs refuses a pair whose toggle did nothing.
+      process.send({ type: 'toggled', on: require('loopwatch').getAgent() !== undefined });
     } else if (msg === 'stats') {
       const cpu = process.cpuUsage();
       process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, mainUs: mainThreadCpuUs(), gcMs, served, rss: process.memoryUsage().rss });

@@ -79,11 +79,14 @@ async function block() {
   };
 }
 async function state(on) {
-  await ask(on ? 'on' : 'off', 'toggled');
+  const t = await ask(on ? 'on' : 'off', 'toggled');
+  if (t.on !== on) throw new Error(`the agent is ${t.on ? 'still running' : 'not running'} after '${on ? 'on' : 'off'}'`);
   await sleep(SETTLE_MS);
   return block();
 }
 
+// Whatever happens below, the server goes with this process (an orphan would hold its port and our stdio).
+process.on('exit', () => child.kill());
 console.error(
   `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}, Node ${process.version}`,
 );
