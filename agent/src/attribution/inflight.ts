@@ -24,7 +24,10 @@ export class InflightList<T extends object> {
     this.head = r;
   }
 
-  /** Removes `item` if it is in the list (a no-op otherwise). */
+  /**
+   * Removes `item` from this list; a no-op for an item that is in no list. (The link symbols are shared by every
+   * list, so an item linked into another list must not be removed through this one: one list per thread.)
+   */
   remove(item: T): void {
     const r = item as Links;
     const prev = r[kPrev];
@@ -36,7 +39,7 @@ export class InflightList<T extends object> {
     r[kPrev] = r[kNext] = undefined;
   }
 
-  /** Up to `max` items, most recently added first. */
+  /** Up to `max` items, most recently added first (so leaked, never-closed items cannot crowd out current ones). */
   first(max: number): T[] {
     const out: T[] = [];
     for (let r = this.head; r && out.length < max; r = r[kNext] ?? null) out.push(r as T);

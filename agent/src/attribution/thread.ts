@@ -179,8 +179,10 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   let flushEarly: ((spans: StallSpans) => void) | undefined;
   function onClose(this: ServerResponse): void {
     if (inflightCount > 0) inflightCount--;
-    if (!spanEvents) return;
-    const req = this.req as RequestRecord;
+    // Runs inside the app's emit('close'): nothing here may throw (a response whose `req` was replaced or removed
+    // by a framework has no request to unlink).
+    const req = this.req as RequestRecord | undefined;
+    if (!spanEvents || !req || typeof req !== 'object') return;
     inflight.remove(req);
     // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
     if (mark && req[kSpan] && flushEarly) endedDuringMark(req, req[kSpan]!, mark);
