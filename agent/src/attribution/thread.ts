@@ -76,6 +76,14 @@ export interface ThreadAttributionHandle {
 }
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
+const kQueued = Symbol('loopwatch.queuedResponses');
+const kQueuedOn = Symbol('loopwatch.queuedOn');
+type QueuedSocket = {
+  [kQueued]?: Set<ServerResponse> | undefined;
+  _httpMessage?: unknown;
+  once(event: 'close', fn: () => void): unknown;
+};
+type QueuedResponse = ServerResponse & { [kQueuedOn]?: QueuedSocket };
 const kSpan = Symbol('loopwatch.span');
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
 const MARK_STALE_NS = 1_000_000_000n;
@@ -178,10 +186,29 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
 
   let flushEarly: ((spans: StallSpans) => void) | undefined;
   function onClose(this: ServerResponse): void {
+    responseClosed(this);
+  }
+  // A pipelined request queued behind an unanswered one: on Node 22 its response never emits 'close' when the
+  // client drops the connection, so the socket's 'close' ends it too (whichever comes first; one listener per
+  // pipelining socket, none for the usual one-request-at-a-time connection).
+  function onQueuedClose(this: QueuedResponse): void {
+    this[kQueuedOn]?.[kQueued]?.delete(this);
+    responseClosed(this);
+  }
+  function onQueuedSocketClose(this: QueuedSocket): void {
+    const queued = this[kQueued];
+    this[kQueued] = undefined;
+    if (!queued) return;
+    for (const res of queued) {
+      res.removeListener('close', onQueuedClose);
+      responseClosed(res);
+    }
+  }
+  function responseClosed(res: ServerResponse): void {
     if (inflightCount > 0) inflightCount--;
     // Runs inside the app's emit('close'): nothing here may throw (a response whose `req` was replaced or removed
     // by a framework has no request to unlink).
-    const req = this.req as RequestRecord | undefined;
+    const req = res.req as RequestRecord | undefined;
     if (!spanEvents || !req || typeof req !== 'object') return;
     inflight.remove(req);
     // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
@@ -217,11 +244,29 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     }
   }
   const onRequestStart = (msg: unknown): void => {
-    const { request, response, server } = msg as { request: RequestRecord; response: ServerResponse; server?: { prependListener?: Function } };
+    const { request, response, socket, server } = msg as {
+      request: RequestRecord;
+      response: ServerResponse;
+      socket?: QueuedSocket | null;
+      server?: { prependListener?: Function };
+    };
     inflightCount++;
-    // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
-    // search the listener list to remove it.
-    response.on('close', onClose);
+    // Published before node:http assigns the response: a socket still busy with an earlier response means this
+    // one is queued behind it (pipelining).
+    if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
+      // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
+      // search the listener list to remove it.
+      response.on('close', onClose);
+    } else {
+      let queued = socket[kQueued];
+      if (!queued) {
+        queued = socket[kQueued] = new Set();
+        socket.once('close', onQueuedSocketClose);
+      }
+      queued.add(response);
+      (response as QueuedResponse)[kQueuedOn] = socket;
+      response.on('close', onQueuedClose);
+    }
     als.enterWith(request);
     if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
     if (spanEvents) inflight.add(request);
@@ -274,8 +319,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     let record: RequestRecord | undefined;
     try {
       record = als.getStore();
-    } catch {
+    } catch (err) {
       record = undefined;
+      deferError('reading the request context', err);
     }
     if (mark && now - mark.lastNs < MARK_STALE_NS) {
       mark.lastNs = now;

@@ -156,6 +156,8 @@ export class WatchdogAttribution {
       try {
         msg = JSON.parse(String(m.params['message']));
       } catch {
+        // Not a protocol reply we can read: the sample it answered stays pending, and onStallEnd waits for it at
+        // most endWaitMs; the stall is then attributed from the samples that did arrive.
         return;
       }
       if (typeof msg.id !== 'number') return;

@@ -43,3 +43,47 @@ test('in-flight count follows responses closing, never below zero; a response wi
     handle.stop();
   }
 });
+
+test('a pipelined request queued behind an unanswered one stops counting when the client drops the connection', async () => {
+  const http = require('node:http');
+  const net = require('node:net');
+  const handle = startThreadAttribution({});
+  const server = http.createServer(() => {
+    // Never answers: the second request stays queued behind the first.
+  });
+  try {
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const connect = async () => {
+      const c = net.connect(server.address().port, '127.0.0.1');
+      await new Promise((r) => c.once('connect', r));
+      return c;
+    };
+    const deadline = Date.now() + 5000;
+    const until = async (ok) => {
+      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    // Another connection's request stays in flight throughout: a response ended twice (by its own 'close' and by
+    // its socket's) would take it down with it.
+    const other = await connect();
+    other.write('GET /other HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => handle.sample().inflight === 1);
+    const client = await connect();
+    client.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => handle.sample().inflight === 3);
+    assert.equal(handle.sample().inflight, 3, 'all three requests started');
+    client.destroy();
+    await until(() => handle.sample().inflight < 3 && handle.sample().inflight !== 2);
+    // Before the fix, Node 22 never closed the queued response: the count stayed one too high for good.
+    assert.equal(handle.sample().inflight, 1);
+    // Settled: nothing closes late and takes the other request's count.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(handle.sample().inflight, 1);
+    other.destroy();
+    await until(() => handle.sample().inflight === 0);
+    assert.equal(handle.sample().inflight, 0);
+  } finally {
+    handle.stop();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
