@@ -106,29 +106,46 @@ async function serverMain(variant) {
         res.end(String(err));
       });
   });
-  async function handle(req) {
+  async function realistic(req) {
     // A small promise chain and one trip through the check phase, like an await on I/O would.
     const user = await Promise.resolve({ id: 42, name: 'bench' }).then((u) => ({ ...u, role: 'reader' }));
     await new Promise((r) => setImmediate(r));
     return JSON.stringify({ requestId: randomUUID(), path: req.url, user, items, at: Date.now() });
   }
+  async function promiseHeavy() {
+    // bench/attribution's promise-heavy handler: 20 awaits and one trip through the check phase, a short body.
+    let x = 0;
+    for (let i = 0; i < 20; i++) x += await Promise.resolve(i);
+    await new Promise((r) => setImmediate(r));
+    return String(x);
+  }
+  const handlerArg = process.argv[process.argv.indexOf('--handler') + 1];
+  const handlerName = process.argv.includes('--handler') ? handlerArg : 'realistic';
+  const handle = { realistic, promise: promiseHeavy }[handlerName];
+  if (!handle) throw new Error(`unknown --handler ${handlerName} (realistic | promise)`);
   server.keepAliveTimeout = 60_000;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
 
   let toggled;
+  const offOptions = process.argv.includes('--off-options') ? JSON.parse(process.argv[process.argv.indexOf('--off-options') + 1]) : undefined;
   // The bench process is gone (crashed or killed): do not linger holding its port and stdio.
   process.on('disconnect', () => process.exit(0));
   process.on('message', async (msg) => {
     if (variant === 'toggle' && (msg === 'on' || msg === 'off')) {
-      if (msg === 'on') {
-        toggled = require('loopwatch').start({ prometheus: { port: 0 } });
+      // 'on': the default agent. 'off': no agent, or — with --off-options '{…}' — an agent started with those
+      // options (e.g. '{"attribution":false}', to isolate what attribution costs).
+      await toggled?.stop();
+      toggled = undefined;
+      const options = msg === 'on' ? {} : offOptions;
+      if (options) {
+        toggled = require('loopwatch').start({ prometheus: { port: 0 }, ...options });
         await toggled.ready();
-      } else {
-        await toggled?.stop();
-        toggled = undefined;
       }
       // What the agent says, not what was asked: bench/paired.mjs refuses a pair whose toggle did nothing.
-      process.send({ type: 'toggled', on: require('loopwatch').getAgent() !== undefined });
+      const agent = require('loopwatch').getAgent();
+      // The resolved config's scalar settings (a registry or logger in it would not cross IPC).
+      const config = Object.fromEntries(Object.entries(agent?.config ?? {}).filter(([, v]) => v === null || typeof v !== 'object'));
+      process.send({ type: 'toggled', on: agent !== undefined, config });
     } else if (msg === 'stats') {
       const cpu = process.cpuUsage();
       process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, mainUs: mainThreadCpuUs(), gcMs, served, rss: process.memoryUsage().rss });

@@ -8,11 +8,18 @@
 // known: stop() unsubscribes, unwraps and joins the watchdog) and the agent's start-up (outside the blocks).
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/paired.mjs [--pairs 20] [--block 3]
-//        [--rate 0] [--connections 50] [--settle 1] [--pin]
-// --rate 0 saturates the server (default); --rate N offers N req/s. The agent's endpoint is not scraped
+//        [--rate 0] [--connections 50] [--settle 1] [--pin] [--handler realistic|promise] [--raw pairs.json]
+//        [--off-options '{"attribution":false}']
+// --rate 0 saturates the server (default); --rate N offers N req/s. --handler promise: 20 awaits per request
+// (bench/attribution's promise-heavy handler) instead of the ~1 KB JSON handler.
+// Latency percentiles come from every response's own time (autocannon's 'response' event, sub-ms), not from
+// autocannon's summary, which rounds to whole ms — too coarse for a 5 % p99 target at 1–3 ms.
+// --off-options: the "off" side of each pair runs an agent started with these options instead of no agent, so
+// the pair isolates one feature's cost ('{"attribution":false}': what stall attribution adds to the agent). The agent's endpoint is not scraped
 // (Prometheus scrapes every 15–60 s; bench/overhead.mjs measures a 1/s scrape).
 import { execFileSync, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +37,11 @@ const RATE = Number(arg('rate', 0));
 const CONNECTIONS = Number(arg('connections', 50));
 const SETTLE_MS = Number(arg('settle', 1)) * 1000;
 const PIN = process.argv.includes('--pin');
+const HANDLER = arg('handler', 'realistic');
+const OFF_OPTIONS = arg('off-options');
+if (OFF_OPTIONS !== undefined) JSON.parse(OFF_OPTIONS); // fail here, not in the server
 
-const child = fork(join(here, 'overhead.mjs'), ['--server', 'toggle'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const child = fork(join(here, 'overhead.mjs'), ['--server', 'toggle', '--handler', HANDLER, ...(OFF_OPTIONS ? ['--off-options', OFF_OPTIONS] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 if (PIN) {
   const last = cpus().length - 1;
   execFileSync('taskset', ['-a', '-p', '-c', String(last), String(child.pid)], { stdio: 'ignore' });
@@ -55,12 +65,22 @@ const ask = (msg, type) => {
   return p;
 };
 const ready = await waitFor('ready');
+/** Runs load for `seconds`; resolves autocannon's result plus every 2xx response time (ms, sub-ms precision). */
 const load = (seconds) =>
-  new Promise((resolve, reject) =>
-    autocannon({ url: ready.url, connections: CONNECTIONS, duration: seconds, ...(RATE > 0 ? { overallRate: RATE } : {}) }, (err, r) =>
-      err ? reject(err) : resolve(r),
-    ),
-  );
+  new Promise((resolve, reject) => {
+    const times = [];
+    const instance = autocannon(
+      { url: ready.url, connections: CONNECTIONS, duration: seconds, ...(RATE > 0 ? { overallRate: RATE } : {}) },
+      (err, r) => (err ? reject(err) : resolve({ ...r, times })),
+    );
+    instance.on('response', (_client, status, _bytes, responseTime) => {
+      if (status >= 200 && status < 300) times.push(responseTime);
+    });
+  });
+const percentile = (values, p) => {
+  const s = Float64Array.from(values).sort();
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One block in the current state: CPU µs per request (all threads), main thread's share, GC pauses, p99. */
@@ -74,13 +94,22 @@ async function block() {
     cpu: (s1.cpuUs - s0.cpuUs) / served,
     main: s0.mainUs === undefined ? NaN : (s1.mainUs - s0.mainUs) / served,
     gc: ((s1.gcMs - s0.gcMs) * 1000) / served,
-    p99: r.latency.p99,
+    p50: percentile(r.times, 0.5),
+    p99: percentile(r.times, 0.99),
     rps: served / BLOCK,
   };
 }
 async function state(on) {
   const t = await ask(on ? 'on' : 'off', 'toggled');
-  if (t.on !== on) throw new Error(`the agent is ${t.on ? 'still running' : 'not running'} after '${on ? 'on' : 'off'}'`);
+  if (OFF_OPTIONS) {
+    // Both sides run an agent; the "off" side must show the options it was given.
+    const want = on ? {} : JSON.parse(OFF_OPTIONS);
+    if (!t.on) throw new Error(`no agent running after '${on ? 'on' : 'off'}'`);
+    for (const [k, v] of Object.entries(want)) {
+      if (t.config?.[k] !== v) throw new Error(`after 'off' the agent's ${k} is ${JSON.stringify(t.config?.[k])}, not ${JSON.stringify(v)}`);
+    }
+    if (on && t.config?.attribution !== true) throw new Error(`after 'on' the agent's attribution is ${t.config?.attribution}`);
+  } else if (t.on !== on) throw new Error(`the agent is ${t.on ? 'still running' : 'not running'} after '${on ? 'on' : 'off'}'`);
   await sleep(SETTLE_MS);
   return block();
 }
@@ -88,7 +117,7 @@ async function state(on) {
 // Whatever happens below, the server goes with this process (an orphan would hold its port and our stdio).
 process.on('exit', () => child.kill());
 console.error(
-  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}, Node ${process.version}`,
+  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, ${OFF_OPTIONS ? `off = agent with ${OFF_OPTIONS}, ` : ''}${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}, Node ${process.version}`,
 );
 await load(2); // warm-up (JIT) without the agent
 await state(true); // and with it
@@ -105,7 +134,7 @@ for (let i = 0; i < PAIRS; i++) {
   pairs.push({ off, on });
   console.error(
     `pair ${String(i + 1).padStart(2)}: off ${off.cpu.toFixed(2)} µs/req, on ${on.cpu.toFixed(2)} µs/req (${pct(on.cpu / off.cpu)}); ` +
-      `main ${off.main.toFixed(2)} → ${on.main.toFixed(2)}; GC ${off.gc.toFixed(2)} → ${on.gc.toFixed(2)}; p99 ${off.p99} → ${on.p99} ms`,
+      `main ${off.main.toFixed(2)} → ${on.main.toFixed(2)}; GC ${off.gc.toFixed(2)} → ${on.gc.toFixed(2)}; p99 ${off.p99.toFixed(2)} → ${on.p99.toFixed(2)} ms`,
   );
 }
 child.send('exit');
@@ -115,20 +144,42 @@ function pct(ratio) {
 }
 const sorted = (a) => [...a].sort((x, y) => x - y);
 const q = (a, p) => sorted(a)[Math.min(a.length - 1, Math.floor(p * a.length))];
+/**
+ * 95 % confidence interval of the median paired ratio: percentile bootstrap, 2000 resamples of the pairs, with a
+ * fixed-seed generator so a table can be recomputed from the same pairs. It says how large an effect the run
+ * can rule out — the question a "≤ 3 %" target asks — which the interquartile range of single pairs does not.
+ */
+function bootstrapMedianCi(values, resamples = 2000) {
+  let seed = 0x9e3779b9;
+  const rand = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians = [];
+  for (let i = 0; i < resamples; i++) {
+    medians.push(q(values.map(() => values[Math.floor(rand() * values.length)]), 0.5));
+  }
+  return [q(medians, 0.025), q(medians, 0.975)];
+}
 const line = (label, key, unit) => {
   const ratios = pairs.map((p) => p.on[key] / p.off[key]);
   const diffs = pairs.map((p) => p.on[key] - p.off[key]);
-  return `| ${label} | ${q(pairs.map((p) => p.off[key]), 0.5).toFixed(2)} | ${q(pairs.map((p) => p.on[key]), 0.5).toFixed(2)} | ${q(diffs, 0.5) >= 0 ? '+' : ''}${q(diffs, 0.5).toFixed(2)} ${unit} | **${pct(q(ratios, 0.5))}** (${pct(q(ratios, 0.25))} … ${pct(q(ratios, 0.75))}) | ${ratios.filter((r) => r > 1).length} of ${ratios.length} |`;
+  const [lo, hi] = bootstrapMedianCi(ratios);
+  return `| ${label} | ${q(pairs.map((p) => p.off[key]), 0.5).toFixed(2)} | ${q(pairs.map((p) => p.on[key]), 0.5).toFixed(2)} | ${q(diffs, 0.5) >= 0 ? '+' : ''}${q(diffs, 0.5).toFixed(2)} ${unit} | **${pct(q(ratios, 0.5))}** (${pct(lo)} … ${pct(hi)}) | ${pct(q(ratios, 0.25))} … ${pct(q(ratios, 0.75))} | ${ratios.filter((r) => r > 1).length} of ${ratios.length} |`;
 };
 const out = [
-  `Node ${process.version}; ${PAIRS} pairs × ${BLOCK} s; ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? '; server pinned' : ''}; medians of the pairs`,
+  `Node ${process.version}; ${HANDLER} handler; ${OFF_OPTIONS ? `on = default agent, off = agent with ${OFF_OPTIONS}; ` : ''}${PAIRS} pairs × ${BLOCK} s; ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? '; server pinned' : ''}; medians of the pairs`,
   '',
-  '| measure | agent off | agent on | paired difference | paired ratio (interquartile range) | pairs where on > off |',
-  '|---|---:|---:|---:|---|---:|',
+  '| measure | agent off | agent on | paired difference | paired ratio (95 % CI of the median) | interquartile range of the pairs | pairs where on > off |',
+  '|---|---:|---:|---:|---|---|---:|',
   line('CPU µs/request (all threads)', 'cpu', 'µs'),
   line('main thread µs/request', 'main', 'µs'),
   line('GC pauses µs/request', 'gc', 'µs'),
-  line('p99 latency ms (autocannon, whole ms)', 'p99', 'ms'),
+  line('p50 latency ms', 'p50', 'ms'),
+  line('p99 latency ms', 'p99', 'ms'),
   line('requests/s', 'rps', ''),
 ].join('\n');
 console.log(out);
+if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, offOptions: OFF_OPTIONS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');

@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-test('bench/paired.mjs: the agent is started and stopped between load blocks and the paired table is printed', async () => {
-  const script = fileURLToPath(new URL('../../bench/paired.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, '--pairs', '2', '--block', '1', '--settle', '0.2', '--connections', '4'], {
+const script = fileURLToPath(new URL('../../bench/paired.mjs', import.meta.url));
+
+async function runBench(extra) {
+  const child = spawn(process.execPath, [script, '--pairs', '2', '--block', '1', '--settle', '0.2', '--connections', '4', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -16,10 +17,34 @@ test('bench/paired.mjs: the agent is started and stopped between load blocks and
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
   const code = await new Promise((r) => child.once('exit', r));
+  return { code, out, err };
+}
+
+const ROWS = ['CPU µs/request (all threads)', 'main thread µs/request', 'GC pauses µs/request', 'p50 latency ms', 'p99 latency ms', 'requests/s'];
+const PCT = '[+-]?[\\d.]+ %';
+
+function assertTable(out) {
+  for (const row of ROWS) {
+    // off | on | difference | median ratio (95 % CI) | interquartile range | count
+    const re = new RegExp(`^\\| ${row.replace(/[()/]/g, '\\$&')} \\| [\\d.]+ \\| [\\d.]+ \\| [^|]+ \\| \\*\\*${PCT}\\*\\* \\(${PCT} … ${PCT}\\) \\| ${PCT} … ${PCT} \\| \\d of 2 \\|$`, 'm');
+    assert.match(out, re, row);
+  }
+}
+
+test('bench/paired.mjs: the agent is started and stopped between load blocks and the paired table is printed', async () => {
+  const { code, out, err } = await runBench([]);
   assert.equal(code, 0, err);
   assert.match(err, /pair {1,2}1: off [\d.]+ µs\/req, on [\d.]+ µs\/req/);
   assert.match(err, /pair {1,2}2: off/);
-  for (const row of ['CPU µs/request (all threads)', 'main thread µs/request', 'GC pauses µs/request', 'requests/s']) {
-    assert.match(out, new RegExp(`^\\| ${row.replace(/[()/]/g, '\\$&')} \\| [\\d.]+ \\| [\\d.]+ \\|`, 'm'), row);
-  }
+  assertTable(out);
+  // Sub-millisecond latency (autocannon's own summary has whole ms only).
+  assert.match(out, /^\| p50 latency ms \| \d+\.\d\d \|/m);
+});
+
+test('bench/paired.mjs --off-options: both sides run an agent, the off side with the options given (checked by the bench)', async () => {
+  const { code, out, err } = await runBench(['--handler', 'promise', '--off-options', '{"attribution":false}']);
+  assert.equal(code, 0, err);
+  assert.match(err, /promise handler, off = agent with \{"attribution":false\}/);
+  assert.match(out, /on = default agent, off = agent with \{"attribution":false\}/);
+  assertTable(out);
 });
