@@ -9,13 +9,16 @@
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/paired.mjs [--pairs 20] [--block 3]
 //        [--rate 0] [--connections 50] [--settle 1] [--pin] [--handler realistic|promise] [--raw pairs.json]
-//        [--off-options '{"attribution":false}']
+//        [--off-options '{"attribution":false}'] [--simultaneous]
 // --rate 0 saturates the server (default); --rate N offers N req/s. --handler promise: 20 awaits per request
 // (bench/attribution's promise-heavy handler) instead of the ~1 KB JSON handler.
 // Latency percentiles come from every response's own time (autocannon's 'response' event, sub-ms), not from
 // autocannon's summary, which rounds to whole ms — too coarse for a 5 % p99 target at 1–3 ms.
 // --off-options: the "off" side of each pair runs an agent started with these options instead of no agent, so
-// the pair isolates one feature's cost ('{"attribution":false}': what stall attribution adds to the agent). The agent's endpoint is not scraped
+// the pair isolates one feature's cost ('{"attribution":false}': what stall attribution adds to the agent).
+// --simultaneous: two servers loaded at the same time (both pinned to the same CPU with --pin), one with the agent
+// and one without, roles swapped between the two blocks of a pair: the VM's noise is in time (neighbours' bursts
+// lasting seconds), and this way both sides of a comparison live through the same seconds. The agent's endpoint is not scraped
 // (Prometheus scrapes every 15–60 s; bench/overhead.mjs measures a 1/s scrape).
 import { execFileSync, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -41,36 +44,49 @@ const HANDLER = arg('handler', 'realistic');
 const OFF_OPTIONS = arg('off-options');
 if (OFF_OPTIONS !== undefined) JSON.parse(OFF_OPTIONS); // fail here, not in the server
 
-const child = fork(join(here, 'overhead.mjs'), ['--server', 'toggle', '--handler', HANDLER, ...(OFF_OPTIONS ? ['--off-options', OFF_OPTIONS] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const SIMULTANEOUS = process.argv.includes('--simultaneous');
+const serverArgs = ['--server', 'toggle', '--handler', HANDLER, ...(OFF_OPTIONS ? ['--off-options', OFF_OPTIONS] : [])];
+
+/** One toggle server (bench/overhead.mjs --server toggle) in its own process. */
+function startServer() {
+  const child = fork(join(here, 'overhead.mjs'), serverArgs, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waitFor = (type) =>
+    new Promise((resolve, reject) => {
+      const onExit = (code) => reject(new Error(`server exited with ${code}`));
+      const onMsg = (m) => {
+        if (m?.type !== type) return;
+        child.off('message', onMsg);
+        child.off('exit', onExit);
+        resolve(m);
+      };
+      child.on('message', onMsg);
+      child.once('exit', onExit);
+    });
+  const ask = (msg, type) => {
+    const p = waitFor(type);
+    child.send(msg);
+    return p;
+  };
+  return { child, ready: waitFor('ready'), ask };
+}
+const servers = SIMULTANEOUS ? [startServer(), startServer()] : [startServer()];
+// Whatever happens below, the servers go with this process (an orphan would hold its port and our stdio).
+process.on('exit', () => servers.forEach((s) => s.child.kill()));
 if (PIN) {
+  // Every server on the last CPU (with --simultaneous both share it, so a neighbour's burst hits both alike),
+  // this process and its load generators on the others.
   const last = cpus().length - 1;
-  execFileSync('taskset', ['-a', '-p', '-c', String(last), String(child.pid)], { stdio: 'ignore' });
+  for (const s of servers) execFileSync('taskset', ['-a', '-p', '-c', String(last), String(s.child.pid)], { stdio: 'ignore' });
   if (last > 0) execFileSync('taskset', ['-a', '-p', '-c', `0-${last - 1}`, String(process.pid)], { stdio: 'ignore' });
 }
-const waitFor = (type) =>
-  new Promise((resolve, reject) => {
-    const onExit = (code) => reject(new Error(`server exited with ${code}`));
-    const onMsg = (m) => {
-      if (m?.type !== type) return;
-      child.off('message', onMsg);
-      child.off('exit', onExit);
-      resolve(m);
-    };
-    child.on('message', onMsg);
-    child.once('exit', onExit);
-  });
-const ask = (msg, type) => {
-  const p = waitFor(type);
-  child.send(msg);
-  return p;
-};
-const ready = await waitFor('ready');
-/** Runs load for `seconds`; resolves autocannon's result plus every 2xx response time (ms, sub-ms precision). */
-const load = (seconds) =>
+for (const s of servers) s.url = (await s.ready).url;
+
+/** Runs load on `url` for `seconds`; resolves autocannon's result plus every 2xx response time (ms, sub-ms). */
+const load = (url, seconds) =>
   new Promise((resolve, reject) => {
     const times = [];
     const instance = autocannon(
-      { url: ready.url, connections: CONNECTIONS, duration: seconds, ...(RATE > 0 ? { overallRate: RATE } : {}) },
+      { url, connections: CONNECTIONS, duration: seconds, ...(RATE > 0 ? { overallRate: RATE } : {}) },
       (err, r) => (err ? reject(err) : resolve({ ...r, times })),
     );
     instance.on('response', (_client, status, _bytes, responseTime) => {
@@ -83,24 +99,26 @@ const percentile = (values, p) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** One block in the current state: CPU µs per request (all threads), main thread's share, GC pauses, p99. */
+/** One block, every server loaded at once: per server, CPU µs per request (all threads), main thread, GC, latency. */
 async function block() {
-  const s0 = await ask('stats', 'stats');
-  const r = await load(BLOCK);
-  const s1 = await ask('stats', 'stats');
-  const served = s1.served - s0.served;
-  if (r.errors || r.non2xx || r.timeouts) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
-  return {
-    cpu: (s1.cpuUs - s0.cpuUs) / served,
-    main: s0.mainUs === undefined ? NaN : (s1.mainUs - s0.mainUs) / served,
-    gc: ((s1.gcMs - s0.gcMs) * 1000) / served,
-    p50: percentile(r.times, 0.5),
-    p99: percentile(r.times, 0.99),
-    rps: served / BLOCK,
-  };
+  const s0 = await Promise.all(servers.map((s) => s.ask('stats', 'stats')));
+  const rs = await Promise.all(servers.map((s) => load(s.url, BLOCK)));
+  const s1 = await Promise.all(servers.map((s) => s.ask('stats', 'stats')));
+  return rs.map((r, i) => {
+    const served = s1[i].served - s0[i].served;
+    if (r.errors || r.non2xx || r.timeouts) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
+    return {
+      cpu: (s1[i].cpuUs - s0[i].cpuUs) / served,
+      main: s0[i].mainUs === undefined ? NaN : (s1[i].mainUs - s0[i].mainUs) / served,
+      gc: ((s1[i].gcMs - s0[i].gcMs) * 1000) / served,
+      p50: percentile(r.times, 0.5),
+      p99: percentile(r.times, 0.99),
+      rps: served / BLOCK,
+    };
+  });
 }
-async function state(on) {
-  const t = await ask(on ? 'on' : 'off', 'toggled');
+async function toggle(server, on) {
+  const t = await server.ask(on ? 'on' : 'off', 'toggled');
   if (OFF_OPTIONS) {
     // Both sides run an agent; the "off" side must show the options it was given.
     const want = on ? {} : JSON.parse(OFF_OPTIONS);
@@ -110,26 +128,36 @@ async function state(on) {
     }
     if (on && t.config?.attribution !== true) throw new Error(`after 'on' the agent's attribution is ${t.config?.attribution}`);
   } else if (t.on !== on) throw new Error(`the agent is ${t.on ? 'still running' : 'not running'} after '${on ? 'on' : 'off'}'`);
+}
+/** Sets each server's state (true = agent on), lets it settle, runs one block; returns the results in that order. */
+async function state(...on) {
+  await Promise.all(servers.map((s, i) => toggle(s, on[i])));
   await sleep(SETTLE_MS);
   return block();
 }
+const mean = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, (a[k] + b[k]) / 2]));
 
-// Whatever happens below, the server goes with this process (an orphan would hold its port and our stdio).
-process.on('exit', () => child.kill());
 console.error(
-  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, ${OFF_OPTIONS ? `off = agent with ${OFF_OPTIONS}, ` : ''}${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}, Node ${process.version}`,
+  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, ${OFF_OPTIONS ? `off = agent with ${OFF_OPTIONS}, ` : ''}${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}${SIMULTANEOUS ? ', two servers at once' : ''}, Node ${process.version}`,
 );
-await load(2); // warm-up (JIT) without the agent
-await state(true); // and with it
+await Promise.all(servers.map((s) => load(s.url, 2))); // warm-up (JIT) without the agent
+await state(...servers.map(() => true)); // and with it
 const pairs = [];
 for (let i = 0; i < PAIRS; i++) {
   let off, on;
-  if (i % 2 === 0) {
-    off = await state(false);
-    on = await state(true);
+  if (SIMULTANEOUS) {
+    // Both servers run through the same seconds, one with the agent and one without, then the roles swap; a pair
+    // averages the two blocks, so a difference between the two processes cancels as well.
+    const [a1, b1] = await state(i % 2 === 0, i % 2 !== 0);
+    const [a2, b2] = await state(i % 2 !== 0, i % 2 === 0);
+    on = i % 2 === 0 ? mean(a1, b2) : mean(b1, a2);
+    off = i % 2 === 0 ? mean(b1, a2) : mean(a1, b2);
+  } else if (i % 2 === 0) {
+    [off] = await state(false);
+    [on] = await state(true);
   } else {
-    on = await state(true);
-    off = await state(false);
+    [on] = await state(true);
+    [off] = await state(false);
   }
   pairs.push({ off, on });
   console.error(
@@ -137,7 +165,7 @@ for (let i = 0; i < PAIRS; i++) {
       `main ${off.main.toFixed(2)} → ${on.main.toFixed(2)}; GC ${off.gc.toFixed(2)} → ${on.gc.toFixed(2)}; p99 ${off.p99.toFixed(2)} → ${on.p99.toFixed(2)} ms`,
   );
 }
-child.send('exit');
+servers.forEach((s) => s.child.send('exit'));
 
 function pct(ratio) {
   return `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`;
@@ -170,7 +198,7 @@ const line = (label, key, unit) => {
   return `| ${label} | ${q(pairs.map((p) => p.off[key]), 0.5).toFixed(2)} | ${q(pairs.map((p) => p.on[key]), 0.5).toFixed(2)} | ${q(diffs, 0.5) >= 0 ? '+' : ''}${q(diffs, 0.5).toFixed(2)} ${unit} | **${pct(q(ratios, 0.5))}** (${pct(lo)} … ${pct(hi)}) | ${pct(q(ratios, 0.25))} … ${pct(q(ratios, 0.75))} | ${ratios.filter((r) => r > 1).length} of ${ratios.length} |`;
 };
 const out = [
-  `Node ${process.version}; ${HANDLER} handler; ${OFF_OPTIONS ? `on = default agent, off = agent with ${OFF_OPTIONS}; ` : ''}${PAIRS} pairs × ${BLOCK} s; ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? '; server pinned' : ''}; medians of the pairs`,
+  `Node ${process.version}; ${HANDLER} handler; ${OFF_OPTIONS ? `on = default agent, off = agent with ${OFF_OPTIONS}; ` : ''}${PAIRS} pairs × ${BLOCK} s; ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? '; server pinned' : ''}${SIMULTANEOUS ? '; two servers at once, roles swapped within each pair' : ''}; medians of the pairs`,
   '',
   '| measure | agent off | agent on | paired difference | paired ratio (95 % CI of the median) | interquartile range of the pairs | pairs where on > off |',
   '|---|---:|---:|---:|---|---|---:|',
@@ -182,4 +210,4 @@ const out = [
   line('requests/s', 'rps', ''),
 ].join('\n');
 console.log(out);
-if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, offOptions: OFF_OPTIONS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');
+if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, offOptions: OFF_OPTIONS, simultaneous: SIMULTANEOUS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');

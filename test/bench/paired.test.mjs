@@ -41,10 +41,10 @@ test('bench/paired.mjs: the agent is started and stopped between load blocks and
   assert.match(out, /^\| p50 latency ms \| \d+\.\d\d \|/m);
 });
 
-test('bench/paired.mjs --off-options: both sides run an agent, the off side with the options given (checked by the bench)', async () => {
-  const { code, out, err } = await runBench(['--handler', 'promise', '--off-options', '{"attribution":false}']);
+test('bench/paired.mjs --off-options --simultaneous: two servers, each side runs an agent, the off side with the options given (checked by the bench)', async () => {
+  const { code, out, err } = await runBench(['--handler', 'promise', '--off-options', '{"attribution":false}', '--simultaneous']);
   assert.equal(code, 0, err);
-  assert.match(err, /promise handler, off = agent with \{"attribution":false\}/);
-  assert.match(out, /on = default agent, off = agent with \{"attribution":false\}/);
+  assert.match(err, /promise handler, off = agent with \{"attribution":false\}, .*two servers at once/);
+  assert.match(out, /on = default agent, off = agent with \{"attribution":false\}; .*two servers at once, roles swapped within each pair/);
   assertTable(out);
 });
