@@ -127,16 +127,18 @@ async function serverMain(variant) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
 
   let toggled;
-  const offOptions = process.argv.includes('--off-options') ? JSON.parse(process.argv[process.argv.indexOf('--off-options') + 1]) : undefined;
+  const jsonArg = (name) => (process.argv.includes(name) ? JSON.parse(process.argv[process.argv.indexOf(name) + 1]) : undefined);
+  const onOptions = jsonArg('--on-options') ?? {};
+  const offOptions = jsonArg('--off-options');
   // The bench process is gone (crashed or killed): do not linger holding its port and stdio.
   process.on('disconnect', () => process.exit(0));
   process.on('message', async (msg) => {
     if (variant === 'toggle' && (msg === 'on' || msg === 'off')) {
-      // 'on': the default agent. 'off': no agent, or — with --off-options '{…}' — an agent started with those
-      // options (e.g. '{"attribution":false}', to isolate what attribution costs).
+      // 'on': the default agent, or one started with --on-options '{…}'. 'off': no agent, or — with --off-options
+      // '{…}' — an agent started with those options (e.g. '{"attribution":false}', to isolate what attribution costs).
       await toggled?.stop();
       toggled = undefined;
-      const options = msg === 'on' ? {} : offOptions;
+      const options = msg === 'on' ? onOptions : offOptions;
       if (options) {
         toggled = require('loopwatch').start({ prometheus: { port: 0 }, ...options });
         await toggled.ready();

@@ -9,13 +9,14 @@
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/paired.mjs [--pairs 20] [--block 3]
 //        [--rate 0] [--connections 50] [--settle 1] [--pin] [--handler realistic|promise] [--raw pairs.json]
-//        [--off-options '{"attribution":false}'] [--simultaneous]
+//        [--on-options '{…}'] [--off-options '{"attribution":false}'] [--simultaneous]
 // --rate 0 saturates the server (default); --rate N offers N req/s. --handler promise: 20 awaits per request
 // (bench/attribution's promise-heavy handler) instead of the ~1 KB JSON handler.
 // Latency percentiles come from every response's own time (autocannon's 'response' event, sub-ms), not from
 // autocannon's summary, which rounds to whole ms — too coarse for a 5 % p99 target at 1–3 ms.
 // --off-options: the "off" side of each pair runs an agent started with these options instead of no agent, so
 // the pair isolates one feature's cost ('{"attribution":false}': what stall attribution adds to the agent).
+// --on-options: the "on" side runs an agent started with these options instead of the default agent.
 // --simultaneous: two servers loaded at the same time (both pinned to the same CPU with --pin), one with the agent
 // and one without, roles swapped between the two blocks of a pair: the VM's noise is in time (neighbours' bursts
 // lasting seconds), and this way both sides of a comparison live through the same seconds. The agent's endpoint is not scraped
@@ -41,11 +42,20 @@ const CONNECTIONS = Number(arg('connections', 50));
 const SETTLE_MS = Number(arg('settle', 1)) * 1000;
 const PIN = process.argv.includes('--pin');
 const HANDLER = arg('handler', 'realistic');
+const ON_OPTIONS = arg('on-options');
 const OFF_OPTIONS = arg('off-options');
-if (OFF_OPTIONS !== undefined) JSON.parse(OFF_OPTIONS); // fail here, not in the server
+// Fail here, not in the server.
+if (ON_OPTIONS !== undefined) JSON.parse(ON_OPTIONS);
+if (OFF_OPTIONS !== undefined) JSON.parse(OFF_OPTIONS);
+const ON_LABEL = ON_OPTIONS ? `agent with ${ON_OPTIONS}` : 'default agent';
+const OFF_LABEL = OFF_OPTIONS ? `agent with ${OFF_OPTIONS}` : 'no agent';
 
 const SIMULTANEOUS = process.argv.includes('--simultaneous');
-const serverArgs = ['--server', 'toggle', '--handler', HANDLER, ...(OFF_OPTIONS ? ['--off-options', OFF_OPTIONS] : [])];
+const serverArgs = [
+  ...['--server', 'toggle', '--handler', HANDLER],
+  ...(ON_OPTIONS ? ['--on-options', ON_OPTIONS] : []),
+  ...(OFF_OPTIONS ? ['--off-options', OFF_OPTIONS] : []),
+];
 
 /** One toggle server (bench/overhead.mjs --server toggle) in its own process. */
 function startServer() {
@@ -119,15 +129,18 @@ async function block() {
 }
 async function toggle(server, on) {
   const t = await server.ask(on ? 'on' : 'off', 'toggled');
-  if (OFF_OPTIONS) {
-    // Both sides run an agent; the "off" side must show the options it was given.
-    const want = on ? {} : JSON.parse(OFF_OPTIONS);
-    if (!t.on) throw new Error(`no agent running after '${on ? 'on' : 'off'}'`);
-    for (const [k, v] of Object.entries(want)) {
-      if (t.config?.[k] !== v) throw new Error(`after 'off' the agent's ${k} is ${JSON.stringify(t.config?.[k])}, not ${JSON.stringify(v)}`);
-    }
-    if (on && t.config?.attribution !== true) throw new Error(`after 'on' the agent's attribution is ${t.config?.attribution}`);
-  } else if (t.on !== on) throw new Error(`the agent is ${t.on ? 'still running' : 'not running'} after '${on ? 'on' : 'off'}'`);
+  const side = on ? 'on' : 'off';
+  const options = on ? (ON_OPTIONS ?? '{}') : OFF_OPTIONS;
+  if (options === undefined) {
+    if (t.on) throw new Error(`the agent is still running after 'off'`);
+    return;
+  }
+  if (!t.on) throw new Error(`no agent running after '${side}'`);
+  // The agent's resolved config must show the options this side was given.
+  for (const [k, v] of Object.entries(JSON.parse(options))) {
+    if (t.config?.[k] !== v) throw new Error(`after '${side}' the agent's ${k} is ${JSON.stringify(t.config?.[k])}, not ${JSON.stringify(v)}`);
+  }
+  if (on && !ON_OPTIONS && t.config?.attribution !== true) throw new Error(`after 'on' the default agent's attribution is ${t.config?.attribution}`);
 }
 /** Sets each server's state (true = agent on), lets it settle, runs one block; returns the results in that order. */
 async function state(...on) {
@@ -138,7 +151,7 @@ async function state(...on) {
 const mean = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, (a[k] + b[k]) / 2]));
 
 console.error(
-  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, ${OFF_OPTIONS ? `off = agent with ${OFF_OPTIONS}, ` : ''}${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}${SIMULTANEOUS ? ', two servers at once' : ''}, Node ${process.version}`,
+  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, on = ${ON_LABEL}, off = ${OFF_LABEL}, ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}${SIMULTANEOUS ? ', two servers at once' : ''}, Node ${process.version}`,
 );
 await Promise.all(servers.map((s) => load(s.url, 2))); // warm-up (JIT) without the agent
 await state(...servers.map(() => true)); // and with it
@@ -198,7 +211,7 @@ const line = (label, key, unit) => {
   return `| ${label} | ${q(pairs.map((p) => p.off[key]), 0.5).toFixed(2)} | ${q(pairs.map((p) => p.on[key]), 0.5).toFixed(2)} | ${q(diffs, 0.5) >= 0 ? '+' : ''}${q(diffs, 0.5).toFixed(2)} ${unit} | **${pct(q(ratios, 0.5))}** (${pct(lo)} … ${pct(hi)}) | ${pct(q(ratios, 0.25))} … ${pct(q(ratios, 0.75))} | ${ratios.filter((r) => r > 1).length} of ${ratios.length} |`;
 };
 const out = [
-  `Node ${process.version}; ${HANDLER} handler; ${OFF_OPTIONS ? `on = default agent, off = agent with ${OFF_OPTIONS}; ` : ''}${PAIRS} pairs × ${BLOCK} s; ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? '; server pinned' : ''}${SIMULTANEOUS ? '; two servers at once, roles swapped within each pair' : ''}; medians of the pairs`,
+  `Node ${process.version}; ${HANDLER} handler; on = ${ON_LABEL}, off = ${OFF_LABEL}; ${PAIRS} pairs × ${BLOCK} s; ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? '; server pinned' : ''}${SIMULTANEOUS ? '; two servers at once, roles swapped within each pair' : ''}; medians of the pairs`,
   '',
   '| measure | agent off | agent on | paired difference | paired ratio (95 % CI of the median) | interquartile range of the pairs | pairs where on > off |',
   '|---|---:|---:|---:|---|---|---:|',
@@ -210,4 +223,4 @@ const out = [
   line('requests/s', 'rps', ''),
 ].join('\n');
 console.log(out);
-if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, offOptions: OFF_OPTIONS, simultaneous: SIMULTANEOUS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');
+if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, onOptions: ON_OPTIONS, offOptions: OFF_OPTIONS, simultaneous: SIMULTANEOUS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');

@@ -68,6 +68,16 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.threadAttribution = startThreadAttribution({
         spanEvents: config.otel !== false,
         ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
+        requests: config.requestContext,
+        // Said at the first request left untracked, not at start: an OpenTelemetry SDK started after loopwatch
+        // registers its context manager before requests arrive, and then requests are tracked after all.
+        onUntrackedRequest: () =>
+          diag.warn(
+            `stalls will name their code but not their HTTP route: on Node ${process.versions.node}, tracking requests ` +
+              'would run an async_hooks callback for every promise (+35 % CPU on promise-heavy handlers). Run Node 22 with ' +
+              '--experimental-async-context-frame (or Node 24) to get routes at ~0.4 µs per request, or set ' +
+              'LOOPWATCH_REQUEST_CONTEXT=on (requestContext: true) to pay for it; LOOPWATCH_REQUEST_CONTEXT=off silences this.',
+          ),
         onError: (what, err) => diag.error('attribution', what, err),
       });
     }

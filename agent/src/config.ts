@@ -31,6 +31,8 @@ export interface ResolvedConfig {
   attribution: boolean;
   /** `attribution: 'deep'`: async_hooks timing of every callback (implies `attribution`). */
   attributionDeep: boolean;
+  /** Request tracking for attribution: 'auto' decides per thread (see LoopwatchOptions.requestContext). */
+  requestContext: 'auto' | boolean;
   strict: boolean;
 }
 
@@ -44,7 +46,7 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp']);
@@ -124,6 +126,17 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     );
   }
 
+  const envRequestContext = env.LOOPWATCH_REQUEST_CONTEXT;
+  const requestContext =
+    options.requestContext ?? (envRequestContext !== undefined && /^auto$/i.test(envRequestContext) ? 'auto' : parseBool(envRequestContext)) ?? 'auto';
+  if (typeof requestContext !== 'boolean' && requestContext !== 'auto') {
+    problems.push(
+      options.requestContext === undefined
+        ? `LOOPWATCH_REQUEST_CONTEXT must be "auto", "on" or "off", got ${show(envRequestContext)}`
+        : `requestContext must be "auto", true or false, got ${show(requestContext)}`,
+    );
+  }
+
   if (problems.length) return new ConfigError(problems);
   return {
     serviceName,
@@ -137,6 +150,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     threadpool,
     attribution: attribution === true || attribution === 'deep',
     attributionDeep: attribution === 'deep',
+    requestContext: requestContext as 'auto' | boolean,
     strict: strict === true,
   };
 }

@@ -31,9 +31,10 @@ function assertTable(out) {
   }
 }
 
-test('bench/paired.mjs: the agent is started and stopped between load blocks and the paired table is printed', async () => {
-  const { code, out, err } = await runBench([]);
+test('bench/paired.mjs --on-options: the agent (started with the options given, checked by the bench) is started and stopped between load blocks and the paired table is printed', async () => {
+  const { code, out, err } = await runBench(['--on-options', '{"attribution":false}']);
   assert.equal(code, 0, err);
+  assert.match(err, /realistic handler, on = agent with \{"attribution":false\}, off = no agent, /);
   assert.match(err, /pair {1,2}1: off [\d.]+ µs\/req, on [\d.]+ µs\/req/);
   assert.match(err, /pair {1,2}2: off/);
   assertTable(out);
@@ -44,7 +45,7 @@ test('bench/paired.mjs: the agent is started and stopped between load blocks and
 test('bench/paired.mjs --off-options --simultaneous: two servers, each side runs an agent, the off side with the options given (checked by the bench)', async () => {
   const { code, out, err } = await runBench(['--handler', 'promise', '--off-options', '{"attribution":false}', '--simultaneous']);
   assert.equal(code, 0, err);
-  assert.match(err, /promise handler, off = agent with \{"attribution":false\}, .*two servers at once/);
+  assert.match(err, /promise handler, on = default agent, off = agent with \{"attribution":false\}, .*two servers at once/);
   assert.match(out, /on = default agent, off = agent with \{"attribution":false\}; .*two servers at once, roles swapped within each pair/);
   assertTable(out);
 });

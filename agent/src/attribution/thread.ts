@@ -47,6 +47,14 @@ export interface ThreadAttributionOptions {
   spanEvents?: boolean;
   /** Deep mode: time every callback with async_hooks; callbacks this long get their exact type and origin. */
   deep?: { thresholdMs: number };
+  /**
+   * Track which request each callback runs for (AsyncLocalStorage). 'auto' (default): only where that is cheap
+   * (AsyncLocalStorage on AsyncContextFrame) or already paid for (an OpenTelemetry context manager registered —
+   * checked again on each request until one is — or deep mode's own async_hooks).
+   */
+  requests?: 'auto' | boolean;
+  /** Called once, at the first request that 'auto' leaves untracked (so the agent can say why routes are missing). */
+  onUntrackedRequest?: () => void;
   /** Where the thread side reports its own errors (never thrown into the app). */
   onError?: (what: string, err: unknown) => void;
 }
@@ -61,6 +69,8 @@ export interface StallContext {
 
 export interface ThreadAttributionHandle {
   stop(): void;
+  /** Whether requests are tracked now (they can start later under 'auto', when a context manager registers). */
+  readonly tracksRequests: boolean;
   /** Takes a sample of the current thread now (tests, and in-process fallbacks). */
   sample(): AttributionSample;
   /**
@@ -74,6 +84,13 @@ export interface ThreadAttributionHandle {
    */
   onRequestEndDuringMark(fn: (spans: StallSpans) => void): void;
 }
+
+/**
+ * AsyncLocalStorage built on async_hooks (Node 22 without --experimental-async-context-frame; Node 24 with
+ * --no-async-context-frame): once a store is entered, every async resource the app creates — every promise
+ * included — runs a JS init hook. The AsyncContextFrame implementation has no `_propagate`.
+ */
+const ALS_ON_ASYNC_HOOKS = typeof (AsyncLocalStorage.prototype as { _propagate?: unknown })._propagate === 'function';
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
 const kQueued = Symbol('loopwatch.queuedResponses');
@@ -153,6 +170,11 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   if (existing) return existing;
 
   const als = new AsyncLocalStorage<RequestRecord>();
+  // Request tracking (see ThreadAttributionOptions.requests). Decided here; under 'auto' without it, each request
+  // checks (one global lookup) whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
+  let tracksRequests = options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || !!options.deep || otelRegistered('context')));
+  let mayTrackLater = !tracksRequests && options.requests !== false;
+  let untrackedUnreported = true;
   const wantTrace = options.otel !== false;
   const wantSpanEvents = options.spanEvents === true;
   // In-flight requests are counted; they are kept (to reach their spans) only while span events are live, in a
@@ -267,7 +289,21 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       (response as QueuedResponse)[kQueuedOn] = socket;
       response.on('close', onQueuedClose);
     }
-    als.enterWith(request);
+    if (tracksRequests) als.enterWith(request);
+    else if (mayTrackLater) {
+      if (otelRegistered('context')) {
+        tracksRequests = true;
+        mayTrackLater = false;
+        als.enterWith(request);
+      } else if (untrackedUnreported) {
+        untrackedUnreported = false;
+        try {
+          options.onUntrackedRequest?.();
+        } catch (err) {
+          onError('reporting untracked requests', err);
+        }
+      }
+    }
     if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
     if (spanEvents) inflight.add(request);
     if (spanEvents && server && !servers.has(server)) {
@@ -389,6 +425,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       inflight.clear();
       inflightCount = 0;
       als.disable();
+    },
+    get tracksRequests() {
+      return tracksRequests;
     },
     sample,
     takeStall,

@@ -4,15 +4,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, 'fixtures');
 
-function run(file, args = []) {
+// AsyncLocalStorage built on async_hooks (Node 22 without --experimental-async-context-frame): request tracking is
+// off by default there (the agent's requestContext 'auto'), so the catalogue runs Node 22 with the flag — the
+// configuration docs/attribution.md recommends — and the test after the catalogue covers the default.
+const ALS_ON_HOOKS = typeof AsyncLocalStorage.prototype._propagate === 'function';
+
+function run(file, args = [], env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures });
+    const child = spawn(process.execPath, [...args, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures, env: { ...process.env, ...env } });
     let out = '', err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
@@ -74,7 +80,7 @@ const culpritFn = (c) => (c ?? '').replace(/ \(.*$/, '');
 
 for (const [file, args, expected] of catalogue) {
   test(`stall catalogue: ${file}`, async () => {
-    const { code, stalls: all, blocks, err } = await run(file, args);
+    const { code, stalls: all, blocks, err } = await run(file, [...(ALS_ON_HOOKS ? ['--experimental-async-context-frame'] : []), ...args]);
     assert.equal(code, 0, `exit code ${code}\n${err}`);
     // Heartbeat gaps with nothing on the stack (the thread was descheduled, or idle by the time the watchdog asked:
     // seen at startup on a loaded 2-CPU machine) are not scenario stalls; they must stay short.
@@ -99,6 +105,30 @@ for (const [file, args, expected] of catalogue) {
     }
   });
 }
+
+test('AsyncLocalStorage on async_hooks (Node 22, or Node 24 --no-async-context-frame): by default requests are not tracked — the culprit is named, the route is not, and one warning says why; LOOPWATCH_REQUEST_CONTEXT=on tracks them', async () => {
+  const onHooks = ALS_ON_HOOKS ? [] : ['--no-async-context-frame'];
+  const auto = await run('pbkdf2.cjs', onHooks);
+  assert.equal(auto.code, 0, auto.err);
+  const s = auto.stalls.find((x) => culpritFn(x.culprit) === 'hashPassword');
+  assert.ok(s, `stalls: ${JSON.stringify(auto.stalls)}\n${auto.err}`);
+  assert.equal(s.route, undefined);
+  assert.equal(auto.err.match(/not their HTTP route/g)?.length, 1, auto.err);
+  assert.match(auto.err, /--experimental-async-context-frame/);
+
+  const on = await run('pbkdf2.cjs', onHooks, { LOOPWATCH_REQUEST_CONTEXT: 'on' });
+  assert.equal(on.code, 0, on.err);
+  const t = on.stalls.find((x) => culpritFn(x.culprit) === 'hashPassword');
+  assert.equal(t?.route, 'GET /login', `stalls: ${JSON.stringify(on.stalls)}`);
+  assert.doesNotMatch(on.err, /not their HTTP route/);
+});
+
+test('AsyncLocalStorage on AsyncContextFrame (Node 24 default, Node 22 with the flag): requests are tracked by default, without a warning', async () => {
+  const { code, stalls, err } = await run('pbkdf2.cjs', ALS_ON_HOOKS ? ['--experimental-async-context-frame'] : []);
+  assert.equal(code, 0, err);
+  assert.equal(stalls.find((x) => culpritFn(x.culprit) === 'hashPassword')?.route, 'GET /login', JSON.stringify(stalls));
+  assert.doesNotMatch(err, /not their HTTP route/);
+});
 
 test('worker thread: its stall reaches the main agent with the thread name and duration', async () => {
   const { code, stalls, blocks, err } = await run('worker-thread.cjs');

@@ -87,3 +87,39 @@ test('a pipelined request queued behind an unanswered one stops counting when th
     await new Promise((r) => server.close(r));
   }
 });
+
+test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or already in use; true and false force it", async () => {
+  const { AsyncLocalStorage } = require('node:async_hooks');
+  const onHooks = typeof AsyncLocalStorage.prototype._propagate === 'function';
+  let reported = 0;
+  let handle = startThreadAttribution({ requests: 'auto', onUntrackedRequest: () => reported++ });
+  try {
+    assert.equal(handle.tracksRequests, !onHooks, 'auto: tracked on AsyncContextFrame, not on async_hooks');
+    publish('/a').emit('close');
+    publish('/b').emit('close');
+    assert.equal(reported, onHooks ? 1 : 0, 'an untracked request is reported once');
+    if (onHooks) {
+      // An OpenTelemetry context manager makes AsyncLocalStorage paid for: the next request starts tracking.
+      const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+      api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      try {
+        publish('/c').emit('close');
+        assert.equal(handle.tracksRequests, true);
+      } finally {
+        api.context.disable();
+      }
+    }
+  } finally {
+    handle.stop();
+  }
+  for (const requests of [true, false]) {
+    handle = startThreadAttribution({ requests, onUntrackedRequest: () => reported++ });
+    try {
+      assert.equal(handle.tracksRequests, requests);
+      publish('/d').emit('close');
+    } finally {
+      handle.stop();
+    }
+  }
+  assert.equal(reported, onHooks ? 1 : 0, 'forced on or off: nothing to report');
+});
