@@ -74,7 +74,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         onUntrackedRequest: () =>
           diag.warn(
             `stalls will name their code but not their HTTP route: on Node ${process.versions.node}, tracking requests ` +
-              'would run an async_hooks callback for every promise (+35 % CPU on promise-heavy handlers). Run Node 22 with ' +
+              'would run an async_hooks callback for every promise (+33 % CPU on a promise-heavy handler). Run Node 22 with ' +
               '--experimental-async-context-frame (or Node 24) to get routes at ~0.4 µs per request, or set ' +
               'LOOPWATCH_REQUEST_CONTEXT=on (requestContext: true) to pay for it; LOOPWATCH_REQUEST_CONTEXT=off silences this.',
           ),

@@ -47,7 +47,7 @@ export interface LoopwatchOptions {
    * `LOOPWATCH_REQUEST_CONTEXT=auto|on|off`): on where `AsyncLocalStorage` is cheap — Node 24, or Node 22 with
    * `--experimental-async-context-frame` — or already paid for (an OpenTelemetry context manager is registered, or
    * `attribution: 'deep'`); off on plain Node 22, where it would run an `async_hooks` callback for every promise the
-   * app creates (+35 % CPU per request on a 20-`await` handler, measured: docs/attribution.md). `true` forces it on.
+   * app creates (+33 % CPU per request on a 20-`await` handler, measured: docs/attribution.md). `true` forces it on.
    */
   requestContext?: 'auto' | boolean;
   /** Throw on invalid options instead of logging and staying off. Default false. */
