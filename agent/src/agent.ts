@@ -22,6 +22,9 @@ import { ThreadDirectory } from './threads/directory';
 import type { Agent, LoopwatchEvents, StallEvent } from './types';
 import { spawnWatchdog, type Watchdog } from './watchdog/spawn';
 
+/** Set on the thread's global once the "routes are not tracked" warning was printed. */
+const UNTRACKED_WARNED = Symbol.for('loopwatch.requestContext.warned');
+
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const VERSION: string = (require('../package.json') as { version: string }).version;
 
@@ -71,13 +74,22 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         requests: config.requestContext,
         // Said at the first request left untracked, not at start: an OpenTelemetry SDK started after loopwatch
         // registers its context manager before requests arrive, and then requests are tracked after all.
-        onUntrackedRequest: () =>
+        onUntrackedRequest: () => {
+          // Once per thread, however often the agent is stopped and started.
+          const g = globalThis as Record<symbol, unknown>;
+          if (g[UNTRACKED_WARNED]) return;
+          g[UNTRACKED_WARNED] = true;
+          const cheaper =
+            Number(process.versions.node.split('.')[0]) >= 24
+              ? 'Run without --no-async-context-frame'
+              : 'Run Node 22 with --experimental-async-context-frame (or Node 24)';
           diag.warn(
-            `stalls will name their code but not their HTTP route: on Node ${process.versions.node}, tracking requests ` +
-              'would run an async_hooks callback for every promise (+33 % CPU on a promise-heavy handler). Run Node 22 with ' +
-              '--experimental-async-context-frame (or Node 24) to get routes at ~0.4 µs per request, or set ' +
+            `stalls will name their code but not their HTTP route (until an OpenTelemetry context manager is registered): ` +
+              `on Node ${process.versions.node} with this setup, tracking requests would run an async_hooks callback for every ` +
+              `promise (+33 % CPU on a promise-heavy handler). ${cheaper} to get routes at ~0.4 µs per request, or set ` +
               'LOOPWATCH_REQUEST_CONTEXT=on (requestContext: true) to pay for it; LOOPWATCH_REQUEST_CONTEXT=off silences this.',
-          ),
+          );
+        },
         onError: (what, err) => diag.error('attribution', what, err),
       });
     }

@@ -1,8 +1,9 @@
 /**
  * Per-thread half of stall attribution. Runs on every monitored thread at agent start.
  *
- * Steady-state cost is one diagnostics_channel subscriber per HTTP request (an AsyncLocalStorage `enterWith`,
- * a counter and a `close` listener; with OpenTelemetry tracing and span events, two links of a list); no stack is captured on the hot path. The expensive part — capturing
+ * Steady-state cost is one diagnostics_channel subscriber per HTTP request (a counter and a `close` listener; an
+ * AsyncLocalStorage `enterWith` where requests are tracked, see `requests`; with OpenTelemetry tracing and span
+ * events, two links of a list); no stack is captured on the hot path. The expensive part — capturing
  * the stack — happens only when the watchdog asks, during a stall: the watchdog's inspector session runs
  * `EVAL_EXPRESSION` as a V8 interrupt on the blocked thread, so the getter sees the blocked code's stack and
  * async context (or, if the thread is inside a native call, runs the moment the call returns, still inside
@@ -93,14 +94,6 @@ export interface ThreadAttributionHandle {
 const ALS_ON_ASYNC_HOOKS = typeof (AsyncLocalStorage.prototype as { _propagate?: unknown })._propagate === 'function';
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
-const kQueued = Symbol('loopwatch.queuedResponses');
-const kQueuedOn = Symbol('loopwatch.queuedOn');
-type QueuedSocket = {
-  [kQueued]?: Set<ServerResponse> | undefined;
-  _httpMessage?: unknown;
-  once(event: 'close', fn: () => void): unknown;
-};
-type QueuedResponse = ServerResponse & { [kQueuedOn]?: QueuedSocket };
 const kSpan = Symbol('loopwatch.span');
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
 const MARK_STALE_NS = 1_000_000_000n;
@@ -170,11 +163,18 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   if (existing) return existing;
 
   const als = new AsyncLocalStorage<RequestRecord>();
-  // Request tracking (see ThreadAttributionOptions.requests). Decided here; under 'auto' without it, each request
-  // checks (one global lookup) whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
-  let tracksRequests = options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || !!options.deep || otelRegistered('context')));
-  let mayTrackLater = !tracksRequests && options.requests !== false;
-  let untrackedUnreported = true;
+  // Per instance, not per module: a stopped agent's queued responses and socket listener stay on a keep-alive
+  // socket, and a restarted agent must neither find that set (its socket listener belongs to the stopped agent and
+  // would end the new agent's responses on the old count) nor be found by it.
+  const kQueued: unique symbol = Symbol('loopwatch.queuedResponses');
+  const kQueuedOn: unique symbol = Symbol('loopwatch.queuedOn');
+  type QueuedSocket = {
+    [kQueued]?: Set<ServerResponse> | undefined;
+    _httpMessage?: unknown;
+    once(event: 'close', fn: () => void): unknown;
+  };
+  type QueuedResponse = ServerResponse & { [kQueuedOn]?: QueuedSocket };
+
   const wantTrace = options.otel !== false;
   const wantSpanEvents = options.spanEvents === true;
   // In-flight requests are counted; they are kept (to reach their spans) only while span events are live, in a
@@ -205,6 +205,13 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       onError('could not start deep attribution', err);
     }
   }
+  // Request tracking (see ThreadAttributionOptions.requests), decided once deep mode is known to run (its
+  // async_hooks are what would make AsyncLocalStorage's paid for). Under 'auto' without it, each request checks (one
+  // global lookup) whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
+  let tracksRequests =
+    options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || deep !== undefined || otelRegistered('context')));
+  let mayTrackLater = !tracksRequests && options.requests !== false;
+  let untrackedUnreported = true;
 
   let flushEarly: ((spans: StallSpans) => void) | undefined;
   function onClose(this: ServerResponse): void {
