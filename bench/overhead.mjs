@@ -57,13 +57,15 @@ async function serverMain(variant) {
 
   let metricsUrl;
   if (variant === 'loopwatch' || variant.startsWith('loopwatch@')) {
-    // `loopwatch@K=V;K2=V2`: the default agent with LOOPWATCH_* settings (ablations).
+    // `loopwatch@K=V;K2=V2`: the default agent with LOOPWATCH_* settings (ablations). LOOPWATCH_BENCH_MODULE=<path>
+    // loads another build of the agent (e.g. a copy of agent/dist from before a change, inside the repo so that its
+    // dependencies resolve), to compare two builds side by side.
     for (const kv of variant.split('@')[1]?.split(';') ?? []) {
       const [k, v] = kv.split('=');
       process.env[k] = v;
     }
     // Default config; port 0 so rounds never collide. The endpoint is served by the watchdog worker thread.
-    const agent = require('loopwatch').start({ prometheus: { port: 0 } });
+    const agent = require(process.env.LOOPWATCH_BENCH_MODULE ?? 'loopwatch').start({ prometheus: { port: 0 } });
     metricsUrl = (await agent.ready()).prometheusUrl;
     if (!metricsUrl) throw new Error('loopwatch did not report a metrics URL');
   } else if (variant === 'prom-client') {
