@@ -32,7 +32,7 @@ export interface ResolvedConfig {
   /** `attribution: 'deep'`: async_hooks timing of every callback (implies `attribution`). */
   attributionDeep: boolean;
   /** Request tracking for attribution: 'auto' decides per thread (see LoopwatchOptions.requestContext). */
-  requestContext: 'auto' | boolean | 'request';
+  requestContext: 'auto' | boolean;
   strict: boolean;
 }
 
@@ -128,14 +128,12 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
 
   const envRequestContext = env.LOOPWATCH_REQUEST_CONTEXT;
   const requestContext =
-    options.requestContext ??
-    (envRequestContext !== undefined && /^(auto|request)$/i.test(envRequestContext) ? envRequestContext.toLowerCase() : parseBool(envRequestContext)) ??
-    'auto';
-  if (typeof requestContext !== 'boolean' && requestContext !== 'auto' && requestContext !== 'request') {
+    options.requestContext ?? (envRequestContext !== undefined && /^auto$/i.test(envRequestContext) ? 'auto' : parseBool(envRequestContext)) ?? 'auto';
+  if (typeof requestContext !== 'boolean' && requestContext !== 'auto') {
     problems.push(
       options.requestContext === undefined
-        ? `LOOPWATCH_REQUEST_CONTEXT must be "auto", "on", "off" or "request", got ${show(envRequestContext)}`
-        : `requestContext must be "auto", true, false or "request", got ${show(requestContext)}`,
+        ? `LOOPWATCH_REQUEST_CONTEXT must be "auto", "on" or "off", got ${show(envRequestContext)}`
+        : `requestContext must be "auto", true or false, got ${show(requestContext)}`,
     );
   }
 
@@ -152,7 +150,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     threadpool,
     attribution: attribution === true || attribution === 'deep',
     attributionDeep: attribution === 'deep',
-    requestContext: requestContext as 'auto' | boolean | 'request',
+    requestContext: requestContext as 'auto' | boolean,
     strict: strict === true,
   };
 }

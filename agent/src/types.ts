@@ -42,20 +42,16 @@ export interface LoopwatchOptions {
    */
   attribution?: boolean | 'deep';
   /**
-   * Whether attribution tracks which HTTP request each callback runs for, which gives stalls their `route`: an
-   * `AsyncLocalStorage` frame per connection whose record names the connection's current request. `'auto'`
-   * (default; env `LOOPWATCH_REQUEST_CONTEXT=auto|on|off|request`): on where `AsyncLocalStorage` is cheap — Node
-   * 24, or Node 22 with `--experimental-async-context-frame` — or already paid for (an OpenTelemetry context manager
-   * is registered, or `attribution: 'deep'`); off where it runs on `async_hooks` (plain Node 22, Node 24 with
-   * `--no-async-context-frame`), since it would run a callback for every promise the app creates (+33 % CPU per
-   * request on a 20-`await` handler, measured: docs/attribution.md), with one warning per thread. `true` forces it
-   * on; `false` off (stalls keep stack, culprit, victims count and trace id). `'request'`: on, with a frame per
-   * request (~0.2 µs each on Node 24): exact also for work a handler leaves running after its response, which with
-   * a frame per connection is attributed to the next request on the same keep-alive connection once that one has
-   * started. No effect with `attribution: false`. Worker threads started with `loopwatch/register` read the
-   * environment.
+   * Whether attribution tracks which HTTP request each callback runs for (an `AsyncLocalStorage` entered per
+   * request), which gives stalls their `route`. `'auto'` (default; env `LOOPWATCH_REQUEST_CONTEXT=auto|on|off`): on
+   * where `AsyncLocalStorage` is cheap — Node 24, or Node 22 with `--experimental-async-context-frame` — or already
+   * paid for (an OpenTelemetry context manager is registered, or `attribution: 'deep'`); off where it runs on
+   * `async_hooks` (plain Node 22, Node 24 with `--no-async-context-frame`), since it would run a callback for every
+   * promise the app creates (+33 % CPU per request on a 20-`await` handler, measured: docs/attribution.md), with one
+   * warning per thread. `true` forces it on; `false` off (stalls keep stack, culprit, victims count and trace id).
+   * No effect with `attribution: false`. Worker threads started with `loopwatch/register` read the environment.
    */
-  requestContext?: 'auto' | boolean | 'request';
+  requestContext?: 'auto' | boolean;
   /** Throw on invalid options instead of logging and staying off. Default false. */
   strict?: boolean;
 }

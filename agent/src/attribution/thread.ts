@@ -1,21 +1,21 @@
 /**
  * Per-thread half of stall attribution. Runs on every monitored thread at agent start.
  *
- * Steady-state cost is two diagnostics_channel messages per HTTP request (a counter and the connection's request
- * context, requests.ts; with OpenTelemetry tracing and span events, two links of a list and the request's span);
- * no stack is captured on the hot path. The expensive part — capturing
+ * Steady-state cost is one diagnostics_channel subscriber per HTTP request (a counter and a `close` listener; an
+ * AsyncLocalStorage `enterWith` where requests are tracked, see `requests`; with OpenTelemetry tracing and span
+ * events, two links of a list); no stack is captured on the hot path. The expensive part — capturing
  * the stack — happens only when the watchdog asks, during a stall: the watchdog's inspector session runs
  * `EVAL_EXPRESSION` as a V8 interrupt on the blocked thread, so the getter sees the blocked code's stack and
  * async context (or, if the thread is inside a native call, runs the moment the call returns, still inside
  * its JavaScript caller).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { captureFrames, culpritIndex } from './frames';
 import { routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { InflightList } from './inflight';
-import { trackRequests, type RequestTracker } from './requests';
 import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
 import { loadOtelApi, otelRegistered } from '../otel-global';
@@ -39,7 +39,7 @@ export interface AttributionSample {
   inRequest: boolean;
 }
 
-/** The request itself is the bookkeeping record (no per-request allocation). */
+/** The request itself is the bookkeeping record (no per-request allocation beyond the Set entry). */
 type RequestRecord = IncomingMessage & { [kTemplate]?: string; [kSpan]?: SpanLike };
 export interface ThreadAttributionOptions {
   /** Read trace/span ids from `@opentelemetry/api`'s active span. Default true. */
@@ -49,12 +49,11 @@ export interface ThreadAttributionOptions {
   /** Deep mode: time every callback with async_hooks; callbacks this long get their exact type and origin. */
   deep?: { thresholdMs: number };
   /**
-   * Track which request each callback runs for (AsyncLocalStorage, one frame per connection; 'request': one per
-   * request, see requests.ts). 'auto' (default): only where that is cheap (AsyncLocalStorage on AsyncContextFrame)
-   * or already paid for (an OpenTelemetry context manager registered — checked again on each request until one
-   * is — or deep mode's own async_hooks).
+   * Track which request each callback runs for (AsyncLocalStorage). 'auto' (default): only where that is cheap
+   * (AsyncLocalStorage on AsyncContextFrame) or already paid for (an OpenTelemetry context manager registered —
+   * checked again on each request until one is — or deep mode's own async_hooks).
    */
-  requests?: 'auto' | boolean | 'request';
+  requests?: 'auto' | boolean;
   /** Called once, at the first request that 'auto' leaves untracked (so the agent can say why routes are missing). */
   onUntrackedRequest?: () => void;
   /** Where the thread side reports its own errors (never thrown into the app). */
@@ -86,6 +85,13 @@ export interface ThreadAttributionHandle {
    */
   onRequestEndDuringMark(fn: (spans: StallSpans) => void): void;
 }
+
+/**
+ * AsyncLocalStorage built on async_hooks (Node 22 without --experimental-async-context-frame; Node 24 with
+ * --no-async-context-frame): once a store is entered, every async resource the app creates — every promise
+ * included — runs a JS init hook. The AsyncContextFrame implementation has no `_propagate`.
+ */
+const ALS_ON_ASYNC_HOOKS = typeof (AsyncLocalStorage.prototype as { _propagate?: unknown })._propagate === 'function';
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
 const kSpan = Symbol('loopwatch.span');
@@ -156,10 +162,24 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const existing = g[Symbol.for(GETTER_KEY + '.handle')] as ThreadAttributionHandle | undefined;
   if (existing) return existing;
 
+  const als = new AsyncLocalStorage<RequestRecord>();
+  // Per instance, not per module: a stopped agent's queued responses and socket listener stay on a keep-alive
+  // socket, and a restarted agent must neither find that set (its socket listener belongs to the stopped agent and
+  // would end the new agent's responses on the old count) nor be found by it.
+  const kQueued: unique symbol = Symbol('loopwatch.queuedResponses');
+  const kQueuedOn: unique symbol = Symbol('loopwatch.queuedOn');
+  type QueuedSocket = {
+    [kQueued]?: Set<ServerResponse> | undefined;
+    _httpMessage?: unknown;
+    once(event: 'close', fn: () => void): unknown;
+  };
+  type QueuedResponse = ServerResponse & { [kQueuedOn]?: QueuedSocket };
+
   const wantTrace = options.otel !== false;
   const wantSpanEvents = options.spanEvents === true;
-  // Requests in flight are kept (to reach their spans) only while span events are live, in a list linked through
-  // the requests (inflight.ts: a Set of them slowed a saturated server's GC 7x).
+  // In-flight requests are counted; they are kept (to reach their spans) only while span events are live, in a
+  // list linked through the requests (inflight.ts: a Set of them slowed a saturated server's GC 7x).
+  let inflightCount = 0;
   const inflight = new InflightList<RequestRecord>();
   const onError = options.onError ?? (() => {});
   // Errors inside a V8 interrupt (sampling the blocked code) are reported once the thread runs again.
@@ -185,12 +205,42 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       onError('could not start deep attribution', err);
     }
   }
+  // Request tracking (see ThreadAttributionOptions.requests), decided once deep mode is known to run (its
+  // async_hooks are what would make AsyncLocalStorage's paid for). Under 'auto' without it, each request checks (one
+  // global lookup) whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
+  let tracksRequests =
+    options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || deep !== undefined || otelRegistered('context')));
+  let mayTrackLater = !tracksRequests && options.requests !== false;
+  let untrackedUnreported = true;
 
   let flushEarly: ((spans: StallSpans) => void) | undefined;
-  // A request ended (response finished, or its connection closed) while span events are live.
-  function requestEnded(req: RequestRecord): void {
+  function onClose(this: ServerResponse): void {
+    responseClosed(this);
+  }
+  // A pipelined request queued behind an unanswered one: on Node 22 its response never emits 'close' when the
+  // client drops the connection, so the socket's 'close' ends it too (whichever comes first; one listener per
+  // pipelining socket, none for the usual one-request-at-a-time connection).
+  function onQueuedClose(this: QueuedResponse): void {
+    this[kQueuedOn]?.[kQueued]?.delete(this);
+    responseClosed(this);
+  }
+  function onQueuedSocketClose(this: QueuedSocket): void {
+    const queued = this[kQueued];
+    this[kQueued] = undefined;
+    if (!queued) return;
+    for (const res of queued) {
+      res.removeListener('close', onQueuedClose);
+      responseClosed(res);
+    }
+  }
+  function responseClosed(res: ServerResponse): void {
+    if (inflightCount > 0) inflightCount--;
+    // Runs inside the app's emit('close'): nothing here may throw (a response whose `req` was replaced or removed
+    // by a framework has no request to unlink).
+    const req = res.req as RequestRecord | undefined;
+    if (!spanEvents || !req || typeof req !== 'object') return;
     inflight.remove(req);
-    // Runs before the http instrumentation ends the span (its 'finish' and 'close' listeners run later).
+    // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
     if (mark && req[kSpan] && flushEarly) endedDuringMark(req, req[kSpan]!, mark);
   }
   function endedDuringMark(req: RequestRecord, span: SpanLike, m: StallMark): void {
@@ -222,44 +272,68 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       onError('reading the request span', err);
     }
   }
-  // Per request, after the tracker counted it: returns whether the tracker should report its end (span events).
-  const onRequest = (request: RequestRecord, server: unknown): boolean => {
-    if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
-    if (!spanEvents) return false;
-    inflight.add(request);
-    const s = server as { prependListener?: Function } | null | undefined;
-    if (s && typeof s === 'object' && !servers.has(s)) {
-      servers.add(s);
-      if (typeof s.prependListener === 'function') s.prependListener('request', captureSpan);
+  const onRequestStart = (msg: unknown): void => {
+    const { request, response, socket, server } = msg as {
+      request: RequestRecord;
+      response: ServerResponse;
+      socket?: QueuedSocket | null;
+      server?: { prependListener?: Function };
+    };
+    inflightCount++;
+    // Published before node:http assigns the response: a socket still busy with an earlier response means this
+    // one is queued behind it (pipelining).
+    if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
+      // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
+      // search the listener list to remove it.
+      response.on('close', onClose);
+    } else {
+      let queued = socket[kQueued];
+      if (!queued) {
+        queued = socket[kQueued] = new Set();
+        socket.once('close', onQueuedSocketClose);
+      }
+      queued.add(response);
+      (response as QueuedResponse)[kQueuedOn] = socket;
+      response.on('close', onQueuedClose);
     }
-    return true;
+    if (tracksRequests) als.enterWith(request);
+    else if (mayTrackLater) {
+      if (otelRegistered('context')) {
+        tracksRequests = true;
+        mayTrackLater = false;
+        als.enterWith(request);
+      } else if (untrackedUnreported) {
+        untrackedUnreported = false;
+        try {
+          options.onUntrackedRequest?.();
+        } catch (err) {
+          onError('reporting untracked requests', err);
+        }
+      }
+    }
+    if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
+    if (spanEvents) inflight.add(request);
+    if (spanEvents && server && !servers.has(server)) {
+      servers.add(server);
+      if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
+    }
   };
-  // Request context and counting (requests.ts); the request context is decided once deep mode is known to run (its
-  // async_hooks are what would make AsyncLocalStorage's paid for).
-  const requests: RequestTracker = trackRequests({
-    mode: options.requests ?? 'auto',
-    paidFor: deep !== undefined,
-    onStart: onRequest as (r: IncomingMessage, server: unknown) => boolean,
-    onEnd: requestEnded as (r: IncomingMessage) => void,
-    ...(options.onUntrackedRequest ? { onUntracked: options.onUntrackedRequest } : {}),
-    onError,
-  });
-  const currentRequest = (): RequestRecord | undefined => requests.current() as RequestRecord | undefined;
   // fastify ≥ 5 publishes its route template on a tracing channel around the handler.
   const onFastifyHandler = (msg: unknown): void => {
     const m = msg as { request?: { raw?: RequestRecord }; route?: { url?: string } };
     const raw = m.request?.raw;
     if (raw && typeof m.route?.url === 'string') raw[kTemplate] = m.route.url;
   };
+  dc.subscribe('http.server.request.start', onRequestStart);
   dc.subscribe('tracing:fastify.request.handler:start', onFastifyHandler);
 
   const sampleFrom = (above: Function): AttributionSample => {
     const frames = captureFrames(above);
     // Drop the evaluated expression's own frame(s) (no file name) on top.
     while (frames.length && !frames[0]!.fileName) frames.shift();
-    const s: AttributionSample = { frames, inflight: requests.inflight, inRequest: false };
+    const s: AttributionSample = { frames, inflight: inflightCount, inRequest: false };
     try {
-      const record = currentRequest();
+      const record = als.getStore();
       if (record) {
         s.inRequest = true;
         s.route = routeOf(record.method, record, record[kTemplate]);
@@ -287,7 +361,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     const now = process.hrtime.bigint();
     let record: RequestRecord | undefined;
     try {
-      record = currentRequest();
+      record = als.getStore();
     } catch (err) {
       record = undefined;
       deferError('reading the request context', err);
@@ -351,14 +425,16 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       running = false;
       mark = undefined;
       deep?.stop();
-      requests.stop();
+      dc.unsubscribe('http.server.request.start', onRequestStart);
       dc.unsubscribe('tracing:fastify.request.handler:start', onFastifyHandler);
       if (g[key] === getter) delete g[key];
       delete g[Symbol.for(GETTER_KEY + '.handle')];
       inflight.clear();
+      inflightCount = 0;
+      als.disable();
     },
     get tracksRequests() {
-      return requests.tracking;
+      return tracksRequests;
     },
     sample,
     takeStall,
