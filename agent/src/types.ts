@@ -80,8 +80,12 @@ export interface OtelOptions {
   /** Use this MeterProvider instead of the global one. */
   meterProvider?: MeterProvider;
   /**
-   * Start an OpenTelemetry SDK (`@opentelemetry/sdk-node`, configured by the standard `OTEL_*` variables) when no
-   * MeterProvider is registered. Default: true when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set.
+   * Export loopwatch's metrics over OTLP through a MeterProvider of loopwatch's own (never registered globally, so
+   * the app's SDK, started before or after, keeps the global providers) when no MeterProvider is registered.
+   * Configured by the standard variables: `OTEL_EXPORTER_OTLP[_METRICS]_{ENDPOINT,HEADERS,PROTOCOL,…}`
+   * (`http/protobuf` by default, `http/json`, `grpc`), `OTEL_METRIC_EXPORT_INTERVAL`/`_TIMEOUT`,
+   * `OTEL_METRICS_EXPORTER` (without `otlp`: no export), `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`.
+   * Default: true when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set.
    */
   otlp?: boolean;
 }

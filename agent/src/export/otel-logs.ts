@@ -1,4 +1,4 @@
-import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags } from '@opentelemetry/api';
+import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags, type LoggerProvider } from '@opentelemetry/api';
 import type { Diagnostics } from '../diag';
 import { ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME } from '../metrics/names';
 import type { StallEvent } from '../types';
@@ -6,12 +6,12 @@ import type { StallEvent } from '../types';
 export const STALL_EVENT_NAME = 'loopwatch.stall';
 
 /**
- * One OpenTelemetry log record per (rate-capped) stall, through the global
- * LoggerProvider (a no-op until the app or loopwatch registers one), carrying
+ * One OpenTelemetry log record per (rate-capped) stall, through the app's global
+ * LoggerProvider or the one loopwatch's own OTLP export runs (`provider`), carrying
  * the stalled request's trace context. Attribute names follow the semantic
  * conventions where they exist (code.*, http.route, thread.name).
  */
-export function emitStallLog(e: StallEvent, diag: Diagnostics): void {
+export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: LoggerProvider): void {
   try {
     const top = e.stack[0];
     const attributes: Record<string, string | number> = {
@@ -33,7 +33,7 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics): void {
     if (origin) attributes['loopwatch.stall.origin'] = `${origin.functionName || '<anonymous>'} (${origin.fileName}:${origin.lineNumber}:${origin.columnNumber})`;
     const ctx =
       e.traceId && e.spanId ? trace.setSpanContext(ROOT_CONTEXT, { traceId: e.traceId, spanId: e.spanId, traceFlags: TraceFlags.SAMPLED }) : context.active();
-    logs.getLogger('loopwatch').emit({
+    (provider ?? logs).getLogger('loopwatch').emit({
       eventName: STALL_EVENT_NAME,
       severityNumber: SeverityNumber.WARN,
       severityText: 'WARN',

@@ -7,13 +7,31 @@ import { loadOtelApi, otelRegistered } from '../otel-global';
 
 const SCOPE = 'loopwatch';
 
+/** The OTLP exporter packages for each value of OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL. */
+const METRIC_EXPORTERS: Readonly<Record<string, string>> = {
+  'http/protobuf': '@opentelemetry/exporter-metrics-otlp-proto',
+  'http/json': '@opentelemetry/exporter-metrics-otlp-http',
+  grpc: '@opentelemetry/exporter-metrics-otlp-grpc',
+};
+const LOG_EXPORTERS: Readonly<Record<string, string>> = {
+  'http/protobuf': '@opentelemetry/exporter-logs-otlp-proto',
+  'http/json': '@opentelemetry/exporter-logs-otlp-http',
+  grpc: '@opentelemetry/exporter-logs-otlp-grpc',
+};
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  const n = value === undefined || value.trim() === '' ? NaN : Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
 /**
  * Publishes loopwatch's metrics through the OpenTelemetry metrics API.
  *
  * The API has no proxy meter provider: instruments created before the app's
  * SDK registers stay no-ops forever. So until a real provider is registered
  * we check for one on a slow unref'd timer and bind once it appears; with
- * OTLP asked for and no provider, we start the SDK ourselves. The check reads
+ * OTLP asked for and no provider, loopwatch exports through a MeterProvider of
+ * its own, never registered globally (see startOwnProvider). The check reads
  * the API's global registry; the API itself is loaded only once something is
  * registered there (see otel-global.ts).
  *
@@ -28,7 +46,8 @@ export class OtelExporter {
   private detectTimer: NodeJS.Timeout | undefined;
   private observables: Observable[] = [];
   private callback: ((r: import('@opentelemetry/api').BatchObservableResult) => void) | undefined;
-  private sdk: { shutdown(): Promise<void> } | undefined;
+  private own: { shutdown(): Promise<void> } | undefined;
+  private ownLogs: (import('@opentelemetry/api').LoggerProvider & { shutdown(): Promise<void> }) | undefined;
   private readonly replayed = new Map<string, Float64Array>();
 
   constructor(
@@ -42,9 +61,8 @@ export class OtelExporter {
     const provider = this.options.meterProvider ?? this.globalProvider();
     if (provider) return this.bind(provider);
     if (this.options.otlp) {
-      this.startSdk();
-      const started = this.globalProvider();
-      if (started) return this.bind(started);
+      const own = this.startOwnProvider();
+      if (own) return this.bind(own);
     }
     // The app may register its SDK after loopwatch starts: keep looking, cheaply.
     this.detectTimer = setInterval(() => {
@@ -58,6 +76,11 @@ export class OtelExporter {
     this.detectTimer.unref();
   }
 
+  /** loopwatch's own LoggerProvider (OTLP started by loopwatch), for stall log records while the app registers none. */
+  get ownLoggerProvider(): import('@opentelemetry/api').LoggerProvider | undefined {
+    return this.ownLogs;
+  }
+
   get bound(): boolean {
     return this.meter !== undefined;
   }
@@ -66,7 +89,9 @@ export class OtelExporter {
     if (this.detectTimer) clearInterval(this.detectTimer);
     if (this.meter && this.callback) this.meter.removeBatchObservableCallback(this.callback, this.observables);
     this.meter = undefined;
-    if (this.sdk) await this.sdk.shutdown().catch((err: unknown) => this.diag.error('otel', 'SDK shutdown failed', err));
+    await Promise.all(
+      [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
+    );
   }
 
   private globalProvider(): MeterProvider | undefined {
@@ -78,16 +103,80 @@ export class OtelExporter {
     return provider.getMeter(SCOPE, this.version) instanceof api.createNoopMeter().constructor ? undefined : provider;
   }
 
-  private startSdk(): void {
+  /**
+   * OTLP asked for and no MeterProvider registered: loopwatch's metrics — and its stall log records, unless the app
+   * registers a LoggerProvider — go out through providers of loopwatch's own, **never registered globally**.
+   * (loopwatch used to start `@opentelemetry/sdk-node` here, which registers the global tracer, context manager,
+   * propagator, meter and logger providers: an app starting its own SDK after loopwatch — the usual order with
+   * `--require loopwatch/register` — had all five registrations refused, its tracing included.) Honours the
+   * standard variables: `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` (a list without `otlp`, e.g. `none`: not
+   * exported), `OTEL_EXPORTER_OTLP[_METRICS|_LOGS]_PROTOCOL` (`http/protobuf`, the default, `http/json`, `grpc`),
+   * `OTEL_METRIC_EXPORT_INTERVAL` / `_TIMEOUT`, `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`; the exporters read
+   * their endpoint, headers, compression and temporality variables themselves.
+   */
+  private startOwnProvider(): MeterProvider | undefined {
+    const env = process.env;
+    let resource: import('@opentelemetry/resources').Resource;
     try {
-      // Loaded only when needed: the SDK is large and most apps bring their own.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
-      const sdk = new NodeSDK({ serviceName: this.options.serviceName, instrumentations: [] });
-      sdk.start();
-      this.sdk = sdk;
+      const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+      // OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over the configured default name.
+      resource = resourceFromAttributes({ 'service.name': this.options.serviceName }).merge(detectResources({ detectors: [envDetector] }));
     } catch (err) {
-      this.diag.error('otel', 'could not start the OpenTelemetry SDK for OTLP export', err);
+      this.diag.error('otel', 'could not start OTLP export', err);
+      return undefined;
+    }
+    const logExporter = this.otlpExporter('LOGS', LOG_EXPORTERS) as (new () => import('@opentelemetry/sdk-logs').LogRecordExporter) | undefined;
+    if (logExporter) {
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
+        this.ownLogs = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new logExporter() })] });
+      } catch (err) {
+        this.diag.error('otel', 'could not start OTLP export of stall log records', err);
+      }
+    }
+    const metricExporter = this.otlpExporter('METRICS', METRIC_EXPORTERS) as (new () => import('@opentelemetry/sdk-metrics').PushMetricExporter) | undefined;
+    if (!metricExporter) return undefined;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { MeterProvider: SdkMeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+      const interval = positiveInt(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
+      const reader = new PeriodicExportingMetricReader({
+        exporter: new metricExporter(),
+        exportIntervalMillis: interval,
+        // The SDK refuses a timeout longer than the interval.
+        exportTimeoutMillis: Math.min(interval, positiveInt(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000)),
+      });
+      const provider = new SdkMeterProvider({ resource, readers: [reader] });
+      this.own = provider;
+      return provider;
+    } catch (err) {
+      this.diag.error('otel', 'could not start OTLP export of loopwatch metrics', err);
+      return undefined;
+    }
+  }
+
+  /** The OTLP exporter class for a signal, per OTEL_<signal>_EXPORTER and the protocol variables; undefined if none. */
+  private otlpExporter(signal: 'METRICS' | 'LOGS', modules: Readonly<Record<string, string>>): Function | undefined {
+    const env = process.env;
+    const selected = env[`OTEL_${signal}_EXPORTER`];
+    if (selected && !selected.split(',').some((e) => e.trim().toLowerCase() === 'otlp')) return undefined;
+    const specific = `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`;
+    const variable = env[specific] ? specific : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+    const protocol = env[variable] || 'http/protobuf';
+    const module = Object.hasOwn(modules, protocol) ? modules[protocol] : undefined;
+    if (!module) {
+      this.diag.error('otel', `${variable} must be one of ${Object.keys(modules).join(', ')}, got ${JSON.stringify(protocol)}; loopwatch does not export ${signal.toLowerCase()} over OTLP`);
+      return undefined;
+    }
+    try {
+      // Loaded only when needed: most apps bring their own SDK, or scrape Prometheus.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return (require(module) as { [k: string]: Function })[signal === 'METRICS' ? 'OTLPMetricExporter' : 'OTLPLogExporter'];
+    } catch (err) {
+      this.diag.error('otel', `could not load ${module}`, err);
+      return undefined;
     }
   }
 
