@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Collected, MetricsCollector } from '../metrics/collect';
 import { prometheusLabel, prometheusName } from '../metrics/prometheus-name';
 import type { Attributes } from '../metrics/store';
+import * as N from '../metrics/names';
 import { METRICS, type MetricDefinition } from '../metrics/names';
 import { OPENMETRICS_CONTENT_TYPE as OPENMETRICS } from './exposition';
 
@@ -13,13 +14,40 @@ interface PromValue {
   exemplar?: { labelSet: Record<string, string>; value: number; timestamp: number };
 }
 
+type ClusterAggregator = 'sum' | 'min' | 'max' | 'average';
+
+/**
+ * How prom-client's AggregatorRegistry (cluster mode: every worker process reports `thread_name="main"`) combines
+ * one series across processes. Counters, histograms and pool/threadpool levels add up; a delay statistic or a
+ * utilization does not (two processes 70 % busy are not 140 % busy).
+ */
+export function clusterAggregator(def: MetricDefinition): ClusterAggregator {
+  if (def.kind !== 'gauge') return 'sum';
+  switch (def.name) {
+    case N.EVENTLOOP_DELAY_MIN:
+      return 'min';
+    case N.EVENTLOOP_DELAY_MAX:
+    case N.LOOPWATCH_STALL_IN_PROGRESS:
+      return 'max';
+    case N.POOL_MAX:
+    case N.POOL_USED:
+    case N.POOL_IDLE:
+    case N.POOL_PENDING:
+    case N.THREADPOOL_IN_FLIGHT:
+      return 'sum';
+    default:
+      // Utilization, and the delay mean, standard deviation and percentiles.
+      return 'average';
+  }
+}
+
 /** The object shape prom-client's Registry accepts in `registerMetric` and reads with `get()`. */
 export interface PromMetric {
   readonly name: string;
   readonly help: string;
   readonly type: 'gauge' | 'counter' | 'histogram';
-  readonly aggregator: 'sum';
-  get(): Promise<{ name: string; help: string; type: string; values: PromValue[]; aggregator: 'sum' }>;
+  readonly aggregator: ClusterAggregator;
+  get(): Promise<{ name: string; help: string; type: string; values: PromValue[]; aggregator: ClusterAggregator }>;
   reset(): void;
 }
 
@@ -48,6 +76,7 @@ function promMetric(def: MetricDefinition, openMetrics: boolean, snapshot: () =>
   const name = openMetrics && def.kind === 'counter' ? full.replace(/_total$/, '') : full;
   const type = def.kind;
   const help = def.description;
+  const aggregator = clusterAggregator(def);
   return {
     get name() {
       return name;
@@ -56,11 +85,11 @@ function promMetric(def: MetricDefinition, openMetrics: boolean, snapshot: () =>
     set name(_ignored: string) {},
     help,
     type,
-    aggregator: 'sum',
+    aggregator,
     reset() {},
     async get() {
       const collected = snapshot().get(def.name);
-      return { name, help, type, values: collected ? toValues(collected, full) : [], aggregator: 'sum' as const };
+      return { name, help, type, values: collected ? toValues(collected, full) : [], aggregator };
     },
   } as PromMetric;
 }

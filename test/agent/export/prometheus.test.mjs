@@ -96,3 +96,25 @@ test('the agent endpoint negotiates OpenMetrics', async (t) => {
   assert.match(text.headers.get('content-type'), /text\/plain; version=0.0.4/);
   assert.equal((await fetch(prometheusUrl.replace('/metrics', '/other'))).status, 404);
 });
+
+test("cluster mode: prom-client's AggregatorRegistry adds counters up, but not utilization or delay statistics", async () => {
+  const registry = new client.Registry();
+  const agent = loopwatch.start({ prometheus: { registry } });
+  try {
+    const end = Date.now() + 150;
+    while (Date.now() < end);
+    await new Promise((r) => setTimeout(r, 50));
+    // Two worker processes reporting the same values (both thread_name="main").
+    const one = await registry.getMetricsAsJSON();
+    const merged = parseMetrics(await client.AggregatorRegistry.aggregate([one, one]).metrics());
+    const single = parseMetrics(await client.AggregatorRegistry.aggregate([one]).metrics());
+    const value = (m, name) => sample(m, name, { thread_name: 'main' })?.value;
+    for (const name of ['nodejs_eventloop_utilization_ratio', 'nodejs_eventloop_delay_p99_seconds', 'nodejs_eventloop_delay_min_seconds', 'nodejs_eventloop_delay_max_seconds']) {
+      assert.equal(value(merged, name), value(single, name), name);
+    }
+    assert.ok(value(single, 'loopwatch_eventloop_stall_seconds_total') > 0);
+    assert.equal(value(merged, 'loopwatch_eventloop_stall_seconds_total'), 2 * value(single, 'loopwatch_eventloop_stall_seconds_total'));
+  } finally {
+    await agent.stop();
+  }
+});
