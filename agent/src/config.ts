@@ -159,10 +159,9 @@ function resolveThreadpool(problems: string[], opt: LoopwatchOptions['threadpool
   if (opt === false) return false;
   if (opt === undefined) {
     const fromEnv = env.LOOPWATCH_THREADPOOL;
-    if (fromEnv !== undefined && fromEnv !== '') {
-      if (/^(off|false|0)$/i.test(fromEnv)) return false;
-      if (!/^(on|true|1)$/i.test(fromEnv)) problems.push(`LOOPWATCH_THREADPOOL must be "on" or "off", got ${show(fromEnv)}`);
-    }
+    const on = parseBool(fromEnv);
+    if (on === false) return false;
+    if (typeof on === 'string') problems.push(`LOOPWATCH_THREADPOOL must be "on" or "off", got ${show(fromEnv)}`);
   } else if (opt === null || typeof opt !== 'object') {
     problems.push(`threadpool must be false or an object { probeIntervalMs, countOperations }, got ${show(opt)}`);
     return false;
@@ -203,16 +202,25 @@ function resolvePrometheus(problems: string[], opt: LoopwatchOptions['prometheus
       if (!registry) return false;
       port = undefined;
     } else {
-      port = checkPort(problems, 'LOOPWATCH_PROMETHEUS_PORT', Number(envPort), envPort);
+      // Digits only: Number() would read " " as port 0 (a random port) and "0x2000" as 8192.
+      port = checkPort(problems, 'LOOPWATCH_PROMETHEUS_PORT', /^\s*\d+\s*$/.test(envPort) ? Number(envPort) : NaN, envPort);
     }
   } else {
     // With an app registry, the app's /metrics serves loopwatch's metrics: no second endpoint unless asked for.
     port = registry ? undefined : DEFAULTS.port;
   }
-  const host = o.host ?? env.LOOPWATCH_PROMETHEUS_HOST ?? DEFAULTS.host;
-  if (typeof host !== 'string' || host === '') problems.push(`prometheus.host must be a non-empty string, got ${show(host)}`);
-  const path = o.path ?? env.LOOPWATCH_PROMETHEUS_PATH ?? DEFAULTS.path;
-  if (typeof path !== 'string' || !path.startsWith('/')) problems.push(`prometheus.path must be a string starting with "/", got ${show(path)}`);
+  // An empty variable is unset, as for every other LOOPWATCH_* variable; problems name where the value came from.
+  const envHost = env.LOOPWATCH_PROMETHEUS_HOST || undefined;
+  const host = o.host ?? envHost ?? DEFAULTS.host;
+  const hostFrom = o.host === undefined && envHost !== undefined ? 'LOOPWATCH_PROMETHEUS_HOST' : 'prometheus.host';
+  if (typeof host !== 'string' || host === '') problems.push(`${hostFrom} must be a non-empty string, got ${show(host)}`);
+  const envPath = env.LOOPWATCH_PROMETHEUS_PATH || undefined;
+  const path = o.path ?? envPath ?? DEFAULTS.path;
+  const pathFrom = o.path === undefined && envPath !== undefined ? 'LOOPWATCH_PROMETHEUS_PATH' : 'prometheus.path';
+  // The endpoint matches the request's path without its query string: a path with one could never be scraped.
+  if (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path)) {
+    problems.push(`${pathFrom} must be a string starting with "/", without "?" or "#", got ${show(path)}`);
+  }
   return { port, host, path, registry };
 }
 
@@ -273,7 +281,8 @@ function pickEnum<T extends string>(
   fallback: T,
 ): T {
   const fromEnv = value === undefined ? env[envName] : undefined;
-  const raw = value ?? (fromEnv === '' ? undefined : fromEnv);
+  // Variables are case-insensitive (LOOPWATCH_LOG=STDERR), options exact.
+  const raw = value ?? (fromEnv === '' ? undefined : fromEnv?.toLowerCase());
   if (raw === undefined) return fallback;
   if (!accepted.includes(raw as T)) {
     problems.push(`${value === undefined ? envName : option} must be one of ${accepted.map((a) => `"${a}"`).join(', ')}, got ${show(raw)}`);

@@ -25,7 +25,8 @@ export function start(options: LoopwatchOptions = {}): Agent {
   const diag = new Diagnostics();
   const config = resolveConfig(options, process.env);
   if (config instanceof ConfigError) {
-    if (options?.strict === true || /^(1|true|yes|on)$/i.test(process.env.LOOPWATCH_STRICT ?? '')) throw config;
+    // An option in code wins over the environment, for `strict` as for the rest.
+    if (typeof options?.strict === 'boolean' ? options.strict : /^(1|true|yes|on)$/i.test(process.env.LOOPWATCH_STRICT ?? '')) throw config;
     diag.warn(`${config.message}. loopwatch is off; the app keeps running.`);
     return new DisabledAgent();
   }

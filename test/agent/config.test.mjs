@@ -83,6 +83,12 @@ const bad = [
   [{}, { LOOPWATCH_STRICT: 'please' }, /LOOPWATCH_STRICT must be "true" or "false", got "please"/],
   [{ requestContext: 'on' }, {}, /requestContext must be "auto", true or false, got "on"/],
   [{}, { LOOPWATCH_REQUEST_CONTEXT: 'sometimes' }, /LOOPWATCH_REQUEST_CONTEXT must be "auto", "on" or "off", got "sometimes"/],
+  // Number() would read these as port 0 (a random port) and 8192.
+  [{}, { LOOPWATCH_PROMETHEUS_PORT: ' ' }, /LOOPWATCH_PROMETHEUS_PORT must be an integer port from 0 to 65535 or "off", got " "/],
+  [{}, { LOOPWATCH_PROMETHEUS_PORT: '0x2000' }, /LOOPWATCH_PROMETHEUS_PORT must be an integer port .* got "0x2000"/],
+  // The endpoint compares the path without the query string: this one could never be scraped.
+  [{}, { LOOPWATCH_PROMETHEUS_PATH: '/metrics?x=1' }, /LOOPWATCH_PROMETHEUS_PATH must be a string starting with "\/", without "\?" or "#", got "\/metrics\?x=1"/],
+  [{ prometheus: { path: '/m#x' } }, {}, /prometheus.path must be a string starting with "\/", without "\?" or "#", got "\/m#x"/],
 ];
 for (const [options, env, message] of bad) {
   test(`rejects ${JSON.stringify(options)} ${JSON.stringify(env)} with a message naming it`, () => {
@@ -92,6 +98,17 @@ for (const [options, env, message] of bad) {
     assert.match(r.message, message);
   });
 }
+
+test('variables: empty means unset, words and case as for the other LOOPWATCH_* variables', () => {
+  const c = resolveConfig({}, { LOOPWATCH_PROMETHEUS_HOST: '', LOOPWATCH_PROMETHEUS_PATH: '', LOOPWATCH_PROMETHEUS_PORT: ' 9100 ' });
+  assert.ok(!(c instanceof ConfigError), c.message);
+  assert.deepEqual([c.prometheus.host, c.prometheus.path, c.prometheus.port], ['0.0.0.0', '/metrics', 9100]);
+  assert.equal(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'no' }).threadpool, false);
+  assert.notEqual(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'YES' }).threadpool, false);
+  assert.equal(resolveConfig({}, { LOOPWATCH_LOG: 'STDERR' }).log, 'stderr');
+  // Options in code stay exact.
+  assert.ok(resolveConfig({ log: 'STDERR' }, {}) instanceof ConfigError);
+});
 
 test('bad config: one clear message, agent off, app keeps running; strict throws', async (t) => {
   const app = runChild(fixture('bad-config.cjs'), { env: { LOOPWATCH_STALL_THRESHOLD_MS: 'fast' } });
@@ -118,4 +135,16 @@ test('metrics port in use: clear message, app unharmed, stalls still reported', 
   assert.ok(stall.durationMs >= 150);
   assert.match(app.stderr, new RegExp(`\\[loopwatch\\] prometheus: port 127.0.0.1:${port} is already in use; the loopwatch metrics endpoint is off \\(the app and the rest of loopwatch keep running\\)`));
   assert.equal(app.child.exitCode, null, 'the app is still running');
+});
+
+test('strict: the option in code wins over LOOPWATCH_STRICT, both ways', (t) => {
+  const { start } = require('../../agent/dist/index.js');
+  const before = process.env.LOOPWATCH_STRICT;
+  t.after(() => (before === undefined ? delete process.env.LOOPWATCH_STRICT : (process.env.LOOPWATCH_STRICT = before)));
+  process.env.LOOPWATCH_STRICT = '1';
+  // Invalid configs start nothing: safe to try in this process.
+  assert.equal(start({ strict: false, stallThresholdMs: -1 }).enabled, false, 'strict: false in code does not throw');
+  assert.throws(() => start({ stallThresholdMs: -1 }), { code: 'LOOPWATCH_INVALID_OPTION' });
+  process.env.LOOPWATCH_STRICT = '0';
+  assert.throws(() => start({ strict: true, stallThresholdMs: -1 }), { code: 'LOOPWATCH_INVALID_OPTION' });
 });
