@@ -71,7 +71,7 @@ export class WatchdogAttribution {
   private readonly maxSamples: number;
   private readonly endWait: number;
   private sessionCtor: (() => InspectorSessionLike) | undefined;
-  /** Why attribution is unavailable, if it is. */
+  /** Why the latest stall could not be attributed, if it could not (set by each onStallStart). */
   unavailable: string | undefined;
 
   constructor(private readonly options: WatchdogAttributionOptions) {
@@ -80,7 +80,6 @@ export class WatchdogAttribution {
     this.endWait = options.endWaitMs ?? 150;
   }
 
-  /** Checks that the inspector is available. Never throws; sets `unavailable` instead. */
   /**
    * Arms attribution. `node:inspector` itself is loaded at the first stall: loading it initialises the
    * thread's inspector agent, which costs the watchdog ~15 MB of RSS that an app without stalls never needs.
@@ -106,6 +105,8 @@ export class WatchdogAttribution {
 
   /** A thread's heartbeat age crossed the threshold. */
   onStallStart(threadId: number): void {
+    // A session that failed once (e.g. a debugger attached) may work at the next stall.
+    this.unavailable = undefined;
     if (!this.sessionCtor) return;
     const old = this.stalls.get(threadId);
     if (old) this.close(old);

@@ -64,3 +64,24 @@ test('a worker is sampled through the NodeWorker session whose title carries its
   assert.ok(sent.every((p) => p.params.sessionId === 's1'), 'only the stalled worker is evaluated');
   assert.deepEqual(session.posted.filter((p) => p.method === 'NodeWorker.detach').map((p) => p.params.sessionId), ['s2']);
 });
+
+test('a session that failed at one stall is tried again at the next, and its failure is no longer reported once it works', async () => {
+  let fail = true;
+  const wa = new WatchdogAttribution({
+    mainThreadId: 0,
+    sampleIntervalMs: 5,
+    session: () => {
+      if (fail) throw new Error('a debugger is attached');
+      return fakeSession([], { sessionId: 'main', frames: [] });
+    },
+  });
+  wa.start();
+  wa.onStallStart(0);
+  assert.match(wa.unavailable, /a debugger is attached/);
+  await wa.onStallEnd(0);
+  fail = false;
+  wa.onStallStart(0);
+  assert.equal(wa.unavailable, undefined);
+  await wa.onStallEnd(0);
+  wa.stop();
+});
