@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import * as dc from 'node:diagnostics_channel';
 import { isMainThread, threadId } from 'node:worker_threads';
 import * as workerThreads from 'node:worker_threads';
 import type { ResolvedConfig } from './config';
@@ -46,7 +47,20 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly threadpool: { stop(): void } | undefined;
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
-  private readonly onThreadExit = () => this.announceGone();
+  private readonly onThreadExit = () => this.announceGone(true);
+  // Worker threads this thread creates: their end is seen here even when they cannot say it (worker.terminate()
+  // runs no 'exit' handler in the worker), so their series do not linger as threads blocked for good.
+  private readonly onWorkerCreated = (msg: unknown): void => {
+    const worker = (msg as { worker?: { threadId?: unknown; once?: Function } } | null)?.worker;
+    if (!worker || typeof worker.threadId !== 'number' || typeof worker.once !== 'function') return;
+    const id = worker.threadId;
+    worker.once('exit', () => {
+      if (!this.running) return;
+      const gone: ChannelMessage = { type: 'thread-gone', id, exited: true };
+      this.directory.apply(gone);
+      this.post(gone);
+    });
+  };
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -55,72 +69,98 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     super();
     this.threadName = config.threadName ?? defaultThreadName();
     this.directory = new ThreadDirectory((name) => diag.error('threads', `more than 64 threads; not reporting thread "${name}"`));
-    this.channel = openChannel(
-      (msg) => this.onPeer(msg),
-      (err) => diag.error('threads', 'bad channel message', err),
-    );
-    this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.post({ type: 'series', ...msg }));
-    this.countErrors();
-    this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
-
-    this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e), (seconds, traceId, at) =>
-      this.monitor.state.setStallExemplar(seconds, traceId, at),
-    );
-    if (config.attribution) {
-      // loopwatch attribution wiring: span events need the app's spans (otel not turned off).
-      this.threadAttribution = startThreadAttribution({
-        spanEvents: config.otel !== false,
-        ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
-        requests: config.requestContext,
-        // Said at the first request left untracked, not at start: an OpenTelemetry SDK started after loopwatch
-        // registers its context manager before requests arrive, and then requests are tracked after all.
-        onUntrackedRequest: () => {
-          // Once per thread, however often the agent is stopped and started.
-          const g = globalThis as Record<symbol, unknown>;
-          if (g[UNTRACKED_WARNED]) return;
-          g[UNTRACKED_WARNED] = true;
-          const cheaper =
-            Number(process.versions.node.split('.')[0]) >= 24
-              ? 'Run without --no-async-context-frame'
-              : 'Run Node 22 with --experimental-async-context-frame (or Node 24)';
-          diag.warn(
-            `stalls will name their code but not their HTTP route (until an OpenTelemetry context manager is registered): ` +
-              `on Node ${process.versions.node} with this setup, tracking requests would run an async_hooks callback for every ` +
-              `promise (+33 % CPU on a promise-heavy handler). ${cheaper} to get routes at ~0.4 µs per request, or set ` +
-              'LOOPWATCH_REQUEST_CONTEXT=on (requestContext: true) to pay for it; LOOPWATCH_REQUEST_CONTEXT=off silences this.',
-          );
-        },
-        onError: (what, err) => diag.error('attribution', what, err),
-      });
-    }
-    this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, config.maxSampleIntervalMs, diag, (s) => this.stalls.detected(s));
-    if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
-    // Pool levels are read once per heartbeat instead of on every acquire and release.
-    this.monitor.onBeat(flushPoolLevels, 'pools');
-    setPoolLevelFlushing(true);
-    this.directory.add(threadId, this.threadName, this.monitor.state);
-    this.announceThread();
-
-    if (isMainThread) {
-      this.watchdog = this.startWatchdog();
-      if (config.otel) {
-        this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION);
-        this.otel.start();
-      }
-      // Hear from worker threads that started before us (only they listen on the channel).
-      this.channel.postMessage({ type: 'hello' });
-      if (config.threadpool) {
-        this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => diag.error('threadpool', where, err), config.threadpool);
-      }
-    } else {
-      // A worker thread may end without stop(); its series must not linger as a thread blocked forever.
-      process.once('exit', this.onThreadExit);
-    }
+    // First, before anything runs: the app's registry can refuse loopwatch's metrics (a name already taken).
     if (config.prometheus && config.prometheus.registry) {
       this.unregisterFromApp = registerInto(config.prometheus.registry, new MetricsCollector(this.directory));
     }
-    if (config.log === 'stderr' && isMainThread) {
-      this.on('stall', (e) => diag.warn(formatStall(e)));
+    // Whatever started is stopped again if a later step throws: a failed start leaves nothing running.
+    const undo: Array<() => unknown> = [() => this.unregisterFromApp?.()];
+    try {
+      this.channel = openChannel(
+        (msg) => this.onPeer(msg),
+        (err) => diag.error('threads', 'bad channel message', err),
+      );
+      undo.push(() => this.channel.close());
+      this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.post({ type: 'series', ...msg }));
+      this.countErrors();
+      this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
+
+      this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e), (seconds, traceId, at) =>
+        this.monitor.state.setStallExemplar(seconds, traceId, at),
+      );
+      if (config.attribution) {
+        // loopwatch attribution wiring: span events need the app's spans (otel not turned off).
+        this.threadAttribution = startThreadAttribution({
+          spanEvents: config.otel !== false,
+          ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
+          requests: config.requestContext,
+          // Said at the first request left untracked, not at start: an OpenTelemetry SDK started after loopwatch
+          // registers its context manager before requests arrive, and then requests are tracked after all.
+          onUntrackedRequest: () => {
+            // Once per thread, however often the agent is stopped and started.
+            const g = globalThis as Record<symbol, unknown>;
+            if (g[UNTRACKED_WARNED]) return;
+            g[UNTRACKED_WARNED] = true;
+            const cheaper =
+              Number(process.versions.node.split('.')[0]) >= 24
+                ? 'Run without --no-async-context-frame'
+                : 'Run Node 22 with --experimental-async-context-frame (or Node 24)';
+            diag.warn(
+              `stalls will name their code but not their HTTP route (until an OpenTelemetry context manager is registered): ` +
+                `on Node ${process.versions.node} with this setup, tracking requests would run an async_hooks callback for every ` +
+                `promise (+33 % CPU on a promise-heavy handler). ${cheaper} to get routes at ~0.4 µs per request, or set ` +
+                'LOOPWATCH_REQUEST_CONTEXT=on (requestContext: true) to pay for it; LOOPWATCH_REQUEST_CONTEXT=off silences this.',
+            );
+          },
+          onError: (what, err) => diag.error('attribution', what, err),
+        });
+        undo.push(() => this.threadAttribution?.stop());
+      }
+      this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, config.maxSampleIntervalMs, diag, (s) => this.stalls.detected(s));
+      undo.push(() => this.monitor.stop(), () => this.stalls.stop());
+      if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
+      // Pool levels are read once per heartbeat instead of on every acquire and release.
+      this.monitor.onBeat(flushPoolLevels, 'pools');
+      setPoolLevelFlushing(true);
+      undo.push(() => setPoolLevelFlushing(false));
+      this.directory.add(threadId, this.threadName, this.monitor.state);
+      this.announceThread();
+
+      if (isMainThread) {
+        this.watchdog = this.startWatchdog();
+        undo.push(() => this.watchdog?.stop());
+        if (config.otel) {
+          this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION);
+          this.otel.start();
+          undo.push(() => this.otel?.stop());
+        }
+        // Hear from worker threads that started before us (only they listen on the channel).
+        this.channel.postMessage({ type: 'hello' });
+        if (config.threadpool) {
+          this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => diag.error('threadpool', where, err), config.threadpool);
+          undo.push(() => this.threadpool?.stop());
+        }
+      } else {
+        // A worker thread may end without stop(); its series must not linger as a thread blocked forever.
+        process.once('exit', this.onThreadExit);
+        undo.push(() => process.off('exit', this.onThreadExit));
+      }
+      dc.subscribe('worker_threads', this.onWorkerCreated);
+      undo.push(() => dc.unsubscribe('worker_threads', this.onWorkerCreated));
+      if (config.log === 'stderr' && isMainThread) {
+        this.on('stall', (e) => diag.warn(formatStall(e)));
+      }
+    } catch (err) {
+      this.running = false;
+      for (const step of undo.reverse()) {
+        try {
+          const done = step();
+          if (done instanceof Promise) done.catch((e: unknown) => diag.error('agent', 'cleaning up after a failed start', e));
+        } catch (e) {
+          diag.error('agent', 'cleaning up after a failed start', e);
+        }
+      }
+      throw err;
     }
     this.readyPromise = (this.watchdog?.listening ?? Promise.resolve(undefined)).then((url) => (url ? { prometheusUrl: url } : {}));
   }
@@ -157,8 +197,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.threadpool?.stop();
     for (const p of [...this.pools]) p.detach();
     setPoolLevelFlushing(false);
-    this.announceGone();
+    this.announceGone(false);
     process.off('exit', this.onThreadExit);
+    dc.unsubscribe('worker_threads', this.onWorkerCreated);
     this.store.removeAll();
     this.channel.close();
     this.unregisterFromApp?.();
@@ -204,10 +245,12 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
 
   /** One OTel log record per stall, once a LoggerProvider is registered (loads the OTel API only then). */
   private emitStallLog(event: StallEvent): void {
-    if (!otelRegistered('logs')) return;
+    // The app's LoggerProvider if it registered one, else the one loopwatch's own OTLP export runs (if it does).
+    const own = otelRegistered('logs') ? undefined : this.otel?.ownLoggerProvider;
+    if (!own && !otelRegistered('logs')) return;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./export/otel-logs') as typeof import('./export/otel-logs')).emitStallLog(event, this.diag);
+      (require('./export/otel-logs') as typeof import('./export/otel-logs')).emitStallLog(event, this.diag, own);
     } catch (err) {
       this.diag.error('otel', 'could not load the OpenTelemetry logs API', err);
     }
@@ -243,6 +286,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
 
   /** A message from the watchdog (main thread only). */
   private onWatchdog(msg: ChannelMessage): void {
+    // In flight while stop() closed the channel: nothing left to relay it to.
+    if (!this.running) return;
     if (msg.type === 'attribution' && msg.threadId !== threadId) {
       // A worker thread's stall: only that thread can merge it.
       if (this.peersHeard) this.channel.postMessage(msg);
@@ -272,10 +317,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.post({ type: 'thread', id: threadId, name: this.threadName, buffer: this.monitor.state.buffer });
   }
 
-  private announceGone(): void {
+  private announceGone(exited: boolean): void {
     this.monitor.state.markStopped();
     try {
-      this.post({ type: 'thread-gone', id: threadId });
+      this.post({ type: 'thread-gone', id: threadId, exited });
     } catch (err) {
       // The channel is closed once stop() ran; nothing left to tell.
       if (this.running) this.diag.error('threads', 'could not announce thread exit', err);
@@ -304,7 +349,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
 function defaultThreadName(): string {
   if (isMainThread) return 'main';
   const name = (workerThreads as { threadName?: string }).threadName;
-  return name && name !== '' ? name : `worker-${threadId}`;
+  // Node 24 names every unnamed worker 'WorkerThread' (Node 22: ''): all of them would share one set of series.
+  return name && name !== '' && name !== 'WorkerThread' ? name : `worker-${threadId}`;
 }
 
 /** The agent returned when the configuration is invalid: same shape, does nothing. */

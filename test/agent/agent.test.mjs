@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, parseMetrics, runChild, sample } from './helpers/child.mjs';
+import { createServer } from 'node:net';
 
 const STALL = 'loopwatch_eventloop_stall_duration_seconds_count';
 
@@ -85,4 +86,42 @@ test('a worker thread that loads the agent reports its stalls with its thread na
   assert.equal(sample(metrics, STALL, { thread_name: 'image-resizer' })?.value, 1);
   assert.ok(sample(metrics, 'loopwatch_eventloop_delay_seconds_count', { thread_name: 'image-resizer' })?.value > 0);
   assert.ok(sample(metrics, 'nodejs_eventloop_utilization_ratio', { thread_name: 'image-resizer' }));
+});
+
+test('worker threads: unnamed and same-named workers get series of their own; terminated ones go, even mid-stall', async (t) => {
+  const app = runChild(fixture('worker-lifecycle.cjs'), { env: { LOOPWATCH_LOG: 'stderr' } });
+  t.after(() => app.kill());
+  const before = await app.message('before');
+  const [a, b, c, d] = before.ids;
+  // Node 24 names every unnamed worker "WorkerThread": they used to share one set of series. Of two workers given
+  // one name, whichever announced itself second is told apart by its thread id.
+  const second = before.names.includes(`resizer#${c}`) ? c : d;
+  assert.deepEqual(before.names, ['main', 'resizer', `resizer#${second}`, `worker-${a}`, `worker-${b}`].sort());
+  // Each thread's series carry its label: one stall histogram per thread.
+  const errorSeries = parseMetrics(before.text).filter((s) => s.name === 'loopwatch_eventloop_stall_duration_seconds_count');
+  assert.equal(new Set(errorSeries.map((s) => s.labels.thread_name)).size, errorSeries.length, 'no duplicate series');
+  const after = await app.message('after');
+  assert.deepEqual(after.names, ['main', second === c ? `resizer#${c}` : 'resizer', `worker-${b}`].sort());
+  await app.message('done');
+  assert.doesNotMatch(app.stderr, /thread "worker-\d+" has been blocked/, 'a terminated idle worker is not reported as blocked');
+  // The worker terminated mid-block left no inspector session behind: the process exits without waiting for one.
+  assert.equal((await app.exited).code, 0);
+  assert.doesNotMatch(app.stderr, /Waiting for the debugger to disconnect/);
+});
+
+test('a start() that fails part-way leaves nothing running, and a later start() works', async (t) => {
+  const port = await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const app = runChild(fixture('failed-start.cjs'), { args: [String(port)] });
+  t.after(() => app.kill());
+  const r = await app.message('result');
+  assert.deepEqual(r, { type: 'result', failedEnabled: false, leftListening: false, restarted: true, ok: true });
+  assert.match(app.stderr, /could not start; loopwatch is off/);
+  assert.doesNotMatch(app.stderr, /already in use|already running/);
+  // Nothing of either start keeps the process alive.
+  assert.equal((await app.exited).code, 0);
 });

@@ -1,5 +1,5 @@
 import { bucketIndex } from './histogram';
-import { metricDefinition, type MetricDefinition } from './names';
+import { ATTR_POOL_KIND, ATTR_POOL_NAME, ATTR_THREAD_NAME, metricDefinition, type MetricDefinition } from './names';
 
 export type Attributes = Readonly<Record<string, string>>;
 
@@ -99,16 +99,56 @@ export class SeriesStore {
 /** All series visible to one thread: its own and those other threads announced. */
 export class SeriesRegistry {
   private readonly series = new Map<string, SeriesView>();
+  /** Thread-name labels that differ from what the thread calls itself, by series id prefix (see ThreadDirectory). */
+  private readonly relabelled = new Map<string, string>();
+  /**
+   * The thread (series id prefix) that first reported each pool (`kind|name`). Pool series carry no thread label, so
+   * a pool of the same kind and name in another thread — each worker of a pool opening its own "pg" — is exported as
+   * `<name>@<threadId>` instead of colliding (Prometheus drops duplicate series, OpenTelemetry keeps the last).
+   */
+  private readonly poolOwners = new Map<string, string>();
 
   add(msg: SeriesAnnouncement): SeriesView {
     const view: SeriesView = {
       id: msg.id,
       def: metricDefinition(msg.name),
-      attributes: msg.attributes,
+      attributes: this.relabel(msg.id, this.ownPool(msg.id, msg.attributes)),
       data: new Float64Array(msg.buffer),
     };
     this.series.set(msg.id, view);
     return view;
+  }
+
+  /**
+   * Exports the series whose id starts with `prefix` (one thread's) with `thread.name` = `label`, those already
+   * announced and those to come; `undefined` forgets the prefix.
+   */
+  labelThread(prefix: string, label: string | undefined): void {
+    if (label === undefined) {
+      this.relabelled.delete(prefix);
+      return;
+    }
+    this.relabelled.set(prefix, label);
+    for (const [id, view] of this.series) {
+      if (id.startsWith(prefix)) this.series.set(id, { ...view, attributes: this.relabel(id, view.attributes) });
+    }
+  }
+
+  private ownPool(id: string, attributes: Attributes): Attributes {
+    const pool = attributes[ATTR_POOL_NAME];
+    if (pool === undefined) return attributes;
+    const prefix = id.slice(0, id.indexOf(':') + 1);
+    const key = `${attributes[ATTR_POOL_KIND] ?? ''}|${pool}`;
+    const owner = this.poolOwners.get(key);
+    if (owner === undefined) this.poolOwners.set(key, prefix);
+    else if (owner !== prefix) return { ...attributes, [ATTR_POOL_NAME]: `${pool}@${prefix.slice(0, -1)}` };
+    return attributes;
+  }
+
+  private relabel(id: string, attributes: Attributes): Attributes {
+    if (this.relabelled.size === 0 || attributes[ATTR_THREAD_NAME] === undefined) return attributes;
+    const label = this.relabelled.get(id.slice(0, id.indexOf(':') + 1));
+    return label === undefined || attributes[ATTR_THREAD_NAME] === label ? attributes : { ...attributes, [ATTR_THREAD_NAME]: label };
   }
 
   remove(id: string): void {
@@ -118,6 +158,7 @@ export class SeriesRegistry {
   /** Drops every series whose id starts with `prefix` (a thread that went away). */
   removePrefix(prefix: string): void {
     for (const id of this.series.keys()) if (id.startsWith(prefix)) this.series.delete(id);
+    for (const [key, owner] of this.poolOwners) if (owner === prefix) this.poolOwners.delete(key);
   }
 
   values(): IterableIterator<SeriesView> {

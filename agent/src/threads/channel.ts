@@ -15,7 +15,8 @@ export const CHANNEL_NAME = 'loopwatch:v1';
 export type ChannelMessage =
   /** A thread announces its shared state (sent at start and again on `hello`). */
   | { type: 'thread'; id: number; name: string; buffer: SharedArrayBuffer }
-  | { type: 'thread-gone'; id: number }
+  /** `exited`: the thread itself ended (it will never announce itself again), not only its agent. */
+  | { type: 'thread-gone'; id: number; exited?: boolean }
   | { type: 'series'; add?: SeriesAnnouncement; remove?: string }
   /** Sent by a reader that just started: every thread re-announces itself and its series. */
   | { type: 'hello' }

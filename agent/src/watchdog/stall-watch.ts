@@ -38,6 +38,14 @@ export class StallWatch {
    */
   poll(nowNs: bigint): number {
     let next = MAX_POLL_MS;
+    // A thread that went away mid-stall (a worker terminated while blocked) ends its stall here: its attribution
+    // session would otherwise stay connected for good.
+    for (const id of this.ongoing.keys()) {
+      if (this.directory.get(id) === undefined) {
+        this.ongoing.delete(id);
+        this.hooks.onStallEnd?.(id);
+      }
+    }
     for (const t of this.directory.threads()) {
       const suspect = t.state.running && t.state.heartbeatAgeMs(nowNs) >= t.state.thresholdMs;
       const blockedMs = t.state.blockedForMs(nowNs);

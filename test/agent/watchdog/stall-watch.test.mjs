@@ -15,15 +15,16 @@ function setup() {
   const sampler = new LoopSampler(state, 10, 100, clock, () => {}, 50);
   const events = [];
   const lines = [];
+  const threads = new Map([[1, { id: 1, name: 'main', state }]]);
   const watch = new StallWatch(
-    { threads: () => [{ id: 1, name: 'main', state }] },
+    { threads: () => threads.values(), get: (id) => threads.get(id) },
     true,
     (l) => lines.push(l),
     { onStallStart: (id) => events.push(['start', id]), onStallEnd: (id) => events.push(['end', id]) },
   );
   const ms = (x) => BigInt(Math.round(x * 1e6));
   return {
-    state, events, lines, watch,
+    state, events, lines, watch, threads,
     /** Loop time passes: `busy` ms of running code, `idle` ms waiting. */
     pass(busy, idle = 0) { c.ns += ms(busy + idle); c.active += busy; c.idle += idle; },
     beat: () => sampler.beat(),
@@ -66,4 +67,19 @@ test('a block shorter than the threshold never starts attribution', () => {
   w.beat();
   w.poll();
   assert.deepEqual(w.events, []);
+});
+
+test('a thread that goes away in the middle of a stall ends it (its attribution session is closed)', () => {
+  const w = setup();
+  w.pass(0, 10);
+  w.beat();
+  w.pass(150);
+  w.poll();
+  assert.deepEqual(w.events, [['start', 1]]);
+  // worker.terminate() on the blocked worker: its heartbeat never comes back, the directory drops it.
+  w.threads.delete(1);
+  w.poll();
+  assert.deepEqual(w.events, [['start', 1], ['end', 1]]);
+  w.poll();
+  assert.deepEqual(w.events, [['start', 1], ['end', 1]], 'ended once');
 });
