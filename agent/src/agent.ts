@@ -48,6 +48,15 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
   private readonly onThreadExit = () => this.announceGone(true);
+  // Main thread: a process exiting right after a block (a CLI's process.exit()) may find the watchdog's inspector
+  // session still connected, and Node would print "Waiting for the debugger to disconnect..." and wait for it.
+  private readonly onProcessExit = () => {
+    try {
+      this.watchdog?.disconnectSessions(200);
+    } catch (err) {
+      this.diag.error('watchdog', 'could not disconnect the inspector sessions at exit', err);
+    }
+  };
   // Worker threads this thread creates: their end is seen here even when they cannot say it (worker.terminate()
   // runs no 'exit' handler in the worker), so their series do not linger as threads blocked for good.
   private readonly onWorkerCreated = (msg: unknown): void => {
@@ -129,6 +138,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       if (isMainThread) {
         this.watchdog = this.startWatchdog();
         undo.push(() => this.watchdog?.stop());
+        process.on('exit', this.onProcessExit);
+        undo.push(() => process.off('exit', this.onProcessExit));
         if (config.otel) {
           this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION);
           this.otel.start();
@@ -199,6 +210,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     setPoolLevelFlushing(false);
     this.announceGone(false);
     process.off('exit', this.onThreadExit);
+    process.off('exit', this.onProcessExit);
     dc.unsubscribe('worker_threads', this.onWorkerCreated);
     this.store.removeAll();
     this.channel.close();

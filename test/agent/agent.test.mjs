@@ -125,3 +125,11 @@ test('a start() that fails part-way leaves nothing running, and a later start() 
   // Nothing of either start keeps the process alive.
   assert.equal((await app.exited).code, 0);
 });
+
+test('process.exit() right after a block: the exit code is kept and no "Waiting for the debugger" is printed', async (t) => {
+  const app = runChild(fixture('exit-after-block.cjs'));
+  t.after(() => app.kill());
+  const { code } = await app.exited;
+  assert.equal(code, 3);
+  assert.doesNotMatch(app.stderr, /Waiting for the debugger/);
+});

@@ -31,6 +31,8 @@ export interface WatchdogAttributionOptions {
   workers?: boolean;
   /** Session factory (tests). Default `new inspector.Session()`. */
   session?: () => InspectorSessionLike;
+  /** Called with the number of inspector sessions connected whenever it changes. */
+  onConnected?: (sessions: number) => void;
 }
 
 interface Stall {
@@ -131,6 +133,7 @@ export class WatchdogAttribution {
       st.session = undefined;
       return;
     }
+    this.connectedChanged();
     if (threadId === this.options.mainThreadId) {
       this.sample(st);
       return;
@@ -199,12 +202,29 @@ export class WatchdogAttribution {
   private close(st: Stall): void {
     if (st.timer) clearTimeout(st.timer);
     st.ended = true;
+    const had = st.session !== undefined;
     try {
       st.session?.disconnect();
     } catch {
-      /* already gone */
+      // Already disconnected (the target thread went away): nothing left to close.
     }
     st.session = undefined;
+    if (had) this.connectedChanged();
+  }
+
+  /**
+   * Disconnects every session now, keeping what was sampled (the process is exiting: a session still connected
+   * to the main thread would make it print "Waiting for the debugger to disconnect..." and wait).
+   */
+  disconnectAll(): void {
+    for (const st of this.stalls.values()) this.close(st);
+  }
+
+  private connectedChanged(): void {
+    if (!this.options.onConnected) return;
+    let n = 0;
+    for (const st of this.stalls.values()) if (st.session !== undefined) n++;
+    this.options.onConnected(n);
   }
 
   private sample(st: Stall): void {

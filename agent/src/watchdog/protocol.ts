@@ -10,7 +10,12 @@ export interface WatchdogData {
   pollMs: number;
   /** Sample the stack of blocked threads through the inspector. */
   attribution: boolean;
+  /** Int32Array [inspector sessions connected, disconnect acknowledgements] (see Watchdog.disconnectSessions). */
+  sessions: SharedArrayBuffer;
 }
+
+/** From the main thread's agent to its watchdog, besides the channel messages it relays. */
+export type ToWatchdog = { type: 'disconnect-sessions' };
 
 export type ToMain =
   | { type: 'listening'; url: string | undefined }

@@ -2,13 +2,18 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Diagnostics } from '../diag';
 import type { ChannelMessage } from '../threads/channel';
-import type { ToMain, WatchdogData } from './protocol';
+import type { ToMain, ToWatchdog, WatchdogData } from './protocol';
 
 export interface Watchdog {
   /** Resolves with the endpoint URL, or undefined when there is none (off, or it could not listen). */
   readonly listening: Promise<string | undefined>;
   /** Thread/series/hello messages for the watchdog's directory. */
   post(msg: ChannelMessage): void;
+  /**
+   * Synchronously (the process is exiting) has the watchdog disconnect its inspector sessions, waiting at most
+   * `timeoutMs`; returns at once when none is connected.
+   */
+  disconnectSessions(timeoutMs: number): void;
   stop(): Promise<void>;
 }
 
@@ -18,15 +23,16 @@ export interface Watchdog {
  * no execArgv and no NODE_OPTIONS; and it must never keep the process alive.
  */
 export function spawnWatchdog(
-  data: WatchdogData,
+  data: Omit<WatchdogData, 'sessions'>,
   diag: Diagnostics,
   onPortProblem: (code: string, message: string) => void,
   onChannel: (msg: ChannelMessage) => void,
 ): Watchdog {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
+  const sessions = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(join(__dirname, 'worker.js'), {
-    workerData: data,
+    workerData: { ...data, sessions: sessions.buffer } satisfies WatchdogData,
     execArgv: [],
     env,
     name: 'loopwatch-watchdog',
@@ -63,6 +69,12 @@ export function spawnWatchdog(
     listening,
     post(msg) {
       if (!stopped) worker.postMessage(msg);
+    },
+    disconnectSessions(timeoutMs) {
+      if (stopped || Atomics.load(sessions, 0) === 0) return;
+      const acked = Atomics.load(sessions, 1);
+      worker.postMessage({ type: 'disconnect-sessions' } satisfies ToWatchdog);
+      Atomics.wait(sessions, 1, acked, timeoutMs);
     },
     async stop() {
       stopped = true;

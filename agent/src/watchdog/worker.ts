@@ -15,7 +15,7 @@ import { ThreadDirectory } from '../threads/directory';
 import { startMetricsServer } from './server';
 import { StallWatch } from './stall-watch';
 import { WatchdogAttribution } from '../attribution/watchdog';
-import type { ToMain, WatchdogData } from './protocol';
+import type { ToMain, ToWatchdog, WatchdogData } from './protocol';
 
 const data = workerData as WatchdogData;
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
@@ -28,7 +28,19 @@ directory.add(data.mainThreadId, data.mainThreadName, new ThreadState(data.mainB
 // the BroadcastChannel, so this thread never receives a BroadcastChannel message (the first one loads
 // Node's bundled undici for MessageEvent, ~14 MB of RSS).
 const channel = { postMessage: (msg: ChannelMessage): void => parentPort?.postMessage(msg) };
-parentPort?.on('message', (msg: ChannelMessage) => {
+const sessions = new Int32Array(data.sessions);
+parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
+  if (msg.type === 'disconnect-sessions') {
+    try {
+      attribution?.disconnectAll();
+    } catch (err) {
+      diag.error('attribution', 'could not disconnect the inspector sessions', err);
+    }
+    // The main thread waits on this (briefly) in its 'exit' handler.
+    Atomics.add(sessions, 1, 1);
+    Atomics.notify(sessions, 1);
+    return;
+  }
   try {
     directory.apply(msg);
   } catch (err) {
@@ -60,7 +72,9 @@ const updateCpu = (): void => {
 // Threads that started before us announce themselves again.
 channel.postMessage({ type: 'hello' });
 
-const attribution = data.attribution ? new WatchdogAttribution({ mainThreadId: data.mainThreadId }) : undefined;
+const attribution = data.attribution
+  ? new WatchdogAttribution({ mainThreadId: data.mainThreadId, onConnected: (n) => Atomics.store(sessions, 0, n) })
+  : undefined;
 attribution?.start();
 const stallBegan = new Map<number, bigint>();
 const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.warn(line), {

@@ -85,3 +85,22 @@ test('a session that failed at one stall is tried again at the next, and its fai
   await wa.onStallEnd(0);
   wa.stop();
 });
+
+test('the number of connected sessions is reported as it changes; disconnectAll() closes them and keeps the samples', async () => {
+  const counts = [];
+  const frame = { functionName: 'crunch', fileName: '/app/main.js', lineNumber: 3, columnNumber: 1 };
+  const session = fakeSession([], { sessionId: 'main', frames: [frame] });
+  let disconnected = 0;
+  session.disconnect = () => disconnected++;
+  const wa = new WatchdogAttribution({ mainThreadId: 0, sampleIntervalMs: 5, session: () => session, onConnected: (n) => counts.push(n) });
+  wa.start();
+  wa.onStallStart(0);
+  assert.deepEqual(counts, [1]);
+  wa.disconnectAll();
+  assert.deepEqual(counts, [1, 0]);
+  assert.equal(disconnected, 1);
+  wa.disconnectAll();
+  assert.deepEqual(counts, [1, 0], 'nothing left to close');
+  await wa.onStallEnd(0);
+  wa.stop();
+});
