@@ -27,3 +27,44 @@ test('routeOf prefers framework template, then express, then normalised path', (
   assert.equal(routeOf('post', { url: '/x/9', baseUrl: '', route: { path: '/x/:n' } }), 'POST /x/:n');
   assert.equal(routeOf(undefined, { method: 'DELETE', url: '/x/9?y' }), 'DELETE /x/:id');
 });
+
+test('express: mounted routers give their mount pattern, never the matched path with its ids', async (t) => {
+  const express = require('express');
+  const http = require('node:http');
+  const app = express();
+  const reply = (req, res) => res.end(routeOf(req.method, req));
+  const users = express.Router();
+  users.get('/orders', reply);
+  app.use('/users/:userId', users);
+  const api = express.Router();
+  const org = express.Router();
+  org.get('/members/:id', reply);
+  api.use('/orgs/:org', org);
+  app.use('/api', api);
+  const root = express.Router();
+  const inner = express.Router();
+  inner.get('/x', reply);
+  root.use('/teams/:team', inner);
+  app.use(root);
+  app.get('/plain/:n', reply);
+  const server = http.createServer(app);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const get = async (path) => (await fetch(`http://127.0.0.1:${server.address().port}${path}`)).text();
+  assert.equal(await get('/users/alice-smith/orders?token=x'), 'GET /users/:userId/orders');
+  assert.equal(await get('/api/orgs/acme/members/42'), 'GET /api/orgs/:org/members/:id');
+  assert.equal(await get('/teams/bob/x'), 'GET /teams/:team/x');
+  assert.equal(await get('/plain/7'), 'GET /plain/:n');
+});
+
+test('express: without the router stack (Express 4, or a hand-made request), the mount path is normalised', () => {
+  assert.equal(expressRoute({ baseUrl: '/users/12345', route: { path: '/orders' } }), '/users/:id/orders');
+});
+
+test('normalisePath: matrix parameters, encoded query strings and short hex ids do not leak', () => {
+  assert.equal(normalisePath('/a;jsessionid=0A1B2C3D4E5F6A7B'), '/a');
+  assert.equal(normalisePath('/users/42%3Ftoken%3Dsecret/more'), '/users/:id');
+  assert.equal(normalisePath('/p/ab12cd34'), '/p/:id');
+  // Words stay (a letters-only path parameter cannot be told from a path word: frameworks' templates avoid it).
+  assert.equal(normalisePath('/api/oauth2/deadbeef'), '/api/oauth2/deadbeef');
+});
