@@ -47,7 +47,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly threadpool: { stop(): void } | undefined;
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
-  private readonly onThreadExit = () => this.announceGone(true);
+  private readonly onThreadExit = () => {
+    this.lastWords();
+    this.announceGone(true);
+  };
   // Main thread: a process exiting right after a block (a CLI's process.exit()) may find the watchdog's inspector
   // session still connected, and Node would print "Waiting for the debugger to disconnect..." and wait for it.
   private readonly onProcessExit = () => {
@@ -56,6 +59,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     } catch (err) {
       this.diag.error('watchdog', 'could not disconnect the inspector sessions at exit', err);
     }
+    this.lastWords();
   };
   // Worker threads this thread creates: their end is seen here even when they cannot say it (worker.terminate()
   // runs no 'exit' handler in the worker), so their series do not linger as threads blocked for good.
@@ -199,8 +203,26 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     return tracked;
   }
 
+  /** The thread is exiting: a block in its last callback is detected, and every stall detected is reported. */
+  private lastWords(): void {
+    if (!this.running) return;
+    try {
+      this.monitor.finalBeat();
+      this.stalls.flush();
+    } catch (err) {
+      this.diag.error('agent', 'reporting the last stalls at exit', err);
+    }
+  }
+
   async stop(): Promise<void> {
     if (!this.running) return;
+    // A stall that just ended is detected, and stalls still waiting for their attribution are reported, not dropped.
+    try {
+      this.monitor.finalBeat();
+      this.stalls.flush();
+    } catch (err) {
+      this.diag.error('agent', 'reporting pending stalls at stop', err);
+    }
     this.running = false;
     this.monitor.stop();
     this.stalls.stop();
@@ -269,11 +291,14 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   }
 
   private emitStall(event: StallEvent): void {
-    try {
-      this.emit('stall', event);
-    } catch (err) {
-      // A throwing listener must not turn into an uncaught exception thrown from loopwatch's timer.
-      this.diag.error('events', `a 'stall' listener threw: ${describe(err)}`);
+    // Each listener on its own: a throwing one must neither become an uncaught exception thrown from loopwatch's
+    // timer nor keep the listeners after it from hearing of the stall. (`rawListeners` keeps `once` semantics.)
+    for (const listener of this.rawListeners('stall') as Array<(e: StallEvent) => void>) {
+      try {
+        listener.call(this, event);
+      } catch (err) {
+        this.diag.error('events', `a 'stall' listener threw: ${describe(err)}`);
+      }
     }
   }
 

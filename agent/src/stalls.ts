@@ -113,6 +113,19 @@ export class StallPipeline {
     }
   }
 
+  /**
+   * Emits now, with what they have, the stalls still waiting for the watchdog's attribution (the agent is stopping
+   * or the thread exiting: they must be counted and reported, not dropped).
+   */
+  flush(): void {
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of waiting) {
+      clearTimeout(p.timer);
+      this.finish(mergeDeep(p.event, p.deep));
+    }
+  }
+
   stop(): void {
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();

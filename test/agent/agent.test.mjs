@@ -133,3 +133,17 @@ test('process.exit() right after a block: the exit code is kept and no "Waiting 
   assert.equal(code, 3);
   assert.doesNotMatch(app.stderr, /Waiting for the debugger/);
 });
+
+test('stalls are not lost at the end: one pending at stop(), one in the last callback before exit; a throwing listener does not silence the others', async (t) => {
+  for (const phase of ['stop', 'exit']) {
+    const app = runChild(fixture('stall-at-the-end.cjs'), { args: [phase] });
+    t.after(() => app.kill());
+    const { code } = await app.exited;
+    assert.equal(code, 0, app.stderr);
+    const stalls = app.messages.filter((m) => m.type === 'stall');
+    assert.equal(stalls.length, 1, `${phase}: ${JSON.stringify(app.messages)}\n${app.stderr}`);
+    assert.ok(Math.abs(stalls[0].durationMs - 300) <= 60, `${phase}: duration ${stalls[0].durationMs}`);
+    assert.equal(app.messages.filter((m) => m.type === 'once').length, 1, 'a once listener hears it once');
+    assert.match(app.stderr, /a 'stall' listener threw: .*a broken listener/);
+  }
+});

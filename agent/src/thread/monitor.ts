@@ -25,6 +25,7 @@ export class ThreadMonitor {
   private stopped = false;
   private readonly gc: { stop(): void };
   private readonly beatHooks: Array<{ fn: () => void; component: string }> = [];
+  private readonly beat: () => number;
 
   constructor(
     resolutionMs: number,
@@ -35,7 +36,7 @@ export class ThreadMonitor {
   ) {
     const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs);
     let current = sampler.initialIntervalMs;
-    const tick = (): void => {
+    this.beat = (): number => {
       let next = current;
       try {
         next = sampler.beat();
@@ -49,6 +50,10 @@ export class ThreadMonitor {
           diag.error(h.component, 'heartbeat task failed', err);
         }
       }
+      return next;
+    };
+    const tick = (): void => {
+      const next = this.beat();
       if (this.stopped) return;
       if (next === current) {
         // Same interval: reuse the timer (no allocation per beat).
@@ -63,6 +68,14 @@ export class ThreadMonitor {
     this.timer = setTimeout(tick, current);
     this.timer.unref();
     this.gc = observeGc(this.state, (err) => diag.error('gc', 'GC observer failed', err));
+  }
+
+  /**
+   * One heartbeat now, outside the timer: the thread is about to exit, and a block in its last callback would
+   * otherwise never be seen (the unref'd timer does not fire again).
+   */
+  finalBeat(): void {
+    if (!this.stopped) this.beat();
   }
 
   /** Runs `fn` after every beat (work that can wait ≤ one interval, batched instead of done on every event). */
