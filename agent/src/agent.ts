@@ -192,14 +192,21 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
 
   monitorPool(pool: unknown, options?: MonitorPoolOptions): { detach(): void } {
     if (!this.running) return { detach() {} };
-    const handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err));
+    let handle: { detach(): void } | undefined;
     const tracked = {
       detach: () => {
         this.pools.delete(tracked);
-        handle.detach();
+        handle?.detach();
       },
     };
-    this.pools.add(tracked);
+    // Forgotten when monitoring ends however it ends: a pool the app closes itself (pool.end(), destroy()) without
+    // detach() must not stay referenced here.
+    let ended = false;
+    handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err), () => {
+      ended = true;
+      this.pools.delete(tracked);
+    });
+    if (!ended) this.pools.add(tracked);
     return tracked;
   }
 

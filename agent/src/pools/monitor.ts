@@ -61,6 +61,8 @@ export function monitorPool(
   options: MonitorPoolOptions | undefined,
   sinks: SinkFactory,
   onError: OnAdapterError,
+  /** Called once when monitoring ends, whoever ends it (detach(), the pool closing, the pool collected). */
+  onClosed?: () => void,
 ): PoolMonitorHandle {
   const report = (err: unknown, where: string): void => reportSafely(onError, err, where);
   try {
@@ -92,6 +94,7 @@ export function monitorPool(
       return NOOP;
     }
     const watch = new PoolWatch<any>(target, name, kind, sink, onError);
+    if (onClosed) watch.onClose(onClosed);
     try {
       switch (kind) {
         case 'pg':
@@ -104,7 +107,7 @@ export function monitorPool(
           attachTarn(watch, target);
           break;
         case 'generic-pool':
-          attachGenericPool(watch, target);
+          attachGenericPool(watch, target, sampleMs);
           break;
         case 'piscina':
           attachPiscina(watch, target);

@@ -130,7 +130,8 @@ const FS_CB = [
   'stat',
   'statfs',
   'symlink',
-  'truncate',
+  // Not 'truncate': the callback fs.truncate is built from the exported fs.open and fs.close (wrapped themselves)
+  // and a direct binding call, so wrapping it counted one truncate as two in flight.
   'unlink',
   'utimes',
   'write',
@@ -158,7 +159,8 @@ const FS_PROMISES = [
   'stat',
   'statfs',
   'symlink',
-  'truncate',
+  // Not 'truncate': the callback fs.truncate is built from the exported fs.open and fs.close (wrapped themselves)
+  // and a direct binding call, so wrapping it counted one truncate as two in flight.
   'unlink',
   'utimes',
   'writeFile',

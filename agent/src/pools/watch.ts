@@ -325,6 +325,9 @@ export class PoolWatch<T extends object> {
       for (const fn of this.teardowns) this.guard('detach', () => fn(pool));
     }
     this.teardowns.length = 0;
+    // The read closure holds the adapter's buffers (use times, a pending-time ring): ~70 KB per tarn pool that
+    // would otherwise stay alive as long as anything references this watch.
+    this.read = null;
     for (const fn of this.closers) this.guard('close', fn);
     this.closers.length = 0;
     const sink = this.sink;

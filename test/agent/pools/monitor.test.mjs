@@ -101,3 +101,29 @@ test('a garbage-collected pool stops being reported (FinalizationRegistry)', asy
   );
   assert.deepEqual(list, []);
 });
+
+test('generic-pool: idle resources evicted by the pool itself are seen without any further acquire', async () => {
+  const { rec, factory: sinks } = recorder();
+  const pool = genericPool.createPool(mem, { max: 10, idleTimeoutMillis: 100, evictionRunIntervalMillis: 50 });
+  const handle = monitorPool(pool, { name: 'evicting', sampleIntervalMs: 50 }, sinks, errorLog().onError);
+  try {
+    const held = await Promise.all(Array.from({ length: 5 }, () => pool.acquire()));
+    await Promise.all(held.map((r) => pool.release(r)));
+    const deadline = Date.now() + 5000;
+    while (!(rec.last && rec.last.idle === 0 && pool.available === 0) && Date.now() < deadline) await sleep(20);
+    assert.equal(pool.available, 0, 'the pool evicted them');
+    assert.equal(rec.last.idle, 0, 'the gauge followed');
+  } finally {
+    handle.detach();
+    await pool.drain();
+    await pool.clear();
+  }
+});
+
+test('a pool the app closes itself is forgotten: the close callback runs once', async () => {
+  let closed = 0;
+  const pool = new pg.Pool({ max: 1 });
+  monitorPool(pool, { name: 'self-closing' }, recorder().factory, errorLog().onError, () => closed++);
+  await pool.end();
+  assert.equal(closed, 1);
+});

@@ -20,7 +20,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { PoolWatch } from '../watch';
-import { timePromise, UseTimes, num, wrapRelease } from './common';
+import { refreshOn, timePromise, UseTimes, num, wrapRelease } from './common';
 
 export function isGenericPool(p: any): boolean {
   return (
@@ -35,8 +35,12 @@ export function isGenericPool(p: any): boolean {
   );
 }
 
-export function attachGenericPool(watch: PoolWatch<any>, pool: any): void {
+export function attachGenericPool(watch: PoolWatch<any>, pool: any, sampleMs: number): void {
   const uses = new UseTimes();
+  // generic-pool emits nothing when it evicts idle resources, tops up to `min` or fails to create one: without a
+  // periodic read, `idle` stayed at its last value on a quiet pool (5 after every resource was evicted).
+  watch.every(sampleMs);
+  refreshOn(watch, pool, ['factoryCreateError', 'factoryDestroyError']);
   watch.read = (p, out) => {
     // Resources being created are counted as used (as pg does) and the
     // requests they (or an available resource about to be dispensed) will
