@@ -69,8 +69,26 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
   const rt = rep.resourceType ?? ctx.resourceType;
   if (rt) out.resourceType = rt;
   const first = samples[0]!;
-  out.victims = Math.max(0, first.inflight - (first.inRequest ? 1 : 0));
+  const victims = victimsOf(first, rt);
+  if (victims !== undefined) out.victims = victims;
   return out;
+}
+
+/** Resource types whose callbacks never run for a request (their stall delays every request in flight). */
+const NOT_REQUEST = new Set(['Timeout', 'Immediate', 'FSREQCALLBACK', 'MESSAGEPORT']);
+
+/**
+ * Other requests the stall delayed. Where requests are not tracked (`tracked: false`), whether the blocked code
+ * itself serves one of the in-flight requests is known only from its resource type: an HTTP callback does, a timer
+ * does not; otherwise (a promise continuation) the count is unknown and left out rather than counting the stalled
+ * request as its own victim.
+ */
+function victimsOf(first: AttributionSample, resourceType: string | undefined): number | undefined {
+  if (first.tracked !== false) return Math.max(0, first.inflight - (first.inRequest ? 1 : 0));
+  if (first.inflight === 0) return 0;
+  if (resourceType === 'HTTPINCOMINGMESSAGE') return first.inflight - 1;
+  if (resourceType !== undefined && NOT_REQUEST.has(resourceType)) return first.inflight;
+  return undefined;
 }
 
 /**

@@ -37,6 +37,8 @@ export interface AttributionSample {
   inflight: number;
   /** Whether the blocked code runs in the context of an HTTP request. */
   inRequest: boolean;
+  /** Whether requests were tracked (false: `inRequest` is unknown, not false). Absent: tracked. */
+  tracked?: boolean;
 }
 
 /** The request itself is the bookkeeping record (no per-request allocation beyond the Set entry). */
@@ -332,6 +334,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     // Drop the evaluated expression's own frame(s) (no file name) on top.
     while (frames.length && !frames[0]!.fileName) frames.shift();
     const s: AttributionSample = { frames, inflight: inflightCount, inRequest: false };
+    if (!tracksRequests) s.tracked = false;
     try {
       const record = als.getStore();
       if (record) {

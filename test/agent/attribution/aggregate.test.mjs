@@ -34,3 +34,13 @@ test('trace context and resource type carried; not-in-request stalls have all in
   assert.equal(attr.traceId, 'a'.repeat(32));
   assert.equal(attr.route, undefined);
 });
+
+test('requests not tracked: the stalled request is not counted as its own victim; unknown stays unknown', () => {
+  const app = [F('work', '/app/a.js')];
+  const untracked = (inflight, resourceType) => aggregateSamples([{ frames: app, inflight, inRequest: false, tracked: false, resourceType }]).victims;
+  assert.equal(untracked(1, 'HTTPINCOMINGMESSAGE'), 0, 'a handler blocking alone delays nobody');
+  assert.equal(untracked(3, 'HTTPINCOMINGMESSAGE'), 2);
+  assert.equal(untracked(2, 'Timeout'), 2, 'a timer delays every request in flight');
+  assert.equal(untracked(2, 'PROMISE'), undefined, 'an await continuation may be one of them: not known');
+  assert.equal(untracked(0, 'PROMISE'), 0);
+});
