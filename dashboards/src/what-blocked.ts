@@ -19,7 +19,7 @@ export function whatBlockedDashboard() {
       table(ids, {
         title: 'Top culprits by stalled seconds',
         description:
-          'Functions (with file:line) that were running when the loop stalled, ranked by the total stalled time they caused over the dashboard time range. "other" collects everything beyond the top 20 per instance.',
+          'Functions (with file:line) that were running when the loop stalled, ranked by the total stalled time they caused over the dashboard time range. "other" collects everything beyond the top 20 per thread.',
         unit: 's',
         queries: [
           {

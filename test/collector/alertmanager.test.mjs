@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { ROOT, requireTool, run } from './helpers/tools.mjs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ROOT, Procs, alertmanagerBin, freePort, requireTool, run, waitFor } from './helpers/tools.mjs';
 
 const CONFIG = 'collector/alertmanager/alertmanager.yml';
 
@@ -43,6 +45,51 @@ test('PagerDuty uses Events v2 with the key from a file, resolves, links the run
   const hook = cfg.receivers.find((r) => r.name === 'webhook').webhook_configs[0];
   assert.equal(hook.send_resolved, true);
   assert.deepEqual(cfg.inhibit_rules, [
-    { source_matchers: ['severity="page"'], target_matchers: ['severity="ticket"'], equal: ['job'] },
+    { source_matchers: ['severity="page"'], target_matchers: ['severity="ticket"'], equal: ['job', 'instance'] },
   ]);
+});
+
+test('inhibition, in a real Alertmanager: a page suppresses the tickets of its own instance (or its job-level twin), not the rest of the job', async (t) => {
+  const alertmanager = alertmanagerBin();
+  if (!alertmanager) return t.skip('alertmanager not installed: apt-get install prometheus-alertmanager');
+  const dir = mkdtempSync(join(tmpdir(), 'loopwatch-am-'));
+  const am = YAML.parse(readFileSync(join(ROOT, CONFIG), 'utf8'));
+  // Nowhere to deliver: this checks which alerts are suppressed, not notifications.
+  writeFileSync(join(dir, 'pd_key'), 'k\n');
+  am.receivers.find((r) => r.name === 'pagerduty').pagerduty_configs[0].routing_key_file = join(dir, 'pd_key');
+  am.receivers.find((r) => r.name === 'pagerduty').pagerduty_configs[0].url = 'http://127.0.0.1:9/';
+  am.receivers.find((r) => r.name === 'webhook').webhook_configs[0].url = 'http://127.0.0.1:9/';
+  writeFileSync(join(dir, 'alertmanager.yml'), YAML.stringify(am));
+  const [port, cluster] = await Promise.all([freePort(), freePort()]);
+  const procs = new Procs();
+  t.after(() => procs.stop());
+  procs.start('alertmanager', alertmanager, [
+    `--config.file=${join(dir, 'alertmanager.yml')}`,
+    `--storage.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    `--cluster.listen-address=127.0.0.1:${cluster}`,
+  ]);
+  const api = `http://127.0.0.1:${port}/api/v2/alerts`;
+  await waitFor(async () => (await fetch(api).catch(() => null))?.ok, { what: 'Alertmanager', timeoutMs: 20_000 });
+  const alert = (labels) => ({ labels: { job: 'api', ...labels }, annotations: { summary: 's' }, startsAt: new Date().toISOString() });
+  const sent = [
+    alert({ alertname: 'LoopwatchTargetDown', severity: 'page', instance: 'a' }),
+    alert({ alertname: 'LoopwatchAgentErrors', severity: 'ticket', instance: 'a' }),
+    alert({ alertname: 'LoopwatchThreadpoolSaturated', severity: 'ticket', instance: 'b' }),
+    alert({ alertname: 'LoopwatchStallBudgetBurn', severity: 'page' }),
+    alert({ alertname: 'LoopwatchStallBudgetBurn', severity: 'ticket' }),
+  ];
+  const r = await fetch(api, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sent) });
+  assert.equal(r.status, 200);
+  const state = (alerts, name, instance) =>
+    alerts.find((a) => a.labels.alertname === name && a.labels.severity === 'ticket' && a.labels.instance === instance)?.status.state;
+  let alerts = [];
+  await waitFor(
+    async () => {
+      alerts = await (await fetch(api)).json();
+      return state(alerts, 'LoopwatchAgentErrors', 'a') === 'suppressed' && state(alerts, 'LoopwatchStallBudgetBurn', undefined) === 'suppressed';
+    },
+    { what: 'the inhibitions to apply', timeoutMs: 20_000 },
+  ).catch((e) => assert.fail(`${e.message}: ${JSON.stringify(alerts.map((a) => [a.labels, a.status.state]))}\n${procs.logs()}`));
+  assert.equal(state(alerts, 'LoopwatchThreadpoolSaturated', 'b'), 'active', 'another instance\'s ticket still reaches someone');
 });
