@@ -165,9 +165,9 @@ export function eventLoopDashboard() {
     .withPanel(
       timeseries(ids, {
         title: 'Time in GC',
-        description: 'Fraction of wall time spent in garbage-collection pauses, by instance.',
+        description: "Fraction of the main thread's wall time spent in garbage-collection pauses, by instance (worker threads have their own heaps and pauses).",
         unit: 'percentunit',
-        queries: [{ expr: `sum by (instance) (rate(v8js_gc_duration_seconds_sum${sel()}[${RI}]))`, legend: '{{instance}}' }],
+        queries: [{ expr: `sum by (instance) (rate(v8js_gc_duration_seconds_sum${sel('thread_name="main"')}[${RI}]))`, legend: '{{instance}}' }],
       }),
     )
     .withPanel(

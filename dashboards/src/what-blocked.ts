@@ -46,8 +46,9 @@ export function whatBlockedDashboard() {
     .withPanel(
       timeseries(ids, {
         title: 'Stalled time by culprit',
-        description: 'Fraction of wall time stalled, split by the function that blocked (top 10).',
-        unit: 'percentunit',
+        description:
+          'Seconds stalled per second, split by the function that blocked (top 10), summed over the selected instances and threads: 1 means one thread stalled all the time.',
+        unit: 's',
         queries: [
           {
             expr: `topk(10, sum by (loopwatch_culprit) (rate(${CULPRIT_TIME}${sel()}[${RI}])))`,
@@ -72,8 +73,9 @@ export function whatBlockedDashboard() {
     .withPanel(
       timeseries(ids, {
         title: 'Stalled time by route',
-        description: 'Fraction of wall time stalled, split by the HTTP route whose request was running (top 10).',
-        unit: 'percentunit',
+        description:
+          'Seconds stalled per second, split by the HTTP route whose request was running (top 10), summed over the selected instances and threads: 1 means one thread stalled all the time.',
+        unit: 's',
         queries: [
           {
             expr: `topk(10, sum by (http_route) (rate(${CULPRIT_TIME}${sel()}[${RI}])))`,
