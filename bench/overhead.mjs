@@ -142,7 +142,7 @@ async function serverMain(variant) {
       toggled = undefined;
       const options = msg === 'on' ? onOptions : offOptions;
       if (options) {
-        toggled = require('loopwatch').start({ prometheus: { port: 0 }, ...options });
+        toggled = require(process.env.LOOPWATCH_BENCH_MODULE ?? 'loopwatch').start({ prometheus: { port: 0 }, ...options });
         await toggled.ready();
       }
       // What the agent says, not what was asked: bench/paired.mjs refuses a pair whose toggle did nothing.

@@ -31,3 +31,24 @@ export function loadOtelApi(onError: (err: unknown) => void): typeof OtelApi | n
   }
   return api;
 }
+
+/** `@opentelemetry/api`'s key of the active span in a Context (`createContextKey` is `Symbol.for`). */
+const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
+
+/** What `trace.getActiveSpan()` returns, typed as far as it is read. */
+export interface ActiveSpanLike {
+  spanContext(): { traceId: string; spanId: string };
+}
+
+/**
+ * The active span, read from the globally registered context manager the way `trace.getActiveSpan()` does, without
+ * loading the API: no per-request check for a tracer, and safe inside a V8 interrupt (nothing is required there).
+ * Undefined when no context manager is registered (the API's no-op one has no active span either).
+ */
+export function activeSpanFromGlobal(): ActiveSpanLike | undefined {
+  const registry = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[GLOBAL_KEY];
+  const manager = registry?.context as { active?(): { getValue?(key: symbol): unknown } | undefined } | undefined;
+  if (!manager || typeof manager.active !== 'function') return undefined;
+  const span = manager.active()?.getValue?.(SPAN_KEY) as Partial<ActiveSpanLike> | undefined;
+  return span && typeof span.spanContext === 'function' ? (span as ActiveSpanLike) : undefined;
+}

@@ -1,13 +1,13 @@
 /**
  * Per-thread half of stall attribution. Runs on every monitored thread at agent start.
  *
- * Steady-state cost is one diagnostics_channel subscriber per HTTP request (a counter and a `close` listener; an
- * AsyncLocalStorage `enterWith` where requests are tracked, see `requests`; with OpenTelemetry tracing and span
- * events, two links of a list); no stack is captured on the hot path. The expensive part — capturing
- * the stack — happens only when the watchdog asks, during a stall: the watchdog's inspector session runs
- * `EVAL_EXPRESSION` as a V8 interrupt on the blocked thread, so the getter sees the blocked code's stack and
- * async context (or, if the thread is inside a native call, runs the moment the call returns, still inside
- * its JavaScript caller).
+ * Steady-state cost is one diagnostics_channel subscriber per HTTP request (an AsyncLocalStorage `enterWith` where
+ * requests are tracked, see `requests`; with span events also a `close` listener and two links of a list); requests
+ * in flight are counted only when a stall is sampled (connections.ts), and no stack is captured on the hot path.
+ * The expensive part — capturing the stack — happens only when the watchdog asks, during a stall: the watchdog's
+ * inspector session runs `EVAL_EXPRESSION` as a V8 interrupt on the blocked thread, so the getter sees the blocked
+ * code's stack and async context (or, if the thread is inside a native call, runs the moment the call returns,
+ * still inside its JavaScript caller).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
@@ -16,9 +16,10 @@ import { captureFrames, culpritIndex } from './frames';
 import { routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { InflightList } from './inflight';
+import { countRequestsInFlight } from './connections';
 import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
-import { loadOtelApi, otelRegistered } from '../otel-global';
+import { activeSpanFromGlobal, loadOtelApi, otelRegistered } from '../otel-global';
 
 /** Global symbol key under which the per-thread getter is installed. */
 export const GETTER_KEY = 'loopwatch.attribution.v1';
@@ -100,6 +101,7 @@ const kSpan = Symbol('loopwatch.span');
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
 const MARK_STALE_NS = 1_000_000_000n;
 
+
 /** The getter's notes on the stall in progress, kept until the pipeline takes them (one at a time: bounded). */
 interface StallMark {
   /** hrtime of the first sample of this stall, and of the latest. */
@@ -179,9 +181,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
 
   const wantTrace = options.otel !== false;
   const wantSpanEvents = options.spanEvents === true;
-  // In-flight requests are counted; they are kept (to reach their spans) only while span events are live, in a
-  // list linked through the requests (inflight.ts: a Set of them slowed a saturated server's GC 7x).
-  let inflightCount = 0;
+  // In-flight requests are counted from the servers' connections when a stall is sampled; they are kept (to reach
+  // their spans) only while span events are live, in a list linked through the requests (inflight.ts: a Set of them
+  // slowed a saturated server's GC 7x).
   const inflight = new InflightList<RequestRecord>();
   const onError = options.onError ?? (() => {});
   // Errors inside a V8 interrupt (sampling the blocked code) are reported once the thread runs again.
@@ -194,10 +196,10 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       }).unref();
     }
   };
-  // Set by the first request after a tracer is registered; read (never loaded) inside interrupts.
-  let otel: OtelApi | null = null;
+  // Set by the first request after a tracer is registered (span events only); read (never loaded) inside interrupts.
   let spanEvents: OtelApi | null = null;
   let running = true;
+  let uncountableReported = false;
   let mark: StallMark | undefined;
   let deep: DeepAttribution | undefined;
   if (options.deep) {
@@ -236,7 +238,6 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     }
   }
   function responseClosed(res: ServerResponse): void {
-    if (inflightCount > 0) inflightCount--;
     // Runs inside the app's emit('close'): nothing here may throw (a response whose `req` was replaced or removed
     // by a framework has no request to unlink).
     const req = res.req as RequestRecord | undefined;
@@ -275,28 +276,32 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     }
   }
   const onRequestStart = (msg: unknown): void => {
-    const { request, response, socket, server } = msg as {
+    const { request, response, socket } = msg as {
       request: RequestRecord;
       response: ServerResponse;
       socket?: QueuedSocket | null;
-      server?: { prependListener?: Function };
     };
-    inflightCount++;
-    // Published before node:http assigns the response: a socket still busy with an earlier response means this
-    // one is queued behind it (pipelining).
-    if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
-      // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
-      // search the listener list to remove it.
-      response.on('close', onClose);
-    } else {
-      let queued = socket[kQueued];
-      if (!queued) {
-        queued = socket[kQueued] = new Set();
-        socket.once('close', onQueuedSocketClose);
+    // Only span events need the API on the request path (trace ids are read from the global context at stall time).
+    if (wantSpanEvents && spanEvents === null && wantTrace) spanEvents = otelIfTracing(onError);
+    // Span events need a listener to unlink the request when it ends. Requests in flight are counted at stall time
+    // (connections.ts): nothing else here, so that this stays the cheapest possible function.
+    if (spanEvents) {
+      // Published before node:http assigns the response: a socket still busy with an earlier response means this
+      // one is queued behind it (pipelining).
+      if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
+        // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
+        // search the listener list to remove it.
+        response.on('close', onClose);
+      } else {
+        let queued = socket[kQueued];
+        if (!queued) {
+          queued = socket[kQueued] = new Set();
+          socket.once('close', onQueuedSocketClose);
+        }
+        queued.add(response);
+        (response as QueuedResponse)[kQueuedOn] = socket;
+        response.on('close', onQueuedClose);
       }
-      queued.add(response);
-      (response as QueuedResponse)[kQueuedOn] = socket;
-      response.on('close', onQueuedClose);
     }
     if (tracksRequests) als.enterWith(request);
     else if (mayTrackLater) {
@@ -313,11 +318,13 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
         }
       }
     }
-    if (wantTrace && otel === null && (otel = otelIfTracing(onError)) !== null && wantSpanEvents) spanEvents = otel;
-    if (spanEvents) inflight.add(request);
-    if (spanEvents && server && !servers.has(server)) {
-      servers.add(server);
-      if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
+    if (spanEvents) {
+      inflight.add(request);
+      const server = (msg as { server?: { prependListener?: Function } | null }).server;
+      if (server && !servers.has(server)) {
+        servers.add(server);
+        if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
+      }
     }
   };
   // fastify ≥ 5 publishes its route template on a tracing channel around the handler.
@@ -333,7 +340,18 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     const frames = captureFrames(above);
     // Drop the evaluated expression's own frame(s) (no file name) on top.
     while (frames.length && !frames[0]!.fileName) frames.shift();
-    const s: AttributionSample = { frames, inflight: inflightCount, inRequest: false };
+    let inflightNow = 0;
+    try {
+      const n = countRequestsInFlight();
+      if (n !== undefined) inflightNow = n;
+      else if (!uncountableReported) {
+        uncountableReported = true;
+        deferError('counting the requests in flight', new Error('process._getActiveHandles() is missing: requests in flight are not counted'));
+      }
+    } catch (err) {
+      deferError('counting the requests in flight', err);
+    }
+    const s: AttributionSample = { frames, inflight: inflightNow, inRequest: false };
     if (!tracksRequests) s.tracked = false;
     try {
       const record = als.getStore();
@@ -344,9 +362,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     } catch (err) {
       deferError('reading the route (a framework getter threw)', err);
     }
-    if (otel) {
+    if (wantTrace) {
       try {
-        const sc = otel.trace.getActiveSpan()?.spanContext();
+        const sc = activeSpanFromGlobal()?.spanContext();
         if (sc && !INVALID_TRACE.test(sc.traceId)) {
           s.traceId = sc.traceId;
           s.spanId = sc.spanId;
@@ -433,7 +451,6 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       if (g[key] === getter) delete g[key];
       delete g[Symbol.for(GETTER_KEY + '.handle')];
       inflight.clear();
-      inflightCount = 0;
       als.disable();
     },
     get tracksRequests() {

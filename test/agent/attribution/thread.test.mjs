@@ -20,71 +20,123 @@ function publish(url) {
   return response;
 }
 
-test('in-flight count follows responses closing, never below zero; a response without its request cannot throw into the app', () => {
+test('with span events, a response closing without its request cannot throw into the app; published requests of no real server are not in flight', () => {
   const handle = startThreadAttribution({ spanEvents: true });
   try {
     const [a, b, c] = ['/a', '/b', '/c'].map(publish);
-    assert.equal(handle.sample().inflight, 3);
+    assert.equal(handle.sample().inflight, 0, 'in flight means on a listening server');
     // A framework replaced or removed `res.req`: closing it must neither throw (this runs in the app's emit) nor
     // disturb the others.
     delete b.req;
     assert.doesNotThrow(() => b.emit('close'));
-    assert.equal(handle.sample().inflight, 2);
     a.emit('close');
     c.emit('close');
-    assert.equal(handle.sample().inflight, 0);
     c.emit('close');
     assert.equal(handle.sample().inflight, 0);
-    // Still counting afterwards.
-    const d = publish('/d');
-    assert.equal(handle.sample().inflight, 1);
-    d.emit('close');
   } finally {
     handle.stop();
   }
 });
 
-test('a pipelined request queued behind an unanswered one stops counting when the client drops the connection', async () => {
+async function listening(handler) {
   const http = require('node:http');
+  const server = http.createServer(handler);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+async function connect(server) {
   const net = require('node:net');
+  const c = net.connect(server.address().port, '127.0.0.1');
+  await new Promise((r) => c.once('connect', r));
+  return c;
+}
+async function until(ok, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+test("a real server's requests are counted from its connections when sampled: answered keep-alive connections drop out, a pipelined queue counts as its connection, dropped connections stop counting", async () => {
   const handle = startThreadAttribution({});
-  const server = http.createServer(() => {
-    // Never answers: the second request stays queued behind the first.
+  let answered = 0;
+  const server = await listening((req, res) => {
+    if (req.url === '/answer') {
+      answered++;
+      res.end('ok');
+    }
+    // Everything else never answers.
   });
   try {
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const connect = async () => {
-      const c = net.connect(server.address().port, '127.0.0.1');
-      await new Promise((r) => c.once('connect', r));
-      return c;
-    };
-    const deadline = Date.now() + 5000;
-    const until = async (ok) => {
-      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    };
-    // Another connection's request stays in flight throughout: a response ended twice (by its own 'close' and by
-    // its socket's) would take it down with it.
-    const other = await connect();
+    const other = await connect(server);
     other.write('GET /other HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => handle.sample().inflight === 1);
-    const client = await connect();
+    assert.equal(handle.sample().inflight, 1, 'the unanswered request');
+    // An answered request on a connection kept alive is not in flight.
+    const idle = await connect(server);
+    idle.write('GET /answer HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => answered === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(handle.sample().inflight, 1, 'an idle keep-alive connection is not a request in flight');
+    const client = await connect(server);
     client.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => handle.sample().inflight === 3);
-    assert.equal(handle.sample().inflight, 3, 'all three requests started');
+    await until(() => handle.sample().inflight === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(handle.sample().inflight, 2, 'the pipelined pair counts as its connection');
     client.destroy();
-    await until(() => handle.sample().inflight <= 1);
-    // Before the fix, Node 22 never closed the queued response: the count stayed one too high for good.
-    assert.equal(handle.sample().inflight, 1);
-    // Settled: nothing closes late and takes the other request's count.
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => handle.sample().inflight === 1);
     assert.equal(handle.sample().inflight, 1);
     other.destroy();
     await until(() => handle.sample().inflight === 0);
     assert.equal(handle.sample().inflight, 0);
+    idle.destroy();
   } finally {
     handle.stop();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+test('responses get no close listener (without span events); every listening server of the thread is counted, HTTPS too', async () => {
+  const https = require('node:https');
+  const { readFileSync } = require('node:fs');
+  const { join } = require('node:path');
+  let listeners = -1;
+  const handler = (req, res) => {
+    listeners = res.listenerCount('close');
+    if (req.url === '/answer') res.end('ok');
+  };
+  const server = await listening(handler);
+  const fixtures = join(import.meta.dirname, '..', 'fixtures', 'tls');
+  const tls = https.createServer({ key: readFileSync(join(fixtures, 'key.pem')), cert: readFileSync(join(fixtures, 'cert.pem')) }, handler);
+  await new Promise((r) => tls.listen(0, '127.0.0.1', r));
+  const get = (url) => fetch(url).then((r) => r.text());
+  try {
+    // What node:http itself puts on a response, with no agent running.
+    await get(`http://127.0.0.1:${server.address().port}/answer`);
+    const base = listeners;
+    const handle = startThreadAttribution({});
+    const clients = [];
+    try {
+      await get(`http://127.0.0.1:${server.address().port}/answer`);
+      assert.equal(listeners, base, 'no listener added per response');
+      clients.push(await connect(server));
+      clients[0].write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+      const agent = new https.Agent({ rejectUnauthorized: false });
+      for (let i = 0; i < 2; i++) {
+        clients.push(https.get(`https://127.0.0.1:${tls.address().port}/hang`, { agent }).on('error', () => {}));
+      }
+      await until(() => handle.sample().inflight === 3);
+      assert.equal(handle.sample().inflight, 3, 'one HTTP and two HTTPS requests unanswered');
+      for (const c of clients) c.destroy();
+      await until(() => handle.sample().inflight === 0);
+      assert.equal(handle.sample().inflight, 0);
+    } finally {
+      handle.stop();
+    }
+  } finally {
+    for (const s of [server, tls]) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
   }
 });
 
@@ -128,37 +180,16 @@ test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or 
   assert.equal(reported, onHooks ? 1 : 0, 'forced on or off: nothing to report');
 });
 
-test('pipelined requests after the attribution was stopped and started again on the same keep-alive connection still end with it', async () => {
-  const http = require('node:http');
-  const net = require('node:net');
-  let handle = startThreadAttribution({});
-  const server = http.createServer((req, res) => {
-    if (req.url.startsWith('/answered')) res.end('ok');
-    // '/hang…' never answers.
-  });
+test('a server that started listening before the attribution is counted too', async () => {
+  const server = await listening(() => {});
+  const client = await connect(server);
+  client.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+  const handle = startThreadAttribution({});
   try {
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const client = net.connect(server.address().port, '127.0.0.1');
-    await new Promise((r) => client.once('connect', r));
-    const deadline = Date.now() + 5000;
-    const until = async (ok) => {
-      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    };
-    let answers = '';
-    client.on('data', (d) => (answers += d));
-    // A pipelined pair, both answered: the first instance leaves its queue and socket listener on this socket.
-    client.write('GET /answered1 HTTP/1.1\r\nHost: x\r\n\r\nGET /answered2 HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => (answers.match(/HTTP\/1\.1 200/g) ?? []).length === 2);
-    assert.equal(handle.sample().inflight, 0);
-    handle.stop();
-    handle = startThreadAttribution({});
-    client.write('GET /hang1 HTTP/1.1\r\nHost: x\r\n\r\nGET /hang2 HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => handle.sample().inflight === 2);
-    assert.equal(handle.sample().inflight, 2, 'both requests started');
+    await until(() => handle.sample().inflight === 1);
+    assert.equal(handle.sample().inflight, 1);
     client.destroy();
     await until(() => handle.sample().inflight === 0);
-    // With the queue shared between instances, the stopped one's socket listener ended the queued response on its
-    // own count and this one stayed at 1 (Node 22).
     assert.equal(handle.sample().inflight, 0);
   } finally {
     handle.stop();
