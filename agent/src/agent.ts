@@ -134,6 +134,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
       // Pool levels are read once per heartbeat instead of on every acquire and release.
       this.monitor.onBeat(flushPoolLevels, 'pools');
+      // So is OpenTelemetry registered since start (span events, request tracking), not on every request.
+      const attribution = this.threadAttribution;
+      if (attribution) this.monitor.onBeat(() => attribution.refresh(), 'attribution');
       setPoolLevelFlushing(true);
       undo.push(() => setPoolLevelFlushing(false));
       this.directory.add(threadId, this.threadName, this.monitor.state);

@@ -27,8 +27,8 @@ function run(env = {}) {
 
 const spanOf = (spans, path) => spans.find((s) => s.path === path);
 
-test('span events: culprit and victim spans carry loopwatch.stall, a span that ended before does not', async () => {
-  const { code, err, stalls, spans } = await run();
+for (const [when, env] of [['before', {}], ['after', { TRACING_AFTER: '1' }]]) test(`span events (tracing registered ${when} loopwatch started): culprit and victim spans carry loopwatch.stall, a span that ended before does not`, async () => {
+  const { code, err, stalls, spans } = await run(env);
   assert.equal(code, 0, err);
   const stall = stalls.find((s) => s.culprit?.startsWith('blockHere '));
   assert.ok(stall, `no blockHere stall: ${JSON.stringify(stalls)}\n${err}`);
