@@ -6,6 +6,9 @@
 // of a pair share the process, its JIT state and heap, and run seconds apart; the order alternates each pair
 // (AB, BA, …) so drift over time cancels. What it cannot see: costs that stay after `agent.stop()` (none are
 // known: stop() unsubscribes, unwraps and joins the watchdog) and the agent's start-up (outside the blocks).
+// The toggled agent starts while the server is under load, which an agent started before listen() never does: V8's
+// optimisation of code already hot can go differently then (docs/performance.md run 17; bench/late-start.mjs checks
+// that it settles). Confirm a surprising result with bench/versus.mjs (fresh processes, agent started first).
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/paired.mjs [--pairs 20] [--block 3]
 //        [--rate 0] [--connections 50] [--settle 1] [--pin] [--handler realistic|promise] [--raw pairs.json]
