@@ -84,6 +84,7 @@ const NOT_REQUEST = new Set(['Timeout', 'Immediate', 'FSREQCALLBACK', 'MESSAGEPO
  * request as its own victim.
  */
 function victimsOf(first: AttributionSample, resourceType: string | undefined): number | undefined {
+  if (first.inflight === undefined) return undefined;
   if (first.tracked !== false) return Math.max(0, first.inflight - (first.inRequest ? 1 : 0));
   if (first.inflight === 0) return 0;
   if (resourceType === 'HTTPINCOMINGMESSAGE') return first.inflight - 1;

@@ -3,11 +3,18 @@
  *
  * node:http keeps each listening server's connections in a list (`server[Symbol('http.server.connections')]`, used
  * for its header and request timeouts; present on Node 22 and 24, tested), and a connection whose socket holds a
- * response (`socket._httpMessage`, cleared when the response finishes) is a request in flight. The servers are the
- * thread's active handles (`process._getActiveHandles()`), so nothing at all runs per request or per connection:
+ * response (`socket._httpMessage`, cleared when the response finishes) is a request in flight. The servers are found
+ * among the thread's active handles (`process._getActiveHandles()`): the listening ones themselves, and — for a
+ * server that is not a ref'd handle of its own (a cluster worker's under round-robin scheduling, an `unref()`'d
+ * one, one closed while requests are still in flight) — through its connections' sockets (`socket.server`; under
+ * TLS the raw socket). So nothing at all runs per request or per connection:
  * a `close` listener on every response cost ~0.4 µs each, and reading the server off each request made V8 abort
  * its optimisations in a loop when the agent started under load (docs/performance.md run 17). Pipelined requests
  * queued behind an unanswered one count as that one.
+ *
+ * `process._getActiveHandles()` carries a documentation-only deprecation (DEP0161, no runtime warning); its public
+ * successor, `process.getActiveResourcesInfo()`, names resource types but not the objects. Should a Node drop it,
+ * the count says so once (a diagnostic) instead of failing.
  */
 
 /** The shape of node:http's internal ConnectionsList, as far as it is read. */
@@ -31,17 +38,32 @@ function connectionsOf(handle: object): ConnectionsList | undefined {
 type ActiveHandles = () => unknown[];
 
 /**
- * Requests in flight on this thread's listening HTTP servers now (runs during a stall, inside the blocked thread);
- * undefined where this Node has no way to list the servers.
+ * Requests in flight on this thread's HTTP servers now (runs during a stall, inside the blocked thread); undefined
+ * where this Node has no way to list them.
  */
 export function countRequestsInFlight(): number | undefined {
   const activeHandles = (process as unknown as { _getActiveHandles?: ActiveHandles })._getActiveHandles;
   if (typeof activeHandles !== 'function') return undefined;
-  let n = 0;
+  const lists = new Set<ConnectionsList>();
+  const consider = (candidate: unknown): void => {
+    if (!candidate || typeof candidate !== 'object') return;
+    const list = connectionsOf(candidate);
+    if (list) lists.add(list);
+  };
+  let lastServer: unknown;
   for (const handle of activeHandles.call(process)) {
     if (!handle || typeof handle !== 'object') continue;
-    const all = connectionsOf(handle)?.all();
-    if (!all) continue;
+    consider(handle);
+    // A server-side socket names its server (thousands of sockets, a few servers: skip repeats cheaply).
+    const server = (handle as { server?: unknown }).server;
+    if (server !== undefined && server !== lastServer) {
+      lastServer = server;
+      consider(server);
+    }
+  }
+  let n = 0;
+  for (const list of lists) {
+    const all = list.all();
     for (let i = 0; i < all.length; i++) if (all[i]?.socket?._httpMessage) n++;
   }
   return n;

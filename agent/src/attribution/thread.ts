@@ -34,8 +34,11 @@ export interface AttributionSample {
   traceId?: string;
   spanId?: string;
   resourceType?: string;
-  /** In-flight HTTP requests on this thread at the time of the sample. */
-  inflight: number;
+  /**
+   * In-flight HTTP requests on this thread at the stall's first sample (later samples of the same stall repeat it).
+   * Absent: could not be counted.
+   */
+  inflight?: number;
   /** Whether the blocked code runs in the context of an HTTP request. */
   inRequest: boolean;
   /** Whether requests were tracked (false: `inRequest` is unknown, not false). Absent: tracked. */
@@ -54,7 +57,7 @@ export interface ThreadAttributionOptions {
   /**
    * Track which request each callback runs for (AsyncLocalStorage). 'auto' (default): only where that is cheap
    * (AsyncLocalStorage on AsyncContextFrame) or already paid for (an OpenTelemetry context manager registered —
-   * checked again on each request until one is — or deep mode's own async_hooks).
+   * looked for again on each heartbeat, see `refresh` — or deep mode's own async_hooks).
    */
   requests?: 'auto' | boolean;
   /** Called once, at the first request that 'auto' leaves untracked (so the agent can say why routes are missing). */
@@ -103,7 +106,6 @@ const kSpan = Symbol('loopwatch.span');
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
 const MARK_STALE_NS = 1_000_000_000n;
 
-
 /** The getter's notes on the stall in progress, kept until the pipeline takes them (one at a time: bounded). */
 interface StallMark {
   /** hrtime of the first sample of this stall, and of the latest. */
@@ -112,8 +114,10 @@ interface StallMark {
   request: RequestRecord | undefined;
   /** Span active in the blocked code at the first sample. */
   activeSpan: SpanLike | undefined;
-  /** Requests in flight at the first sample (the ones the stall delays). */
+  /** Requests in flight at the first sample (the ones the stall delays), kept only with span events. */
   inflight: RequestRecord[];
+  /** How many requests were in flight at the first sample (undefined: could not be counted). */
+  requestsInFlight: number | undefined;
   /** The frames seen most often so far (a late sample may land after the blocking call returned). */
   frames: StackFrame[];
   /** Samples per culprit frame (at most one per sample of this stall, so bounded by the sample cap). */
@@ -198,7 +202,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       }).unref();
     }
   };
-  // Set by the first request after a tracer is registered (span events only); read (never loaded) inside interrupts.
+  // Set by refresh() once a tracer is registered (span events only); read (never loaded) inside interrupts.
   let spanEvents: OtelApi | null = null;
   let running = true;
   let uncountableReported = false;
@@ -212,8 +216,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     }
   }
   // Request tracking (see ThreadAttributionOptions.requests), decided once deep mode is known to run (its
-  // async_hooks are what would make AsyncLocalStorage's paid for). Under 'auto' without it, each request checks (one
-  // global lookup) whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
+  // async_hooks are what would make AsyncLocalStorage's paid for). Under 'auto' without it, refresh() looks on each
+  // heartbeat whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
   let tracksRequests =
     options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || deep !== undefined || otelRegistered('context')));
   let mayTrackLater = !tracksRequests && options.requests !== false;
@@ -222,7 +226,12 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   // tracking paid for (under 'auto'). Looked at on each heartbeat, not on each request (a global lookup per request
   // was 0.14 % of a saturated server's main thread).
   const refresh = (): void => {
-    if (wantSpanEvents && spanEvents === null && wantTrace) spanEvents = otelIfTracing(onError);
+    if (running && wantSpanEvents && spanEvents === null && wantTrace) {
+      spanEvents = otelIfTracing(onError);
+      // Not called for a request being published now (a channel's subscribers are copied on change): the first
+      // request it sees gets its listener too.
+      if (spanEvents) dc.subscribe('http.server.request.start', onSpanRequest);
+    }
     if (mayTrackLater && otelRegistered('context')) {
       tracksRequests = true;
       mayTrackLater = false;
@@ -287,32 +296,11 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       onError('reading the request span', err);
     }
   }
+  // The request path: one AsyncLocalStorage frame, nothing else. It must not read the server or the socket off the
+  // message: that made V8 abort this function's optimisation (and node's AsyncContextFrame's) in a loop when the
+  // agent started under load (+8 % CPU, docs/performance.md run 17). Requests in flight are counted at stall time.
   const onRequestStart = (msg: unknown): void => {
-    const { request, response, socket } = msg as {
-      request: RequestRecord;
-      response: ServerResponse;
-      socket?: QueuedSocket | null;
-    };
-    // Span events need a listener to unlink the request when it ends. Requests in flight are counted at stall time
-    // (connections.ts): nothing else here, so that this stays the cheapest possible function.
-    if (spanEvents) {
-      // Published before node:http assigns the response: a socket still busy with an earlier response means this
-      // one is queued behind it (pipelining).
-      if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
-        // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
-        // search the listener list to remove it.
-        response.on('close', onClose);
-      } else {
-        let queued = socket[kQueued];
-        if (!queued) {
-          queued = socket[kQueued] = new Set();
-          socket.once('close', onQueuedSocketClose);
-        }
-        queued.add(response);
-        (response as QueuedResponse)[kQueuedOn] = socket;
-        response.on('close', onQueuedClose);
-      }
-    }
+    const request = (msg as { request: RequestRecord }).request;
     if (tracksRequests) als.enterWith(request);
     else if (untrackedUnreported) {
       // Said once, at the first request left untracked — unless a context manager registered since the last beat.
@@ -327,13 +315,36 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
         }
       }
     }
-    if (spanEvents) {
-      inflight.add(request);
-      const server = (msg as { server?: { prependListener?: Function } | null }).server;
-      if (server && !servers.has(server)) {
-        servers.add(server);
-        if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
+  };
+  // Span events' own subscriber, subscribed once they go live (refresh()): keeps each request (to reach its span)
+  // until its response closes, and captures server spans.
+  const onSpanRequest = (msg: unknown): void => {
+    const { request, response, socket, server } = msg as {
+      request: RequestRecord;
+      response: ServerResponse;
+      socket?: QueuedSocket | null;
+      server?: { prependListener?: Function } | null;
+    };
+    // Published before node:http assigns the response: a socket still busy with an earlier response means this
+    // one is queued behind it (pipelining).
+    if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
+      // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
+      // search the listener list to remove it.
+      response.on('close', onClose);
+    } else {
+      let queued = socket[kQueued];
+      if (!queued) {
+        queued = socket[kQueued] = new Set();
+        socket.once('close', onQueuedSocketClose);
       }
+      queued.add(response);
+      (response as QueuedResponse)[kQueuedOn] = socket;
+      response.on('close', onQueuedClose);
+    }
+    inflight.add(request);
+    if (server && !servers.has(server)) {
+      servers.add(server);
+      if (typeof server.prependListener === 'function') server.prependListener('request', captureSpan);
     }
   };
   // fastify ≥ 5 publishes its route template on a tracing channel around the handler.
@@ -345,22 +356,27 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   dc.subscribe('http.server.request.start', onRequestStart);
   dc.subscribe('tracing:fastify.request.handler:start', onFastifyHandler);
 
-  const sampleFrom = (above: Function): AttributionSample => {
-    const frames = captureFrames(above);
-    // Drop the evaluated expression's own frame(s) (no file name) on top.
-    while (frames.length && !frames[0]!.fileName) frames.shift();
-    let inflightNow = 0;
+  // Walks every active handle (one per connection): once per stall, at its first sample (only that one's count is
+  // used), not on every sample inside the stall it measures.
+  const countInflight = (): number | undefined => {
     try {
       const n = countRequestsInFlight();
-      if (n !== undefined) inflightNow = n;
-      else if (!uncountableReported) {
+      if (n === undefined && !uncountableReported) {
         uncountableReported = true;
         deferError('counting the requests in flight', new Error('process._getActiveHandles() is missing: requests in flight are not counted'));
       }
+      return n;
     } catch (err) {
       deferError('counting the requests in flight', err);
+      return undefined;
     }
-    const s: AttributionSample = { frames, inflight: inflightNow, inRequest: false };
+  };
+  const sampleFrom = (above: Function, inflightNow: number | undefined): AttributionSample => {
+    const frames = captureFrames(above);
+    // Drop the evaluated expression's own frame(s) (no file name) on top.
+    while (frames.length && !frames[0]!.fileName) frames.shift();
+    const s: AttributionSample = { frames, inRequest: false };
+    if (inflightNow !== undefined) s.inflight = inflightNow;
     if (!tracksRequests) s.tracked = false;
     try {
       const record = als.getStore();
@@ -387,8 +403,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     return s;
   };
   // Runs inside the blocked code (a V8 interrupt): notes which request stalled and which were in flight.
-  const noteStall = (s: AttributionSample): void => {
-    const now = process.hrtime.bigint();
+  const noteStall = (s: AttributionSample, now: bigint): void => {
     let record: RequestRecord | undefined;
     try {
       record = als.getStore();
@@ -408,13 +423,16 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       deferError('reading the active span', err);
     }
     const list = spanEvents ? inflight.first(MAX_STALL_SPANS) : [];
-    mark = { atNs: now, lastNs: now, request: record, activeSpan, inflight: list, frames: s.frames, votes: new Map(), route: s.route };
+    mark = { atNs: now, lastNs: now, request: record, activeSpan, inflight: list, frames: s.frames, votes: new Map(), route: s.route, requestsInFlight: s.inflight };
     vote(mark, s.frames);
   };
   const getter = function loopwatchAttributionGetter(): AttributionSample | null {
     try {
-      const s = sampleFrom(loopwatchAttributionGetter);
-      noteStall(s);
+      const now = process.hrtime.bigint();
+      const m = mark;
+      const continuing = m !== undefined && now - m.lastNs < MARK_STALE_NS;
+      const s = sampleFrom(loopwatchAttributionGetter, continuing ? m.requestsInFlight : countInflight());
+      noteStall(s, now);
       return s;
     } catch (err) {
       deferError('sampling the blocked thread', err);
@@ -446,7 +464,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     return out;
   };
   const sample = function loopwatchAttributionSample(): AttributionSample {
-    return sampleFrom(loopwatchAttributionSample);
+    return sampleFrom(loopwatchAttributionSample, countInflight());
   };
   g[key] = getter;
 
@@ -456,6 +474,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       mark = undefined;
       deep?.stop();
       dc.unsubscribe('http.server.request.start', onRequestStart);
+      dc.unsubscribe('http.server.request.start', onSpanRequest);
       dc.unsubscribe('tracing:fastify.request.handler:start', onFastifyHandler);
       if (g[key] === getter) delete g[key];
       delete g[Symbol.for(GETTER_KEY + '.handle')];

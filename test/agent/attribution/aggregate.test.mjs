@@ -44,3 +44,12 @@ test('requests not tracked: the stalled request is not counted as its own victim
   assert.equal(untracked(2, 'PROMISE'), undefined, 'an await continuation may be one of them: not known');
   assert.equal(untracked(0, 'PROMISE'), 0);
 });
+
+test('requests in flight that could not be counted leave victims out, tracked or not (never a made-up 0)', () => {
+  const app = [F('work', '/app/a.js')];
+  const { inflight: _dropped, ...uncounted } = S(app);
+  assert.equal(aggregateSamples([uncounted]).victims, undefined);
+  assert.equal(aggregateSamples([{ frames: app, inRequest: false, tracked: false, resourceType: 'Timeout' }]).victims, undefined);
+  // Counted at the first sample: later samples carry the same count.
+  assert.equal(aggregateSamples([S(app, { inflight: 4 }), S(app, { inflight: 4 })]).victims, 3);
+});

@@ -201,3 +201,31 @@ test('a server that started listening before the attribution is counted too', as
     await new Promise((r) => server.close(r));
   }
 });
+
+test("servers that are not a handle of their own are counted through their connections: unref()'d, closed with requests in flight, a cluster worker's under round-robin", async () => {
+  const handle = startThreadAttribution({});
+  const server = await listening(() => {});
+  try {
+    server.unref();
+    const a = await connect(server);
+    a.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => handle.sample().inflight === 1);
+    assert.equal(handle.sample().inflight, 1, "an unref()'d server");
+    // Graceful shutdown: no longer listening, its requests still in flight.
+    const closed = new Promise((r) => server.close(r));
+    assert.equal(handle.sample().inflight, 1, 'a server closed with a request in flight');
+    a.destroy();
+    await closed;
+    await until(() => handle.sample().inflight === 0);
+    assert.equal(handle.sample().inflight, 0);
+  } finally {
+    handle.stop();
+    server.closeAllConnections();
+  }
+  const { spawnSync } = await import('node:child_process');
+  const fixture = new URL('./fixtures/cluster-inflight.cjs', import.meta.url);
+  const r = spawnSync(process.execPath, [fixture.pathname], { encoding: 'utf8', timeout: 30_000 });
+  const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
+  assert.equal(line.policy, 2, `round-robin scheduling (SCHED_RR): ${r.stdout}${r.stderr}`);
+  assert.equal(line.inflight, 2, `a cluster worker's two hanging requests: ${r.stdout}${r.stderr}`);
+});
