@@ -235,6 +235,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (mayTrackLater && otelRegistered('context')) {
       tracksRequests = true;
       mayTrackLater = false;
+      if (running) subscribeRequests(true);
     }
   };
 
@@ -308,6 +309,9 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       if (tracksRequests) als.enterWith(request);
       else {
         untrackedUnreported = false;
+        // Nothing more to do per request until requests are tracked: unsubscribed, node:http does not even build
+        // the channel's message (refresh() subscribes again when a context manager appears).
+        subscribeRequests(false);
         try {
           options.onUntrackedRequest?.();
         } catch (err) {
@@ -316,6 +320,13 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       }
     }
   };
+  let requestsSubscribed = false;
+  function subscribeRequests(on: boolean): void {
+    if (on === requestsSubscribed) return;
+    requestsSubscribed = on;
+    if (on) dc.subscribe('http.server.request.start', onRequestStart);
+    else dc.unsubscribe('http.server.request.start', onRequestStart);
+  }
   // Span events' own subscriber, subscribed once they go live (refresh()): keeps each request (to reach its span)
   // until its response closes, and captures server spans.
   const onSpanRequest = (msg: unknown): void => {
@@ -353,7 +364,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     const raw = m.request?.raw;
     if (raw && typeof m.route?.url === 'string') raw[kTemplate] = m.route.url;
   };
-  dc.subscribe('http.server.request.start', onRequestStart);
+  // With requests: false there is nothing to do per request (the untracked warning is not wanted either).
+  if (tracksRequests || untrackedUnreported) subscribeRequests(true);
   dc.subscribe('tracing:fastify.request.handler:start', onFastifyHandler);
 
   // Walks every active handle (one per connection): once per stall, at its first sample (only that one's count is
@@ -473,7 +485,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       running = false;
       mark = undefined;
       deep?.stop();
-      dc.unsubscribe('http.server.request.start', onRequestStart);
+      subscribeRequests(false);
       dc.unsubscribe('http.server.request.start', onSpanRequest);
       dc.unsubscribe('tracing:fastify.request.handler:start', onFastifyHandler);
       if (g[key] === getter) delete g[key];

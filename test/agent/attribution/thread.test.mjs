@@ -152,6 +152,8 @@ test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or 
     assert.equal(handle.sample().inRequest, !onHooks);
     publish('/b').emit('close');
     assert.equal(reported, onHooks ? 1 : 0, 'an untracked request is reported once');
+    // Untracked, after that report, nothing listens per request any more (node:http then builds no message at all).
+    assert.equal(channel.hasSubscribers, !onHooks, 'subscribed exactly while requests are tracked');
     if (onHooks) {
       // An OpenTelemetry context manager makes AsyncLocalStorage paid for: requests are tracked from the next
       // heartbeat on (refresh() is what the agent calls on every beat; nothing is looked up per request).
@@ -162,6 +164,7 @@ test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or 
         assert.equal(handle.tracksRequests, false, 'not looked up on every request');
         handle.refresh();
         assert.equal(handle.tracksRequests, true);
+        assert.equal(channel.hasSubscribers, true, 'subscribed again once requests are tracked');
         publish('/c').emit('close');
         assert.equal(handle.sample().inRequest, true, 'the first request after the beat is tracked');
       } finally {
@@ -175,6 +178,7 @@ test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or 
     handle = startThreadAttribution({ requests, onUntrackedRequest: () => reported++ });
     try {
       assert.equal(handle.tracksRequests, requests);
+      assert.equal(channel.hasSubscribers, requests, 'requests: false never listens per request');
       publish('/d').emit('close');
       assert.equal(handle.sample().inRequest, requests);
     } finally {
