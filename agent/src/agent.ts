@@ -148,7 +148,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         process.on('exit', this.onProcessExit);
         undo.push(() => process.off('exit', this.onProcessExit));
         if (config.otel) {
-          this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION);
+          this.otel = new OtelExporter(new MetricsCollector(this.directory), config.otel, diag, VERSION, (push) => this.watchdog?.pushInProgress(push));
           this.otel.start();
           undo.push(() => this.otel?.stop());
         }

@@ -13,6 +13,8 @@ export interface ResolvedPrometheus {
 export interface ResolvedOtel {
   meterProvider: MeterProvider | undefined;
   otlp: boolean;
+  /** Push the stall in progress over OTLP from the watchdog (otlp-push.ts); 'auto': where OTLP is known to be in use. */
+  stallPush: 'auto' | boolean;
   serviceName: string;
   detectIntervalMs: number;
 }
@@ -49,7 +51,7 @@ export const DEFAULTS = {
 const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
-const KNOWN_OTEL = new Set(['meterProvider', 'otlp']);
+const KNOWN_OTEL = new Set(['meterProvider', 'otlp', 'stallPush']);
 
 export class ConfigError extends Error {
   readonly code = 'LOOPWATCH_INVALID_OPTION';
@@ -227,7 +229,7 @@ function resolvePrometheus(problems: string[], opt: LoopwatchOptions['prometheus
 function resolveOtel(problems: string[], opt: LoopwatchOptions['otel'], env: Env, serviceName: string): ResolvedOtel | false {
   if (opt === false) return false;
   if (opt !== undefined && (opt === null || typeof opt !== 'object')) {
-    problems.push(`otel must be false or an object { meterProvider, otlp }, got ${show(opt)}`);
+    problems.push(`otel must be false or an object { meterProvider, otlp, stallPush }, got ${show(opt)}`);
     return false;
   }
   const o = opt ?? {};
@@ -240,7 +242,16 @@ function resolveOtel(problems: string[], opt: LoopwatchOptions['otel'], env: Env
   const otlpFromEnv = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
   const otlp = o.otlp ?? otlpFromEnv;
   if (typeof otlp !== 'boolean') problems.push(`otel.otlp must be a boolean, got ${show(otlp)}`);
-  return { meterProvider: o.meterProvider, otlp: otlp === true, serviceName, detectIntervalMs: 1000 };
+  let stallPush: ResolvedOtel['stallPush'] = 'auto';
+  if (o.stallPush !== undefined) {
+    if (typeof o.stallPush === 'boolean') stallPush = o.stallPush;
+    else problems.push(`otel.stallPush must be a boolean, got ${show(o.stallPush)}`);
+  } else {
+    const fromEnv = parseBool(env.LOOPWATCH_OTEL_STALL_PUSH);
+    if (typeof fromEnv === 'boolean') stallPush = fromEnv;
+    else if (typeof fromEnv === 'string') problems.push(`LOOPWATCH_OTEL_STALL_PUSH must be "on" or "off", got ${show(fromEnv)}`);
+  }
+  return { meterProvider: o.meterProvider, otlp: otlp === true, stallPush, serviceName, detectIntervalMs: 1000 };
 }
 
 function pickNumber(

@@ -50,6 +50,10 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'off' }).requestContext, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'AUTO' }).requestContext, 'auto');
   assert.equal(resolveConfig({ requestContext: false }, { LOOPWATCH_REQUEST_CONTEXT: 'on' }).requestContext, false);
+  assert.equal(resolveConfig({}, {}).otel.stallPush, 'auto');
+  assert.equal(resolveConfig({}, { LOOPWATCH_OTEL_STALL_PUSH: 'off' }).otel.stallPush, false);
+  assert.equal(resolveConfig({}, { LOOPWATCH_OTEL_STALL_PUSH: 'ON' }).otel.stallPush, true);
+  assert.equal(resolveConfig({ otel: { stallPush: true } }, { LOOPWATCH_OTEL_STALL_PUSH: 'off' }).otel.stallPush, true);
 });
 
 test('an app registry replaces the own endpoint unless a port is given', () => {
@@ -71,6 +75,9 @@ const bad = [
   [{ prometheus: { path: 'metrics' } }, {}, /prometheus.path must be a string starting with "\/"/],
   [{ prometheus: { registry: {} } }, {}, /prometheus.registry must be a prom-client Registry/],
   [{ otel: { meterProvider: 5 } }, {}, /otel.meterProvider must be an OpenTelemetry MeterProvider/],
+  [{ otel: { stallPush: 'yes' } }, {}, /otel.stallPush must be a boolean, got "yes"/],
+  [{}, { LOOPWATCH_OTEL_STALL_PUSH: 'loud' }, /LOOPWATCH_OTEL_STALL_PUSH must be "on" or "off", got "loud"/],
+  [{ otel: { push: true } }, {}, /unknown option "otel.push" \(accepted: meterProvider, otlp, stallPush\)/],
   [{ stallThresholdMs: 10, sampleIntervalMs: 10 }, {}, /sampleIntervalMs 10 must be at most half of stallThresholdMs/],
   [{ maxSampleIntervalMs: 80 }, {}, /maxSampleIntervalMs 80 must be from sampleIntervalMs \(10\) to half of stallThresholdMs \(50\)/],
   [{ sampleIntervalMs: 20, maxSampleIntervalMs: 10 }, {}, /maxSampleIntervalMs 10 must be from sampleIntervalMs \(20\)/],

@@ -4,20 +4,14 @@ import { METRICS } from '../metrics/names';
 import type { Diagnostics } from '../diag';
 import type { ResolvedOtel } from '../config';
 import { loadOtelApi, otelRegistered } from '../otel-global';
+import { LOG_EXPORTERS, METRIC_EXPORTERS, otlpProtocol, otlpSelected, type OtlpSignal } from './otlp-protocol';
+import type { OtlpPushConfig, ResourceValue } from '../watchdog/otlp-push';
+
+/** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
+const PUSH_AFTER_MS = 1000;
+const PUSH_EVERY_MS = 5000;
 
 const SCOPE = 'loopwatch';
-
-/** The OTLP exporter packages for each value of OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL. */
-const METRIC_EXPORTERS: Readonly<Record<string, string>> = {
-  'http/protobuf': '@opentelemetry/exporter-metrics-otlp-proto',
-  'http/json': '@opentelemetry/exporter-metrics-otlp-http',
-  grpc: '@opentelemetry/exporter-metrics-otlp-grpc',
-};
-const LOG_EXPORTERS: Readonly<Record<string, string>> = {
-  'http/protobuf': '@opentelemetry/exporter-logs-otlp-proto',
-  'http/json': '@opentelemetry/exporter-logs-otlp-http',
-  grpc: '@opentelemetry/exporter-logs-otlp-grpc',
-};
 
 function positiveInt(value: string | undefined, fallback: number): number {
   const n = value === undefined || value.trim() === '' ? NaN : Number(value);
@@ -49,12 +43,16 @@ export class OtelExporter {
   private own: { shutdown(): Promise<void> } | undefined;
   private ownLogs: (import('@opentelemetry/api').LoggerProvider & { shutdown(): Promise<void> }) | undefined;
   private readonly replayed = new Map<string, Float64Array>();
+  /** The resource of loopwatch's own OTLP export, when it runs one. */
+  private ownResource: { attributes: Record<string, unknown> } | undefined;
 
   constructor(
     private readonly collector: MetricsCollector,
     private readonly options: ResolvedOtel,
     private readonly diag: Diagnostics,
     private readonly version: string,
+    /** Called once bound to an OTLP pipeline, for the watchdog's in-progress push (watchdog/otlp-push.ts). */
+    private readonly onOtlp: (config: OtlpPushConfig) => void = () => {},
   ) {}
 
   start(): void {
@@ -62,7 +60,7 @@ export class OtelExporter {
     if (provider) return this.bind(provider);
     if (this.options.otlp) {
       const own = this.startOwnProvider();
-      if (own) return this.bind(own);
+      if (own) return this.bind(own, true);
     }
     // The app may register its SDK after loopwatch starts: keep looking, cheaply.
     this.detectTimer = setInterval(() => {
@@ -150,6 +148,7 @@ export class OtelExporter {
       });
       const provider = new SdkMeterProvider({ resource, readers: [reader] });
       this.own = provider;
+      this.ownResource = resource;
       return provider;
     } catch (err) {
       this.diag.error('otel', 'could not start OTLP export of loopwatch metrics', err);
@@ -158,13 +157,9 @@ export class OtelExporter {
   }
 
   /** The OTLP exporter class for a signal, per OTEL_<signal>_EXPORTER and the protocol variables; undefined if none. */
-  private otlpExporter(signal: 'METRICS' | 'LOGS', modules: Readonly<Record<string, string>>): Function | undefined {
-    const env = process.env;
-    const selected = env[`OTEL_${signal}_EXPORTER`];
-    if (selected && !selected.split(',').some((e) => e.trim().toLowerCase() === 'otlp')) return undefined;
-    const specific = `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`;
-    const variable = env[specific] ? specific : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-    const protocol = env[variable] || 'http/protobuf';
+  private otlpExporter(signal: OtlpSignal, modules: Readonly<Record<string, string>>): Function | undefined {
+    if (!otlpSelected(signal)) return undefined;
+    const { protocol, variable } = otlpProtocol(signal);
     const module = Object.hasOwn(modules, protocol) ? modules[protocol] : undefined;
     if (!module) {
       this.diag.error('otel', `${variable} must be one of ${Object.keys(modules).join(', ')}, got ${JSON.stringify(protocol)}; loopwatch does not export ${signal.toLowerCase()} over OTLP`);
@@ -180,7 +175,39 @@ export class OtelExporter {
     }
   }
 
-  private bind(provider: MeterProvider): void {
+  /**
+   * Whether and how the watchdog pushes the stall in progress (see OtelOptions.stallPush): 'auto' pushes where OTLP
+   * is known to be the pipeline — loopwatch's own export, or the app's with an OTLP endpoint variable set.
+   */
+  private pushConfig(provider: MeterProvider, own: boolean): OtlpPushConfig | undefined {
+    const env = process.env;
+    const mode = this.options.stallPush;
+    if (mode === false) return undefined;
+    if (mode === 'auto' && !own && !((env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) && otlpSelected('METRICS'))) {
+      return undefined;
+    }
+    const { protocol, variable } = otlpProtocol('METRICS');
+    if (!Object.hasOwn(METRIC_EXPORTERS, protocol)) {
+      // loopwatch's own export has said so already.
+      if (!own) this.diag.error('otel', `${variable} must be one of ${Object.keys(METRIC_EXPORTERS).join(', ')}, got ${JSON.stringify(protocol)}; the stall in progress is not pushed over OTLP`);
+      return undefined;
+    }
+    // The app's SDK keeps its resource in a private field; without it the pushed series gets the environment's resource.
+    const resource = own ? this.ownResource : (provider as { _sharedState?: { resource?: { attributes?: Record<string, unknown> } } })._sharedState?.resource;
+    const attributes: Record<string, ResourceValue> = { 'service.name': this.options.serviceName };
+    for (const [k, v] of Object.entries(resource?.attributes ?? envResource(this.options.serviceName, this.diag))) {
+      if (isResourceValue(v)) attributes[k] = v;
+    }
+    return {
+      protocol,
+      resource: attributes,
+      scopeVersion: this.version,
+      afterMs: PUSH_AFTER_MS,
+      everyMs: Math.min(PUSH_EVERY_MS, positiveInt(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000)),
+    };
+  }
+
+  private bind(provider: MeterProvider, own = false): void {
     const meter = provider.getMeter(SCOPE, this.version);
     const histograms = new Map<string, Histogram>();
     const observables = new Map<string, Observable>();
@@ -210,6 +237,12 @@ export class OtelExporter {
     this.observables = [...observables.values()];
     meter.addBatchObservableCallback(this.callback, this.observables);
     this.meter = meter;
+    try {
+      const push = this.pushConfig(provider, own);
+      if (push) this.onOtlp(push);
+    } catch (err) {
+      this.diag.error('otel', 'could not set up the stall-in-progress push', err);
+    }
   }
 
   private replay(c: Extract<Collected, { kind: 'histogram' }>, histogram: Histogram, seen: Set<string>): void {
@@ -231,5 +264,24 @@ export class OtelExporter {
         for (let k = 0; k < n; k++) histogram.record(value, p.attributes);
       }
     }
+  }
+}
+
+/** Structured-clone-safe attribute values (they travel to the watchdog thread). */
+function isResourceValue(v: unknown): v is ResourceValue {
+  const scalar = (x: unknown): boolean => typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x));
+  return scalar(v) || (Array.isArray(v) && v.every(scalar));
+}
+
+/** The resource `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` describe, for an app provider whose own is unreadable. */
+function envResource(serviceName: string, diag: Diagnostics): Record<string, unknown> {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+    return resourceFromAttributes({ 'service.name': serviceName }).merge(detectResources({ detectors: [envDetector] })).attributes;
+  } catch (err) {
+    // The service name (set by the caller) has to do.
+    diag.error('otel', 'could not read the OTEL_* resource for the stall-in-progress push', err);
+    return {};
   }
 }

@@ -1,4 +1,5 @@
 /** Messages between the main thread's agent and its watchdog worker. */
+import type { OtlpPushConfig } from './otlp-push';
 
 export interface WatchdogData {
   mainThreadId: number;
@@ -15,7 +16,7 @@ export interface WatchdogData {
 }
 
 /** From the main thread's agent to its watchdog, besides the channel messages it relays. */
-export type ToWatchdog = { type: 'disconnect-sessions' };
+export type ToWatchdog = { type: 'disconnect-sessions' } | { type: 'otlp-push'; config: OtlpPushConfig };
 
 export type ToMain =
   | { type: 'listening'; url: string | undefined }

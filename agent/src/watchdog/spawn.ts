@@ -3,12 +3,15 @@ import { Worker } from 'node:worker_threads';
 import type { Diagnostics } from '../diag';
 import type { ChannelMessage } from '../threads/channel';
 import type { ToMain, ToWatchdog, WatchdogData } from './protocol';
+import type { OtlpPushConfig } from './otlp-push';
 
 export interface Watchdog {
   /** Resolves with the endpoint URL, or undefined when there is none (off, or it could not listen). */
   readonly listening: Promise<string | undefined>;
   /** Thread/series/hello messages for the watchdog's directory. */
   post(msg: ChannelMessage): void;
+  /** Has the watchdog push the stall in progress over OTLP while a thread is blocked (otlp-push.ts). */
+  pushInProgress(config: OtlpPushConfig): void;
   /**
    * Synchronously (the process is exiting) has the watchdog disconnect its inspector sessions, waiting at most
    * `timeoutMs`; returns at once when none is connected.
@@ -69,6 +72,9 @@ export function spawnWatchdog(
     listening,
     post(msg) {
       if (!stopped) worker.postMessage(msg);
+    },
+    pushInProgress(config) {
+      if (!stopped) worker.postMessage({ type: 'otlp-push', config } satisfies ToWatchdog);
     },
     disconnectSessions(timeoutMs) {
       if (stopped || Atomics.load(sessions, 0) === 0) return;

@@ -16,6 +16,7 @@ import { startMetricsServer } from './server';
 import { StallWatch } from './stall-watch';
 import { WatchdogAttribution } from '../attribution/watchdog';
 import type { ToMain, ToWatchdog, WatchdogData } from './protocol';
+import { otlpInProgressSender, StallPush } from './otlp-push';
 
 const data = workerData as WatchdogData;
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
@@ -29,7 +30,13 @@ directory.add(data.mainThreadId, data.mainThreadName, new ThreadState(data.mainB
 // Node's bundled undici for MessageEvent, ~14 MB of RSS).
 const channel = { postMessage: (msg: ChannelMessage): void => parentPort?.postMessage(msg) };
 const sessions = new Int32Array(data.sessions);
+// Set once the main thread's metrics are bound to an OTLP pipeline (otlp-push.ts).
+let push: StallPush | undefined;
 parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
+  if (msg.type === 'otlp-push') {
+    push = new StallPush(msg.config, otlpInProgressSender(msg.config, diag));
+    return;
+  }
   if (msg.type === 'disconnect-sessions') {
     try {
       attribution?.disconnectAll();
@@ -99,7 +106,9 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
 const tick = (): void => {
   let next = data.pollMs;
   try {
-    next = watch.poll(process.hrtime.bigint());
+    const now = process.hrtime.bigint();
+    next = watch.poll(now);
+    push?.poll(now, directory.threads());
     updateCpu();
   } catch (err) {
     diag.error('watchdog', 'poll failed', err);
