@@ -59,6 +59,11 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     } catch (err) {
       this.diag.error('watchdog', 'could not disconnect the inspector sessions at exit', err);
     }
+    try {
+      this.watchdog?.closePush(500);
+    } catch (err) {
+      this.diag.error('otel', 'could not close the stall-in-progress push at exit', err);
+    }
     this.lastWords();
   };
   // Worker threads this thread creates: their end is seen here even when they cannot say it (worker.terminate()
@@ -247,7 +252,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.store.removeAll();
     this.channel.close();
     this.unregisterFromApp?.();
-    await Promise.all([this.watchdog?.stop(), this.otel?.stop()]);
+    // In this order: an OTLP push episode's closing 0s (watchdog) must be the last word on a block in progress.
+    await this.otel?.stop();
+    await this.watchdog?.stop();
   }
 
   private startWatchdog(): Watchdog {

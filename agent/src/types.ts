@@ -91,12 +91,12 @@ export interface OtelOptions {
   /**
    * OTLP export runs on the main thread and sends nothing while it is blocked. With this on, the watchdog thread
    * pushes `loopwatch.eventloop.stall.in_progress` itself while a thread has been blocked for 1 s (then every 5 s,
-   * or every `OTEL_METRIC_EXPORT_INTERVAL` if shorter, and once more when the stall ends), through the same OTLP
-   * protocol, endpoint variables and resource as the main thread's export. Default (env
-   * `LOOPWATCH_OTEL_STALL_PUSH=on|off` unset): on when loopwatch exports over OTLP itself, or when the app's SDK is
-   * bound and `OTEL_EXPORTER_OTLP[_METRICS]_ENDPOINT` is set (and `OTEL_METRICS_EXPORTER`, if set, includes `otlp`).
-   * `true` pushes to the endpoint the `OTEL_*` variables name (default `http://localhost:4318`) whenever loopwatch's
-   * metrics are bound to a MeterProvider.
+   * or every `OTEL_METRIC_EXPORT_INTERVAL` if shorter, and with 0 when the block ends, the agent stops or the process
+   * exits), through the same OTLP protocol, `OTEL_EXPORTER_OTLP_*` variables, resource and scope as the main thread's
+   * export. Default (env `LOOPWATCH_OTEL_STALL_PUSH=on|off` unset): on where loopwatch's metrics go out over OTLP —
+   * its own export, or a MeterProvider with an OTLP exporter among its readers. `true` pushes whenever loopwatch's
+   * metrics are bound to a MeterProvider, to the endpoint the `OTEL_*` variables name (default
+   * `http://localhost:4318`).
    */
   stallPush?: boolean;
 }

@@ -54,6 +54,7 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_OTEL_STALL_PUSH: 'off' }).otel.stallPush, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_OTEL_STALL_PUSH: 'ON' }).otel.stallPush, true);
   assert.equal(resolveConfig({ otel: { stallPush: true } }, { LOOPWATCH_OTEL_STALL_PUSH: 'off' }).otel.stallPush, true);
+  assert.equal(resolveConfig({ otel: { stallPush: false } }, { LOOPWATCH_OTEL_STALL_PUSH: 'on' }).otel.stallPush, false);
 });
 
 test('an app registry replaces the own endpoint unless a port is given', () => {

@@ -1,11 +1,11 @@
 import type { Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import type { Collected, MetricsCollector } from '../metrics/collect';
-import { METRICS } from '../metrics/names';
+import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 import type { Diagnostics } from '../diag';
 import type { ResolvedOtel } from '../config';
 import { loadOtelApi, otelRegistered } from '../otel-global';
 import { LOG_EXPORTERS, METRIC_EXPORTERS, otlpProtocol, otlpSelected, type OtlpSignal } from './otlp-protocol';
-import type { OtlpPushConfig, ResourceValue } from '../watchdog/otlp-push';
+import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from '../watchdog/otlp-push';
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
 const PUSH_AFTER_MS = 1000;
@@ -43,8 +43,9 @@ export class OtelExporter {
   private own: { shutdown(): Promise<void> } | undefined;
   private ownLogs: (import('@opentelemetry/api').LoggerProvider & { shutdown(): Promise<void> }) | undefined;
   private readonly replayed = new Map<string, Float64Array>();
+  private stopping = false;
   /** The resource of loopwatch's own OTLP export, when it runs one. */
-  private ownResource: { attributes: Record<string, unknown> } | undefined;
+  private ownResource: ResourceLike | undefined;
 
   constructor(
     private readonly collector: MetricsCollector,
@@ -85,11 +86,13 @@ export class OtelExporter {
 
   async stop(): Promise<void> {
     if (this.detectTimer) clearInterval(this.detectTimer);
-    if (this.meter && this.callback) this.meter.removeBatchObservableCallback(this.callback, this.observables);
-    this.meter = undefined;
+    this.stopping = true;
+    // loopwatch's own providers flush at shutdown: with the callback still there, so the last export has its metrics.
     await Promise.all(
       [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
     );
+    if (this.meter && this.callback) this.meter.removeBatchObservableCallback(this.callback, this.observables);
+    this.meter = undefined;
   }
 
   private globalProvider(): MeterProvider | undefined {
@@ -177,30 +180,39 @@ export class OtelExporter {
 
   /**
    * Whether and how the watchdog pushes the stall in progress (see OtelOptions.stallPush): 'auto' pushes where OTLP
-   * is known to be the pipeline — loopwatch's own export, or the app's with an OTLP endpoint variable set.
+   * is the pipeline — loopwatch's own export, or an app MeterProvider with an OTLP exporter among its readers.
    */
-  private pushConfig(provider: MeterProvider, own: boolean): OtlpPushConfig | undefined {
+  private async pushConfig(provider: MeterProvider, own: boolean): Promise<OtlpPushConfig | undefined> {
     const env = process.env;
     const mode = this.options.stallPush;
     if (mode === false) return undefined;
-    if (mode === 'auto' && !own && !((env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) && otlpSelected('METRICS'))) {
-      return undefined;
-    }
+    const sdk = provider as SdkMeterProviderLike;
+    if (mode === 'auto' && !own && !appExportsOtlp(sdk)) return undefined;
     const { protocol, variable } = otlpProtocol('METRICS');
     if (!Object.hasOwn(METRIC_EXPORTERS, protocol)) {
       // loopwatch's own export has said so already.
       if (!own) this.diag.error('otel', `${variable} must be one of ${Object.keys(METRIC_EXPORTERS).join(', ')}, got ${JSON.stringify(protocol)}; the stall in progress is not pushed over OTLP`);
       return undefined;
     }
-    // The app's SDK keeps its resource in a private field; without it the pushed series gets the environment's resource.
-    const resource = own ? this.ownResource : (provider as { _sharedState?: { resource?: { attributes?: Record<string, unknown> } } })._sharedState?.resource;
-    const attributes: Record<string, ResourceValue> = { 'service.name': this.options.serviceName };
-    for (const [k, v] of Object.entries(resource?.attributes ?? envResource(this.options.serviceName, this.diag))) {
-      if (isResourceValue(v)) attributes[k] = v;
+    // The app's SDK keeps its resource in a private field. Its detectors may still be settling (host.id, …):
+    // wait, or the pushed series would carry a resource of its own.
+    const resource = own ? this.ownResource : sdk._sharedState?.resource;
+    if (resource?.asyncAttributesPending) await resource.waitForAsyncAttributes?.();
+    let attributes = resource?.attributes;
+    if (!attributes) {
+      this.diag.warn(
+        "could not read the app MeterProvider's resource; the stall in progress is pushed with the OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES resource, which may make it a series apart",
+      );
+      attributes = envResource(this.options.serviceName, this.diag);
     }
+    const values: Record<string, ResourceValue> = { 'service.name': this.options.serviceName };
+    for (const [k, v] of Object.entries(attributes)) if (isResourceValue(v)) values[k] = v;
+    const otlpEnv: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) if (k.startsWith(OTLP_ENV_PREFIX) && v !== undefined) otlpEnv[k] = v;
     return {
       protocol,
-      resource: attributes,
+      resource: values,
+      env: otlpEnv,
       scopeVersion: this.version,
       afterMs: PUSH_AFTER_MS,
       everyMs: Math.min(PUSH_EVERY_MS, positiveInt(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000)),
@@ -226,7 +238,11 @@ export class OtelExporter {
         const seen = new Set<string>();
         for (const c of this.collector.collect()) {
           if (c.kind === 'histogram') this.replay(c, histograms.get(c.def.name)!, seen);
-          else for (const p of c.points) result.observe(observables.get(c.def.name)!, p.value, p.attributes);
+          else {
+            // The last export of a stopping agent must not leave a backend holding a block in progress for minutes.
+            const zero = this.stopping && c.def.name === LOOPWATCH_STALL_IN_PROGRESS;
+            for (const p of c.points) result.observe(observables.get(c.def.name)!, zero ? 0 : p.value, p.attributes);
+          }
         }
         // Series that went away (a closed pool, an exited thread) must not keep their replay state forever.
         for (const key of this.replayed.keys()) if (!seen.has(key)) this.replayed.delete(key);
@@ -237,12 +253,12 @@ export class OtelExporter {
     this.observables = [...observables.values()];
     meter.addBatchObservableCallback(this.callback, this.observables);
     this.meter = meter;
-    try {
-      const push = this.pushConfig(provider, own);
-      if (push) this.onOtlp(push);
-    } catch (err) {
-      this.diag.error('otel', 'could not set up the stall-in-progress push', err);
-    }
+    this.pushConfig(provider, own).then(
+      (push) => {
+        if (push && this.meter === meter) this.onOtlp(push);
+      },
+      (err: unknown) => this.diag.error('otel', 'could not set up the stall-in-progress push', err),
+    );
   }
 
   private replay(c: Extract<Collected, { kind: 'histogram' }>, histogram: Histogram, seen: Set<string>): void {
@@ -265,6 +281,28 @@ export class OtelExporter {
       }
     }
   }
+}
+
+/** What is read of an SDK MeterProvider's private state (sdk-metrics 2.x and 3.x), each part checked before use. */
+interface ResourceLike {
+  attributes?: Record<string, unknown>;
+  asyncAttributesPending?: boolean;
+  waitForAsyncAttributes?(): Promise<void>;
+}
+interface SdkMeterProviderLike {
+  _sharedState?: { resource?: ResourceLike; metricCollectors?: { _metricReader?: { _exporter?: object } }[] };
+}
+
+/**
+ * Whether an app MeterProvider exports over OTLP: one of its readers has an `OTLPMetricExporter` (the class of all
+ * three OTLP exporter packages). Where the readers cannot be seen, an OTLP endpoint variable with
+ * `OTEL_METRICS_EXPORTER` unset or including `otlp` (NodeSDK's rule) has to do.
+ */
+function appExportsOtlp(provider: SdkMeterProviderLike): boolean {
+  const collectors = provider._sharedState?.metricCollectors;
+  if (Array.isArray(collectors)) return collectors.some((c) => c?._metricReader?._exporter?.constructor?.name === 'OTLPMetricExporter');
+  const env = process.env;
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) && otlpSelected('METRICS');
 }
 
 /** Structured-clone-safe attribute values (they travel to the watchdog thread). */

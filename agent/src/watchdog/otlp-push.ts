@@ -18,8 +18,13 @@ export type ResourceValue = string | number | boolean | (string | number | boole
 export interface OtlpPushConfig {
   /** A key of METRIC_EXPORTERS. */
   protocol: string;
-  /** The main thread's export resource (its synchronous attributes), so the pushed series is the same series. */
+  /** The main thread's export resource (its attributes, async ones settled), so the pushed series is the same series. */
   resource: Record<string, ResourceValue>;
+  /**
+   * The main thread's `OTEL_EXPORTER_OTLP_*` variables as they are at bind time: the watchdog's environment is a copy
+   * taken at its start, before an app's dotenv or SDK setup may have set them.
+   */
+  env: Record<string, string>;
   /** loopwatch's version, the instrumentation scope's version. */
   scopeVersion: string;
   /** Push once a thread has been blocked this long… */
@@ -42,19 +47,32 @@ export interface PushThread {
 /**
  * When to push. Pure: the caller gives the time and the threads, `send` does the I/O. One push at a time; while one
  * is in flight only the latest state waits (so a slow or dead endpoint costs one pending push, not a queue).
+ *
+ * An episode starts with the first push of a thread blocked for `afterMs` and ends with a push of 0 for every thread
+ * it pushed — also for one that has gone since (a terminated worker), and at `close()` (agent stopped, process
+ * exiting), since a backend keeps the last value of a series it hears no more of.
  */
 export class StallPush {
-  /** Time of the last push of the current episode (a stretch with some thread blocked ≥ afterMs). */
+  /** Time of the last push of the current episode. */
   private lastPushNs: bigint | undefined;
+  /** Threads pushed with a value above 0 in this episode: each gets its 0 before the episode is over. */
+  private readonly pushed = new Set<string>();
   private inFlight = false;
-  private pending: InProgressPoint[] | undefined;
+  private pending: PushJob | undefined;
+  private drained: (() => void)[] = [];
+  /** After close() (agent stopping, process exiting) nothing more is pushed. */
+  private closed = false;
 
   constructor(
     private readonly policy: Pick<OtlpPushConfig, 'afterMs' | 'everyMs'>,
-    private readonly send: (points: InProgressPoint[]) => Promise<void>,
+    private readonly send: (points: InProgressPoint[], atMs: number) => Promise<void>,
+    /** Told when an episode opens (a value above 0 went out) and when its closing push has been sent. */
+    private readonly onEpisode: (open: boolean) => void = () => {},
+    private readonly wallMs: () => number = Date.now,
   ) {}
 
   poll(nowNs: bigint, threads: Iterable<PushThread>): void {
+    if (this.closed) return;
     const points: InProgressPoint[] = [];
     let longestMs = 0;
     for (const t of threads) {
@@ -66,29 +84,79 @@ export class StallPush {
     if (longestMs >= this.policy.afterMs) {
       if (this.lastPushNs !== undefined && Number(nowNs - this.lastPushNs) / 1e6 < this.policy.everyMs) return;
       this.lastPushNs = nowNs;
-      this.push(points);
+      this.push(this.withGone(points));
+      for (const p of points) if (p.seconds > 0) this.pushed.add(p.thread);
+      this.onEpisode(true);
     } else if (this.lastPushNs !== undefined) {
-      // The episode is over: say so, with the values of now (0 for threads running again).
+      // The episode is over: say so, with the values of now (0 for threads running again or gone).
       this.lastPushNs = undefined;
-      this.push(points);
+      this.closeEpisode(this.withGone(points));
     }
   }
 
-  private push(points: InProgressPoint[]): void {
+  /** Ends an open episode at once (0 for every thread it pushed) and for good; resolves when nothing is left to send. */
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.lastPushNs !== undefined || this.pushed.size > 0) {
+      this.lastPushNs = undefined;
+      this.closeEpisode(this.withGone([]));
+    }
+    return this.inFlight ? new Promise((resolve) => this.drained.push(resolve)) : Promise.resolve();
+  }
+
+  /** `points` plus a 0 for each thread of this episode that is not among them. */
+  private withGone(points: InProgressPoint[]): InProgressPoint[] {
+    const out = points.slice();
+    for (const name of this.pushed) if (!points.some((p) => p.thread === name)) out.push({ thread: name, seconds: 0 });
+    return out;
+  }
+
+  private closeEpisode(points: InProgressPoint[]): void {
+    this.pushed.clear();
+    this.push(points, () => {
+      if (this.lastPushNs === undefined) this.onEpisode(false);
+    });
+  }
+
+  private push(points: InProgressPoint[], sent?: () => void): void {
+    const job: PushJob = { points, atMs: this.wallMs(), sent: sent ? [sent] : [] };
     if (this.inFlight) {
-      this.pending = points;
+      // Only the latest state waits; a thread only the superseded state had (one that has gone, with its 0) stays.
+      const old = this.pending;
+      if (old) {
+        for (const p of old.points) if (!job.points.some((q) => q.thread === p.thread)) job.points.push(p);
+        job.sent.unshift(...old.sent);
+      }
+      this.pending = job;
       return;
     }
+    this.run(job);
+  }
+
+  private run(job: PushJob): void {
     this.inFlight = true;
     // `send` reports its own failures and never rejects; `finally` keeps the chain going if one does anyway.
-    void this.send(points).finally(() => {
+    void this.send(job.points, job.atMs).finally(() => {
       this.inFlight = false;
+      for (const f of job.sent) f();
       const next = this.pending;
       this.pending = undefined;
-      if (next) this.push(next);
+      if (next) this.run(next);
+      else for (const resolve of this.drained.splice(0)) resolve();
     });
   }
 }
+
+interface PushJob {
+  points: InProgressPoint[];
+  /** When the values were read (the data point's time). */
+  atMs: number;
+  /** Called once the job has been sent. */
+  sent: (() => void)[];
+}
+
+/** The variables the OTLP exporters read their endpoint, headers, timeout, compression and certificates from. */
+export const OTLP_ENV_PREFIX = 'OTEL_EXPORTER_OTLP_';
 
 type HrTime = [number, number];
 interface PushExporter {
@@ -98,17 +166,21 @@ interface PushExporter {
 /**
  * Sends in-progress points through the OTLP metric exporter of `config.protocol`, which reads the endpoint, headers,
  * timeout, compression and certificate variables itself (as the main thread's exporter does). The exporter is
- * loaded at the first push, so a process that never stalls for `afterMs` never pays for it in the watchdog.
+ * loaded at the first push (~0.2 s of the watchdog's time, ~10 MB), so a process that never stalls for `afterMs`
+ * never pays for it.
  */
-export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics): (points: InProgressPoint[]) => Promise<void> {
+export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics): (points: InProgressPoint[], atMs: number) => Promise<void> {
   const def = METRICS.find((m) => m.name === LOOPWATCH_STALL_IN_PROGRESS)!;
   let exporter: PushExporter | undefined;
   let resource: unknown;
   let kinds: { gauge: number; cumulative: number; double: number } | undefined;
-  return (points) =>
+  return (points, atMs) =>
     new Promise<void>((resolve) => {
       try {
         if (!exporter) {
+          // The exporter reads its settings from this thread's environment: make it the main thread's, as of now.
+          for (const key of Object.keys(process.env)) if (key.startsWith(OTLP_ENV_PREFIX)) delete process.env[key];
+          Object.assign(process.env, config.env);
           /* eslint-disable @typescript-eslint/no-require-imports */
           const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
           const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
@@ -119,8 +191,7 @@ export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics):
           kinds = { gauge: sdk.DataPointType.GAUGE, cumulative: sdk.AggregationTemporality.CUMULATIVE, double: api.ValueType.DOUBLE };
           exporter = new OTLPMetricExporter();
         }
-        const ms = Date.now();
-        const time: HrTime = [Math.floor(ms / 1000), (ms % 1000) * 1e6];
+        const time: HrTime = [Math.floor(atMs / 1000), (atMs % 1000) * 1e6];
         const request = {
           resource,
           scopeMetrics: [

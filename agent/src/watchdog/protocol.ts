@@ -11,12 +11,18 @@ export interface WatchdogData {
   pollMs: number;
   /** Sample the stack of blocked threads through the inspector. */
   attribution: boolean;
-  /** Int32Array [inspector sessions connected, disconnect acknowledgements] (see Watchdog.disconnectSessions). */
+  /**
+   * Int32Array [inspector sessions connected, disconnect acknowledgements, OTLP push episode open, closing-push
+   * acknowledgements] (see Watchdog.disconnectSessions and Watchdog.closePush).
+   */
   sessions: SharedArrayBuffer;
 }
 
 /** From the main thread's agent to its watchdog, besides the channel messages it relays. */
-export type ToWatchdog = { type: 'disconnect-sessions' } | { type: 'otlp-push'; config: OtlpPushConfig };
+export type ToWatchdog = { type: 'disconnect-sessions' } | { type: 'otlp-push'; config: OtlpPushConfig } | { type: 'close-push' };
+
+/** Slots of the `sessions` Int32Array. */
+export const SLOT = { SESSIONS: 0, DISCONNECTED: 1, PUSH_OPEN: 2, PUSH_CLOSED: 3 } as const;
 
 export type ToMain =
   | { type: 'listening'; url: string | undefined }

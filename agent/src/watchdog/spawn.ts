@@ -2,8 +2,11 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Diagnostics } from '../diag';
 import type { ChannelMessage } from '../threads/channel';
-import type { ToMain, ToWatchdog, WatchdogData } from './protocol';
+import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
 import type { OtlpPushConfig } from './otlp-push';
+
+/** How long stop() waits for the closing OTLP push of an open episode. */
+const STOP_PUSH_WAIT_MS = 2000;
 
 export interface Watchdog {
   /** Resolves with the endpoint URL, or undefined when there is none (off, or it could not listen). */
@@ -12,6 +15,11 @@ export interface Watchdog {
   post(msg: ChannelMessage): void;
   /** Has the watchdog push the stall in progress over OTLP while a thread is blocked (otlp-push.ts). */
   pushInProgress(config: OtlpPushConfig): void;
+  /**
+   * Synchronously (the process is exiting) has the watchdog end an open OTLP push episode with its 0s, waiting at
+   * most `timeoutMs`; returns at once when none is open (a backend would otherwise keep the last value for minutes).
+   */
+  closePush(timeoutMs: number): void;
   /**
    * Synchronously (the process is exiting) has the watchdog disconnect its inspector sessions, waiting at most
    * `timeoutMs`; returns at once when none is connected.
@@ -33,7 +41,7 @@ export function spawnWatchdog(
 ): Watchdog {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  const sessions = new Int32Array(new SharedArrayBuffer(8));
+  const sessions = new Int32Array(new SharedArrayBuffer(16));
   const worker = new Worker(join(__dirname, 'worker.js'), {
     workerData: { ...data, sessions: sessions.buffer } satisfies WatchdogData,
     execArgv: [],
@@ -77,12 +85,25 @@ export function spawnWatchdog(
       if (!stopped) worker.postMessage({ type: 'otlp-push', config } satisfies ToWatchdog);
     },
     disconnectSessions(timeoutMs) {
-      if (stopped || Atomics.load(sessions, 0) === 0) return;
-      const acked = Atomics.load(sessions, 1);
+      if (stopped || Atomics.load(sessions, SLOT.SESSIONS) === 0) return;
+      const acked = Atomics.load(sessions, SLOT.DISCONNECTED);
       worker.postMessage({ type: 'disconnect-sessions' } satisfies ToWatchdog);
-      Atomics.wait(sessions, 1, acked, timeoutMs);
+      Atomics.wait(sessions, SLOT.DISCONNECTED, acked, timeoutMs);
+    },
+    closePush(timeoutMs) {
+      if (stopped || Atomics.load(sessions, SLOT.PUSH_OPEN) === 0) return;
+      const acked = Atomics.load(sessions, SLOT.PUSH_CLOSED);
+      worker.postMessage({ type: 'close-push' } satisfies ToWatchdog);
+      Atomics.wait(sessions, SLOT.PUSH_CLOSED, acked, timeoutMs);
     },
     async stop() {
+      if (!stopped && Atomics.load(sessions, SLOT.PUSH_OPEN) === 1) {
+        // An open push episode ends with its 0s before the thread goes (bounded: a dead endpoint must not hold stop()).
+        const acked = Atomics.load(sessions, SLOT.PUSH_CLOSED);
+        worker.postMessage({ type: 'close-push' } satisfies ToWatchdog);
+        const wait = Atomics.waitAsync(sessions, SLOT.PUSH_CLOSED, acked, STOP_PUSH_WAIT_MS);
+        if (wait.async) await wait.value;
+      }
       stopped = true;
       await worker.terminate();
     },

@@ -15,7 +15,7 @@ import { ThreadDirectory } from '../threads/directory';
 import { startMetricsServer } from './server';
 import { StallWatch } from './stall-watch';
 import { WatchdogAttribution } from '../attribution/watchdog';
-import type { ToMain, ToWatchdog, WatchdogData } from './protocol';
+import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
 import { otlpInProgressSender, StallPush } from './otlp-push';
 
 const data = workerData as WatchdogData;
@@ -34,7 +34,19 @@ const sessions = new Int32Array(data.sessions);
 let push: StallPush | undefined;
 parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
   if (msg.type === 'otlp-push') {
-    push = new StallPush(msg.config, otlpInProgressSender(msg.config, diag));
+    push = new StallPush(msg.config, otlpInProgressSender(msg.config, diag), (open) => Atomics.store(sessions, SLOT.PUSH_OPEN, open ? 1 : 0));
+    return;
+  }
+  if (msg.type === 'close-push') {
+    // The agent is stopping or the process exiting (the main thread may be waiting on this, briefly).
+    const ack = (): void => {
+      Atomics.add(sessions, SLOT.PUSH_CLOSED, 1);
+      Atomics.notify(sessions, SLOT.PUSH_CLOSED);
+    };
+    (push?.close() ?? Promise.resolve()).then(ack, (err: unknown) => {
+      diag.error('otel', 'could not close the stall-in-progress push', err);
+      ack();
+    });
     return;
   }
   if (msg.type === 'disconnect-sessions') {
@@ -44,8 +56,8 @@ parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
       diag.error('attribution', 'could not disconnect the inspector sessions', err);
     }
     // The main thread waits on this (briefly) in its 'exit' handler.
-    Atomics.add(sessions, 1, 1);
-    Atomics.notify(sessions, 1);
+    Atomics.add(sessions, SLOT.DISCONNECTED, 1);
+    Atomics.notify(sessions, SLOT.DISCONNECTED);
     return;
   }
   try {
@@ -80,7 +92,7 @@ const updateCpu = (): void => {
 channel.postMessage({ type: 'hello' });
 
 const attribution = data.attribution
-  ? new WatchdogAttribution({ mainThreadId: data.mainThreadId, onConnected: (n) => Atomics.store(sessions, 0, n) })
+  ? new WatchdogAttribution({ mainThreadId: data.mainThreadId, onConnected: (n) => Atomics.store(sessions, SLOT.SESSIONS, n) })
   : undefined;
 attribution?.start();
 const stallBegan = new Map<number, bigint>();

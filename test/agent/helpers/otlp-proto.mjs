@@ -1,0 +1,83 @@
+// A reader of OTLP/protobuf metrics requests (ExportMetricsServiceRequest), written from the field numbers of
+// opentelemetry-proto (collector/metrics/v1, metrics/v1, resource/v1, common/v1) and independent of the SDK's encoder:
+// what it reads out of a request is what a Collector would.
+
+/** Fields of one message: number → array of { wire, value } (varint as BigInt, fixed64/32 as Buffer, bytes as Buffer). */
+function fields(buf) {
+  const out = new Map();
+  let i = 0;
+  const varint = () => {
+    let shift = 0n;
+    let v = 0n;
+    for (;;) {
+      const b = buf[i++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+      shift += 7n;
+    }
+  };
+  while (i < buf.length) {
+    const key = Number(varint());
+    const no = key >>> 3;
+    const wire = key & 7;
+    let value;
+    if (wire === 0) value = varint();
+    else if (wire === 1) { value = buf.subarray(i, i + 8); i += 8; }
+    else if (wire === 2) { const n = Number(varint()); value = buf.subarray(i, i + n); i += n; }
+    else if (wire === 5) { value = buf.subarray(i, i + 4); i += 4; }
+    else throw new Error(`unsupported wire type ${wire}`);
+    if (!out.has(no)) out.set(no, []);
+    out.get(no).push({ wire, value });
+  }
+  return out;
+}
+const all = (f, no) => (f.get(no) ?? []).map((x) => x.value);
+const one = (f, no) => all(f, no)[0];
+const str = (b) => (b ? b.toString('utf8') : undefined);
+
+/** AnyValue: string_value 1, bool_value 2, int_value 3, double_value 4, array_value 5. */
+function anyValue(buf) {
+  const f = fields(buf);
+  if (f.has(1)) return str(one(f, 1));
+  if (f.has(2)) return one(f, 2) === 1n;
+  if (f.has(3)) return Number(BigInt.asIntN(64, one(f, 3)));
+  if (f.has(4)) return one(f, 4).readDoubleLE(0);
+  if (f.has(5)) return all(fields(one(f, 5)), 1).map(anyValue);
+  return undefined;
+}
+/** repeated KeyValue (key 1, value 2) → object. */
+const attributes = (bufs) => Object.fromEntries(bufs.map((b) => { const f = fields(b); return [str(one(f, 1)), anyValue(one(f, 2) ?? Buffer.alloc(0))]; }));
+
+/** NumberDataPoint: time_unix_nano 3 (fixed64), as_double 4, as_int 6, attributes 7. */
+function numberPoint(buf) {
+  const f = fields(buf);
+  return {
+    attributes: attributes(all(f, 7)),
+    timeUnixNano: one(f, 3)?.readBigUInt64LE(0),
+    value: f.has(4) ? one(f, 4).readDoubleLE(0) : f.has(6) ? Number(one(f, 6).readBigInt64LE(0)) : 0,
+  };
+}
+
+/** Metric: name 1, description 2, unit 3, gauge 5, sum 7, histogram 9. */
+function metric(buf) {
+  const f = fields(buf);
+  const type = f.has(5) ? 'gauge' : f.has(7) ? 'sum' : f.has(9) ? 'histogram' : 'other';
+  const body = one(f, 5) ?? one(f, 7);
+  return { name: str(one(f, 1)), unit: str(one(f, 3)) ?? '', type, points: body ? all(fields(body), 1).map(numberPoint) : [] };
+}
+
+/** ExportMetricsServiceRequest (resource_metrics 1) → [{ resource, scopeMetrics: [{ scope, metrics }] }]. */
+export function decodeMetricsRequest(buf) {
+  return all(fields(buf), 1).map((rmBuf) => {
+    const rm = fields(rmBuf);
+    const resource = one(rm, 1);
+    return {
+      resource: resource ? attributes(all(fields(resource), 1)) : {},
+      scopeMetrics: all(rm, 2).map((smBuf) => {
+        const sm = fields(smBuf);
+        const scope = one(sm, 1) ? fields(one(sm, 1)) : new Map();
+        return { scope: { name: str(one(scope, 1)), version: str(one(scope, 2)) }, metrics: all(sm, 2).map(metric) };
+      }),
+    };
+  });
+}
