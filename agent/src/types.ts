@@ -20,6 +20,8 @@ export interface LoopwatchOptions {
   /**
    * Prometheus export. `false` turns the agent's own endpoint off. With `registry`, loopwatch's metrics are added to that
    * prom-client Registry (served by the app's own /metrics) instead of a separate endpoint, unless `port` is also given.
+   * The app's /metrics runs on its main thread and cannot answer while it is blocked (a long stall then shows as a
+   * failed scrape, not as a stall in progress): give `port` too to keep the watchdog's endpoint, which can.
    */
   prometheus?: false | PrometheusOptions;
   /** OpenTelemetry export through the global MeterProvider (default on). `false` turns it off. */
