@@ -288,7 +288,7 @@ test('OTLP over gRPC: the push reaches the MetricsService while the main thread 
 test('process.exit() right after a block: the episode still ends with its 0 (the exit handler waits for it, briefly)', async (t) => {
   const c = await collector(t);
   const app = runChild(fixture('otlp-block.cjs'), {
-    args: ['2000'],
+    args: ['3000'],
     env: { OTEL_EXPORTER_OTLP_ENDPOINT: c.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', AFTER_BLOCK: 'exit' },
   });
   t.after(() => app.kill());
