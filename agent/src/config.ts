@@ -35,6 +35,8 @@ export interface ResolvedConfig {
   attributionDeep: boolean;
   /** Request tracking for attribution: 'auto' decides per thread (see LoopwatchOptions.requestContext). */
   requestContext: 'auto' | boolean;
+  /** Route templates for paths no framework names (see LoopwatchOptions.routePatterns). */
+  routePatterns: string[];
   strict: boolean;
 }
 
@@ -48,7 +50,7 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'routePatterns', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp', 'stallPush']);
@@ -139,6 +141,8 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     );
   }
 
+  const routePatterns = resolveRoutePatterns(problems, options.routePatterns, env);
+
   if (problems.length) return new ConfigError(problems);
   return {
     serviceName,
@@ -153,8 +157,40 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     attribution: attribution === true || attribution === 'deep',
     attributionDeep: attribution === 'deep',
     requestContext: requestContext as 'auto' | boolean,
+    routePatterns,
     strict: strict === true,
   };
+}
+
+const MAX_ROUTE_PATTERNS = 200;
+const MAX_ROUTE_PATTERN_LENGTH = 256;
+
+function resolveRoutePatterns(problems: string[], opt: unknown, env: Env): string[] {
+  const fromEnv = opt === undefined && env.LOOPWATCH_ROUTE_PATTERNS ? env.LOOPWATCH_ROUTE_PATTERNS : undefined;
+  const source = fromEnv === undefined ? 'routePatterns' : 'LOOPWATCH_ROUTE_PATTERNS';
+  const list: unknown = fromEnv === undefined ? opt : fromEnv.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) {
+    problems.push(`routePatterns must be an array of path patterns such as "/users/:name", got ${show(list)}`);
+    return [];
+  }
+  if (list.length > MAX_ROUTE_PATTERNS) problems.push(`${source} accepts at most ${MAX_ROUTE_PATTERNS} patterns, got ${list.length}`);
+  for (const p of list) {
+    const ok =
+      typeof p === 'string' &&
+      p.startsWith('/') &&
+      p.length <= MAX_ROUTE_PATTERN_LENGTH &&
+      !/[?#;\s]/.test(p) &&
+      // `*` only as the whole last segment.
+      !/\*(?!$)|[^/]\*/.test(p);
+    if (!ok) {
+      problems.push(
+        `${source}: ${show(p)} is not a route pattern (a path starting with "/", at most ${MAX_ROUTE_PATTERN_LENGTH} characters, ` +
+          'no "?", "#", ";" or spaces, ":name" for a segment that varies, "*" only as the whole last segment)',
+      );
+    }
+  }
+  return (list as string[]).slice();
 }
 
 function resolveThreadpool(problems: string[], opt: LoopwatchOptions['threadpool'], env: Env): ResolvedConfig['threadpool'] {

@@ -44,6 +44,14 @@ export interface LoopwatchOptions {
    */
   attribution?: boolean | 'deep';
   /**
+   * Route templates for requests no framework names (plain node:http, a custom router), tried in order when a stall's
+   * route is worked out: `/users/:name` (a `:param` segment matches any one segment) names `/users/alice`, which the
+   * built-in heuristics — numbers, UUIDs, hashes, tokens, e-mail addresses become `:id` — would leave as written;
+   * `/static/*` matches everything under `/static`. Express and fastify templates win over these. Env
+   * `LOOPWATCH_ROUTE_PATTERNS` (comma-separated). At most 200 patterns.
+   */
+  routePatterns?: string[];
+  /**
    * Whether attribution tracks which HTTP request each callback runs for (an `AsyncLocalStorage` entered per
    * request), which gives stalls their `route`. `'auto'` (default; env `LOOPWATCH_REQUEST_CONTEXT=auto|on|off`): on
    * where `AsyncLocalStorage` is cheap — Node 24, or Node 22 with `--experimental-async-context-frame` — or already

@@ -50,6 +50,9 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'off' }).requestContext, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'AUTO' }).requestContext, 'auto');
   assert.equal(resolveConfig({ requestContext: false }, { LOOPWATCH_REQUEST_CONTEXT: 'on' }).requestContext, false);
+  assert.deepEqual(resolveConfig({}, {}).routePatterns, []);
+  assert.deepEqual(resolveConfig({}, { LOOPWATCH_ROUTE_PATTERNS: ' /users/:name , /static/*,' }).routePatterns, ['/users/:name', '/static/*']);
+  assert.deepEqual(resolveConfig({ routePatterns: ['/a/:b'] }, { LOOPWATCH_ROUTE_PATTERNS: '/x' }).routePatterns, ['/a/:b']);
   assert.equal(resolveConfig({}, {}).otel.stallPush, 'auto');
   assert.equal(resolveConfig({}, { LOOPWATCH_OTEL_STALL_PUSH: 'off' }).otel.stallPush, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_OTEL_STALL_PUSH: 'ON' }).otel.stallPush, true);
@@ -77,6 +80,13 @@ const bad = [
   [{ prometheus: { registry: {} } }, {}, /prometheus.registry must be a prom-client Registry/],
   [{ otel: { meterProvider: 5 } }, {}, /otel.meterProvider must be an OpenTelemetry MeterProvider/],
   [{ otel: { stallPush: 'yes' } }, {}, /otel.stallPush must be a boolean, got "yes"/],
+  [{ routePatterns: '/users/:name' }, {}, /routePatterns must be an array of path patterns such as "\/users\/:name", got "\/users\/:name"/],
+  [{ routePatterns: ['users/:name'] }, {}, /routePatterns: "users\/:name" is not a route pattern \(a path starting with "\/"/],
+  [{ routePatterns: ['/a/*/b'] }, {}, /"\/a\/\*\/b" is not a route pattern .*"\*" only as the whole last segment/],
+  [{ routePatterns: ['/a/b*'] }, {}, /"\/a\/b\*" is not a route pattern/],
+  [{ routePatterns: ['/a?x=1'] }, {}, /"\/a\?x=1" is not a route pattern/],
+  [{}, { LOOPWATCH_ROUTE_PATTERNS: '/ok,bad' }, /LOOPWATCH_ROUTE_PATTERNS: "bad" is not a route pattern/],
+  [{ routePatterns: Array.from({ length: 201 }, (_, i) => `/p${i}`) }, {}, /routePatterns accepts at most 200 patterns, got 201/],
   [{}, { LOOPWATCH_OTEL_STALL_PUSH: 'loud' }, /LOOPWATCH_OTEL_STALL_PUSH must be "on" or "off", got "loud"/],
   [{ otel: { push: true } }, {}, /unknown option "otel.push" \(accepted: meterProvider, otlp, stallPush\)/],
   [{ stallThresholdMs: 10, sampleIntervalMs: 10 }, {}, /sampleIntervalMs 10 must be at most half of stallThresholdMs/],

@@ -18,17 +18,21 @@ export function isIdSegment(seg: string): boolean {
   return seg.length > MAX_SEGMENT_LENGTH;
 }
 
-/** `/users/42/orders?x=1` → `/users/:id/orders`. */
-export function normalisePath(url: string | undefined): string {
-  if (!url) return '/';
+/** The path of a request target: no query string, fragment or matrix parameters (`;jsessionid=…`), no scheme or host. */
+function pathOf(url: string): string {
   let p = url;
-  // Query string, fragment, and matrix parameters (`;jsessionid=…`) go.
   const cut = p.search(/[?#;]/);
   if (cut >= 0) p = p.slice(0, cut);
   // Absolute-form request targets (proxies): keep the path only.
   const scheme = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(p);
   if (scheme) p = p.slice(scheme[0].length) || '/';
-  const segs = p.split('/');
+  return p;
+}
+
+/** `/users/42/orders?x=1` → `/users/:id/orders`. */
+export function normalisePath(url: string | undefined): string {
+  if (!url) return '/';
+  const segs = pathOf(url).split('/');
   const out: string[] = [];
   for (let i = 0; i < segs.length; i++) {
     if (out.length > MAX_SEGMENTS) {
@@ -55,6 +59,55 @@ export function normalisePath(url: string | undefined): string {
   }
   const joined = out.join('/');
   return joined.startsWith('/') ? joined : '/' + joined;
+}
+
+/**
+ * A route pattern from the config (`routePatterns`), compiled once: `/users/:name` — a `:param` segment matches any
+ * one segment, so identifiers no heuristic can tell from words (`/users/alice`) are named by the pattern instead —,
+ * and `/static/*` — a final `*` matches whatever follows, nothing included.
+ */
+export interface RoutePattern {
+  template: string;
+  /** Segments after the leading `/`; `null` matches any one segment. */
+  segments: (string | null)[];
+  rest: boolean;
+}
+
+export function compileRoutePatterns(patterns: readonly string[]): RoutePattern[] {
+  return patterns.map((template) => {
+    const segs = template.replace(/\/$/, '').split('/').slice(1);
+    const rest = segs[segs.length - 1] === '*';
+    if (rest) segs.pop();
+    return { template, segments: segs.map((s) => (s.startsWith(':') ? null : s)), rest };
+  });
+}
+
+/** The first pattern the request target's path matches, as its template; undefined when none does. */
+export function matchRoutePattern(patterns: readonly RoutePattern[], url: string | undefined): string | undefined {
+  if (!patterns.length || !url) return undefined;
+  const path = pathOf(url);
+  const trimmed = path.replace(/\/$/, '');
+  const segs = trimmed === '' ? [] : trimmed.split('/').slice(1);
+  for (const p of patterns) {
+    if (p.rest ? segs.length < p.segments.length : segs.length !== p.segments.length) continue;
+    let ok = true;
+    for (let i = 0; i < p.segments.length && ok; i++) {
+      const want = p.segments[i];
+      const seg = segs[i]!;
+      ok = want === null ? seg !== '' : seg === want || (seg.includes('%') && safeDecode(seg) === want);
+    }
+    if (ok) return p.template;
+  }
+  return undefined;
+}
+
+function safeDecode(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    // A malformed escape is compared as written.
+    return seg;
+  }
 }
 
 /** Minimal shapes of the framework objects we read. */
@@ -131,8 +184,12 @@ export function expressRoute(req: ExpressLikeRequest): string | undefined {
   return base + tpl || '/';
 }
 
-/** `METHOD template`: framework template when known (fastify's, express's), else the normalised path. */
-export function routeOf(method: string | undefined, req: ExpressLikeRequest, frameworkTemplate?: string): string {
-  const tpl = frameworkTemplate ?? expressRoute(req) ?? normalisePath(req.originalUrl ?? req.url);
+/**
+ * `METHOD template`: framework template when known (fastify's, express's), else the first configured route pattern
+ * the path matches, else the normalised path.
+ */
+export function routeOf(method: string | undefined, req: ExpressLikeRequest, frameworkTemplate?: string, patterns: readonly RoutePattern[] = []): string {
+  const url = req.originalUrl ?? req.url;
+  const tpl = frameworkTemplate ?? expressRoute(req) ?? matchRoutePattern(patterns, url) ?? normalisePath(url);
   return `${(method ?? req.method ?? 'GET').toUpperCase()} ${tpl}`;
 }

@@ -13,7 +13,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { captureFrames, culpritIndex } from './frames';
-import { routeOf } from './route';
+import { compileRoutePatterns, routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { InflightList } from './inflight';
 import { countRequestsInFlight } from './connections';
@@ -60,6 +60,8 @@ export interface ThreadAttributionOptions {
    * looked for again on each heartbeat, see `refresh` — or deep mode's own async_hooks).
    */
   requests?: 'auto' | boolean;
+  /** Route patterns for paths no framework names (`/users/:name`), tried in order before the id heuristics. */
+  routePatterns?: readonly string[];
   /** Called once, at the first request that 'auto' leaves untracked (so the agent can say why routes are missing). */
   onUntrackedRequest?: () => void;
   /** Where the thread side reports its own errors (never thrown into the app). */
@@ -186,6 +188,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   type QueuedResponse = ServerResponse & { [kQueuedOn]?: QueuedSocket };
 
   const wantTrace = options.otel !== false;
+  const routePatterns = compileRoutePatterns(options.routePatterns ?? []);
   const wantSpanEvents = options.spanEvents === true;
   // In-flight requests are counted from the servers' connections when a stall is sampled; they are kept (to reach
   // their spans) only while span events are live, in a list linked through the requests (inflight.ts: a Set of them
@@ -394,7 +397,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       const record = als.getStore();
       if (record) {
         s.inRequest = true;
-        s.route = routeOf(record.method, record, record[kTemplate]);
+        s.route = routeOf(record.method, record, record[kTemplate], routePatterns);
       }
     } catch (err) {
       deferError('reading the route (a framework getter threw)', err);

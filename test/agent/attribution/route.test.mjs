@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
-const { normalisePath, routeOf, expressRoute } = require('../../../agent/dist/attribution/route.js');
+const { normalisePath, routeOf, expressRoute, compileRoutePatterns, matchRoutePattern } = require('../../../agent/dist/attribution/route.js');
 
 test('normalisePath replaces ids and drops query strings', () => {
   assert.equal(normalisePath('/users/42?x=1'), '/users/:id');
@@ -67,4 +67,32 @@ test('normalisePath: matrix parameters, encoded query strings and short hex ids 
   assert.equal(normalisePath('/p/ab12cd34'), '/p/:id');
   // Words stay (a letters-only path parameter cannot be told from a path word: frameworks' templates avoid it).
   assert.equal(normalisePath('/api/oauth2/deadbeef'), '/api/oauth2/deadbeef');
+});
+
+test('route patterns: ":param" is one non-empty segment, a final "*" the rest; first match wins; query, trailing slash and escapes handled', () => {
+  const p = compileRoutePatterns(['/users/:name', '/users/:name/orders/:id', '/static/*', '/caf\u00e9/:x', '/']);
+  const m = (url) => matchRoutePattern(p, url);
+  assert.equal(m('/users/alice'), '/users/:name');
+  assert.equal(m('/users/alice/'), '/users/:name');
+  assert.equal(m('/users/alice?x=1#f'), '/users/:name');
+  assert.equal(m('http://proxy.example/users/bob'), '/users/:name', 'absolute-form target');
+  assert.equal(m('/users/alice/orders/42'), '/users/:name/orders/:id');
+  assert.equal(m('/users/alice/orders'), undefined, 'segment counts must match');
+  assert.equal(m('/users//orders/1'), undefined, 'a parameter is never empty');
+  assert.equal(m('/users'), undefined);
+  assert.equal(m('/static'), '/static/*', '"*" matches nothing too');
+  assert.equal(m('/static/a/b/c.js'), '/static/*');
+  assert.equal(m('/caf%C3%A9/1'), '/caf\u00e9/:x', 'literal segments compare decoded');
+  assert.equal(m('/'), '/');
+  assert.equal(m('/other'), undefined);
+  assert.equal(matchRoutePattern([], '/users/alice'), undefined);
+});
+
+test('routeOf: framework template, then express route, then a pattern, then the normalised path', () => {
+  const p = compileRoutePatterns(['/users/:name']);
+  assert.equal(routeOf('GET', { url: '/users/alice' }, undefined, p), 'GET /users/:name');
+  assert.equal(routeOf('GET', { url: '/users/alice' }, '/users/:userId', p), 'GET /users/:userId', 'fastify template wins');
+  assert.equal(routeOf('GET', { url: '/users/alice', route: { path: '/users/:handle' } }, undefined, p), 'GET /users/:handle', 'express route wins');
+  assert.equal(routeOf('GET', { url: '/users/alice' }), 'GET /users/alice', 'without patterns, as documented');
+  assert.equal(routeOf('GET', { url: '/orders/42' }, undefined, p), 'GET /orders/:id');
 });

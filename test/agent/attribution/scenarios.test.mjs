@@ -124,6 +124,14 @@ test('AsyncLocalStorage on async_hooks (Node 22, or Node 24 --no-async-context-f
   assert.doesNotMatch(on.err, /not their HTTP route/);
 });
 
+test('LOOPWATCH_ROUTE_PATTERNS names the route of a plain node:http server by the pattern the path matches', async () => {
+  const flag = ALS_ON_HOOKS ? ['--experimental-async-context-frame'] : [];
+  const { code, stalls, err } = await run('busy-loop.cjs', flag, { LOOPWATCH_ROUTE_PATTERNS: '/health, /spin/:name' });
+  assert.equal(code, 0, err);
+  const s = stalls.find((x) => culpritFn(x.culprit) === 'busyLoop');
+  assert.equal(s?.route, 'GET /spin/:name', JSON.stringify(stalls));
+});
+
 test('AsyncLocalStorage on AsyncContextFrame (Node 24 default, Node 22 with the flag): requests are tracked by default, without a warning', async () => {
   const { code, stalls, err } = await run('pbkdf2.cjs', ALS_ON_HOOKS ? ['--experimental-async-context-frame'] : []);
   assert.equal(code, 0, err);

@@ -233,3 +233,17 @@ test("servers that are not a handle of their own are counted through their conne
   assert.equal(line.policy, 2, `round-robin scheduling (SCHED_RR): ${r.stdout}${r.stderr}`);
   assert.equal(line.inflight, 2, `a cluster worker's two hanging requests: ${r.stdout}${r.stderr}`);
 });
+
+test('route patterns name paths no framework names, in order, before the id heuristics', () => {
+  const handle = startThreadAttribution({ requests: true, routePatterns: ['/users/:name', '/static/*'] });
+  try {
+    publish('/users/alice?tab=orders');
+    assert.equal(handle.sample().route, 'GET /users/:name', 'a letters-only id the heuristics cannot see');
+    publish('/static/css/site.css');
+    assert.equal(handle.sample().route, 'GET /static/*');
+    publish('/orders/42');
+    assert.equal(handle.sample().route, 'GET /orders/:id', 'no pattern: the heuristics');
+  } finally {
+    handle.stop();
+  }
+});
