@@ -180,13 +180,15 @@ function resolveRoutePatterns(problems: string[], opt: unknown, env: Env): strin
       typeof p === 'string' &&
       p.startsWith('/') &&
       p.length <= MAX_ROUTE_PATTERN_LENGTH &&
-      !/[?#;\s]/.test(p) &&
+      !/[?#;\s\u0000-\u001f\u007f]/.test(p) &&
+      // A parameter has a name.
+      !/\/:(\/|$)/.test(p) &&
       // `*` only as the whole last segment.
       !/\*(?!$)|[^/]\*/.test(p);
     if (!ok) {
       problems.push(
         `${source}: ${show(p)} is not a route pattern (a path starting with "/", at most ${MAX_ROUTE_PATTERN_LENGTH} characters, ` +
-          'no "?", "#", ";" or spaces, ":name" for a segment that varies, "*" only as the whole last segment)',
+          'no "?", "#", ";", spaces or control characters, ":name" for a segment that varies, "*" only as the whole last segment)',
       );
     }
   }

@@ -44,11 +44,12 @@ export interface LoopwatchOptions {
    */
   attribution?: boolean | 'deep';
   /**
-   * Route templates for requests no framework names (plain node:http, a custom router), tried in order when a stall's
-   * route is worked out: `/users/:name` (a `:param` segment matches any one segment) names `/users/alice`, which the
+   * Route templates for requests no framework names (plain node:http, a custom router), used when a stall's route is
+   * worked out: `/users/:name` (a `:param` segment matches any one non-empty segment) names `/users/alice`, which the
    * built-in heuristics — numbers, UUIDs, hashes, tokens, e-mail addresses become `:id` — would leave as written;
-   * `/static/*` matches everything under `/static`. Express and fastify templates win over these. Env
-   * `LOOPWATCH_ROUTE_PATTERNS` (comma-separated). At most 200 patterns.
+   * `/static/*` matches `/static` and everything under it. The first pattern that matches wins (list specific ones
+   * first); matching is case-sensitive, ignores repeated and trailing slashes and compares segments decoded. Express
+   * and fastify templates win over these. Env `LOOPWATCH_ROUTE_PATTERNS` (comma-separated). At most 200 patterns.
    */
   routePatterns?: string[];
   /**

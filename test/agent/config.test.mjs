@@ -85,6 +85,8 @@ const bad = [
   [{ routePatterns: ['/a/*/b'] }, {}, /"\/a\/\*\/b" is not a route pattern .*"\*" only as the whole last segment/],
   [{ routePatterns: ['/a/b*'] }, {}, /"\/a\/b\*" is not a route pattern/],
   [{ routePatterns: ['/a?x=1'] }, {}, /"\/a\?x=1" is not a route pattern/],
+  [{ routePatterns: ['/a/:'] }, {}, /"\/a\/:" is not a route pattern/],
+  [{ routePatterns: ['/a/\u0000'] }, {}, /is not a route pattern .*control characters/],
   [{}, { LOOPWATCH_ROUTE_PATTERNS: '/ok,bad' }, /LOOPWATCH_ROUTE_PATTERNS: "bad" is not a route pattern/],
   [{ routePatterns: Array.from({ length: 201 }, (_, i) => `/p${i}`) }, {}, /routePatterns accepts at most 200 patterns, got 201/],
   [{}, { LOOPWATCH_OTEL_STALL_PUSH: 'loud' }, /LOOPWATCH_OTEL_STALL_PUSH must be "on" or "off", got "loud"/],

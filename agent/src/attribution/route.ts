@@ -74,27 +74,35 @@ export interface RoutePattern {
 }
 
 export function compileRoutePatterns(patterns: readonly string[]): RoutePattern[] {
-  return patterns.map((template) => {
-    const segs = template.replace(/\/$/, '').split('/').slice(1);
+  return patterns.map((pattern) => {
+    const template = pattern.length > 1 ? pattern.replace(/\/+$/, '') : pattern;
+    const segs = template === '/' ? [] : template.split('/').slice(1);
     const rest = segs[segs.length - 1] === '*';
     if (rest) segs.pop();
-    return { template, segments: segs.map((s) => (s.startsWith(':') ? null : s)), rest };
+    // Fixed segments compare decoded, as the path's are: `/caf%C3%A9` and `/café` are one pattern.
+    return { template, segments: segs.map((s) => (s.startsWith(':') ? null : safeDecode(s))), rest };
   });
 }
 
-/** The first pattern the request target's path matches, as its template; undefined when none does. */
+/**
+ * The first pattern the request target's path matches, as its template; undefined when none does. Repeated and
+ * trailing slashes do not count; segments compare decoded and case-sensitively. Only as many segments as the longest
+ * pattern has are looked at, so a long path costs no more than a short one.
+ */
 export function matchRoutePattern(patterns: readonly RoutePattern[], url: string | undefined): string | undefined {
   if (!patterns.length || !url) return undefined;
-  const path = pathOf(url);
-  const trimmed = path.replace(/\/$/, '');
-  const segs = trimmed === '' ? [] : trimmed.split('/').slice(1);
+  let longest = 0;
+  for (const p of patterns) longest = Math.max(longest, p.segments.length);
+  const path = pathOf(url).replace(/\/{2,}/g, '/').replace(/\/$/, '');
+  // One more than the longest pattern: enough to tell "longer than every exact pattern".
+  const segs = path === '' ? [] : path.split('/', longest + 2).slice(1);
+  const decoded = segs.map((seg) => (seg.includes('%') ? safeDecode(seg) : seg));
   for (const p of patterns) {
-    if (p.rest ? segs.length < p.segments.length : segs.length !== p.segments.length) continue;
+    if (p.rest ? decoded.length < p.segments.length : decoded.length !== p.segments.length) continue;
     let ok = true;
     for (let i = 0; i < p.segments.length && ok; i++) {
       const want = p.segments[i];
-      const seg = segs[i]!;
-      ok = want === null ? seg !== '' : seg === want || (seg.includes('%') && safeDecode(seg) === want);
+      ok = want === null ? decoded[i] !== '' : decoded[i] === want;
     }
     if (ok) return p.template;
   }

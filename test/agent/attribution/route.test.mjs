@@ -86,6 +86,18 @@ test('route patterns: ":param" is one non-empty segment, a final "*" the rest; f
   assert.equal(m('/'), '/');
   assert.equal(m('/other'), undefined);
   assert.equal(matchRoutePattern([], '/users/alice'), undefined);
+  // Variants of a path must not slip past its pattern (the id would land in the label).
+  assert.equal(m('/users/alice//'), '/users/:name');
+  assert.equal(m('//users//alice'), '/users/:name');
+  assert.equal(m('/Users/alice'), undefined, 'case-sensitive, as documented');
+  // A pattern written encoded or with a trailing slash is one pattern, reported as written without the slash.
+  const q = compileRoutePatterns(['/caf%C3%A9/:x/', '/a/:b/*']);
+  assert.equal(matchRoutePattern(q, '/caf%c3%a9/1'), '/caf%C3%A9/:x');
+  assert.equal(matchRoutePattern(q, '/caf\u00e9/1'), '/caf%C3%A9/:x');
+  // A long path costs what a short one does: only the segments the longest pattern needs are split.
+  const long = '/a/b/' + 'x/'.repeat(50_000);
+  assert.equal(matchRoutePattern(q, long), '/a/:b/*');
+  assert.equal(matchRoutePattern(compileRoutePatterns(['/a/:b']), long), undefined);
 });
 
 test('routeOf: framework template, then express route, then a pattern, then the normalised path', () => {
