@@ -5,7 +5,7 @@
 // `node22` and `node24`), because the machine's Node may be older than the
 // agent supports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,28 @@ function build() {
   if (r.status !== 0) {
     console.error('loopwatch: TypeScript build failed');
     process.exit(r.status ?? 1);
+  }
+  buildNative();
+}
+
+/**
+ * The native deadline addon (agent/native/deadline.c, Linux only; agent/src/native.ts loads it and falls back to a
+ * timer without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
+ * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24.
+ */
+function buildNative() {
+  if (process.platform !== 'linux') return;
+  const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
+  const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
+  const src = join(root, 'agent/native/deadline.c');
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
+  mkdirSync(dirname(out), { recursive: true });
+  const cc = process.env.CC || 'cc';
+  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, src];
+  const r = spawnSync(cc, args, { stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.error(`loopwatch: could not compile the native addon (agent/native/deadline.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; building on Linux needs a C compiler (set CC to pick one)`);
+    process.exit(1);
   }
 }
 

@@ -17,11 +17,24 @@ import { formatStall } from './reporter';
 import { StallPipeline } from './stalls';
 import { startThreadAttribution, type ThreadAttributionHandle } from './attribution/thread';
 import { otelRegistered } from './otel-global';
+import { loadNative, type Deadline } from './native';
 import { ThreadMonitor } from './thread/monitor';
 import { openChannel, type ChannelMessage } from './threads/channel';
 import { ThreadDirectory } from './threads/directory';
 import type { Agent, LoopwatchEvents, StallEvent } from './types';
 import { spawnWatchdog, type Watchdog } from './watchdog/spawn';
+
+/** The thread's native deadline, or undefined where the addon is not available (the watchdog then polls). */
+function createDeadline(diag: Diagnostics): Deadline | undefined {
+  const loaded = loadNative();
+  if ('error' in loaded) return undefined;
+  try {
+    return loaded.native.createDeadline();
+  } catch (err) {
+    diag.error('native', 'could not create the native deadline; the watchdog polls on a timer instead', err);
+    return undefined;
+  }
+}
 
 /** Set on the thread's global once the "routes are not tracked" warning was printed. */
 const UNTRACKED_WARNED = Symbol.for('loopwatch.requestContext.warned');
@@ -135,7 +148,14 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         });
         undo.push(() => this.threadAttribution?.stop());
       }
-      this.monitor = new ThreadMonitor(config.sampleIntervalMs, config.stallThresholdMs, config.maxSampleIntervalMs, diag, (s) => this.stalls.detected(s));
+      this.monitor = new ThreadMonitor(
+        config.sampleIntervalMs,
+        config.stallThresholdMs,
+        config.maxSampleIntervalMs,
+        diag,
+        (s) => this.stalls.detected(s),
+        config.native ? createDeadline(diag) : undefined,
+      );
       undo.push(() => this.monitor.stop(), () => this.stalls.stop());
       if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
       // Pool levels are read once per heartbeat instead of on every acquire and release.

@@ -33,6 +33,8 @@ export interface ResolvedConfig {
   attribution: boolean;
   /** `attribution: 'deep'`: async_hooks timing of every callback (implies `attribution`). */
   attributionDeep: boolean;
+  /** Use the native deadline addon where it loads (see LoopwatchOptions.native). */
+  native: boolean;
   /** Request tracking for attribution: 'auto' decides per thread (see LoopwatchOptions.requestContext). */
   requestContext: 'auto' | boolean;
   /** Route templates for paths no framework names (see LoopwatchOptions.routePatterns). */
@@ -50,7 +52,7 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'routePatterns', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'routePatterns', 'native', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp', 'stallPush']);
@@ -143,6 +145,13 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
 
   const routePatterns = resolveRoutePatterns(problems, options.routePatterns, env);
 
+  const native = options.native ?? parseBool(env.LOOPWATCH_NATIVE) ?? true;
+  if (typeof native !== 'boolean') {
+    problems.push(
+      options.native === undefined ? `LOOPWATCH_NATIVE must be "on" or "off", got ${show(env.LOOPWATCH_NATIVE)}` : `native must be a boolean, got ${show(native)}`,
+    );
+  }
+
   if (problems.length) return new ConfigError(problems);
   return {
     serviceName,
@@ -158,6 +167,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     attributionDeep: attribution === 'deep',
     requestContext: requestContext as 'auto' | boolean,
     routePatterns,
+    native: native === true,
     strict: strict === true,
   };
 }

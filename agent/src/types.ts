@@ -63,6 +63,14 @@ export interface LoopwatchOptions {
    * No effect with `attribution: false`. Worker threads started with `loopwatch/register` read the environment.
    */
   requestContext?: 'auto' | boolean;
+  /**
+   * Use the native addon where it loads (Linux builds ship it): each monitored thread pushes a kernel timer one
+   * stall threshold ahead on every heartbeat, and the watchdog thread sleeps on those timers, waking only when a
+   * heartbeat is overdue instead of about once per threshold to look (≈ 10 wake-ups a second; docs/performance.md).
+   * Detection and attribution are the same either way. Default true; `false` (env `LOOPWATCH_NATIVE=off`) keeps the
+   * pure-JavaScript timer, as on platforms without the addon.
+   */
+  native?: boolean;
   /** Throw on invalid options instead of logging and staying off. Default false. */
   strict?: boolean;
 }

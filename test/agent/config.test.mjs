@@ -44,6 +44,11 @@ test('environment fills what code leaves unset; code wins', () => {
     assert.equal(c.attributionDeep, true);
   }
   assert.equal(resolveConfig({ attribution: true }, { LOOPWATCH_ATTRIBUTION: 'deep' }).attributionDeep, false);
+  // The native deadline: on by default, off by env, the option wins.
+  assert.equal(resolveConfig({}, {}).native, true);
+  assert.equal(resolveConfig({}, { LOOPWATCH_NATIVE: 'off' }).native, false);
+  assert.equal(resolveConfig({ native: true }, { LOOPWATCH_NATIVE: 'off' }).native, true);
+  assert.equal(resolveConfig({ native: false }, {}).native, false);
   // Request tracking: 'auto' by default; on/off/auto by env; the option wins.
   assert.equal(resolveConfig({}, {}).requestContext, 'auto');
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'on' }).requestContext, true);
@@ -101,6 +106,8 @@ const bad = [
   [{ attribution: 'on' }, {}, /attribution must be true, false or "deep", got "on"/],
   [{}, { LOOPWATCH_ATTRIBUTION: 'sometimes' }, /LOOPWATCH_ATTRIBUTION must be "on", "off" or "deep", got "sometimes"/],
   [{}, { LOOPWATCH_STRICT: 'please' }, /LOOPWATCH_STRICT must be "true" or "false", got "please"/],
+  [{ native: 'yes' }, {}, /native must be a boolean, got "yes"/],
+  [{}, { LOOPWATCH_NATIVE: 'fast' }, /LOOPWATCH_NATIVE must be "on" or "off", got "fast"/],
   [{ requestContext: 'on' }, {}, /requestContext must be "auto", true or false, got "on"/],
   [{}, { LOOPWATCH_REQUEST_CONTEXT: 'sometimes' }, /LOOPWATCH_REQUEST_CONTEXT must be "auto", "on" or "off", got "sometimes"/],
   // Number() would read these as port 0 (a random port) and 8192.

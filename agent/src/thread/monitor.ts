@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Diagnostics } from '../diag';
+import type { Deadline } from '../native';
 import { observeGc } from './gc';
 import { LoopSampler, type DetectedStall, type SamplerClock } from './sampler';
 import { ThreadState } from './state';
@@ -26,6 +27,7 @@ export class ThreadMonitor {
   private readonly gc: { stop(): void };
   private readonly beatHooks: Array<{ fn: () => void; component: string }> = [];
   private readonly beat: () => number;
+  private deadline: Deadline | undefined;
 
   constructor(
     resolutionMs: number,
@@ -33,15 +35,37 @@ export class ThreadMonitor {
     maxIntervalMs: number,
     diag: Diagnostics,
     onStall: (s: DetectedStall) => void,
+    /**
+     * A native deadline (native.ts) pushed to one threshold after every beat: the watchdog sleeps on it and wakes
+     * only once a beat is overdue. Without one the watchdog polls on its own timer.
+     */
+    deadline?: Deadline,
   ) {
     const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs);
     let current = sampler.initialIntervalMs;
+    this.deadline = deadline;
+    const dropDeadline = (why: string, err?: unknown): void => {
+      diag.error('native', `${why}; the watchdog polls this thread on a timer instead`, err);
+      this.closeDeadline();
+    };
+    // After init's first beat, so the first deadline is one threshold after it.
+    if (deadline && !deadline.arm(thresholdMs)) dropDeadline('could not arm the native deadline');
+    else this.state.setDeadlineFd(deadline?.fd);
     this.beat = (): number => {
       let next = current;
       try {
         next = sampler.beat();
       } catch (err) {
         diag.error('sampler', 'heartbeat failed', err);
+      }
+      // Pushed back after the beat's timestamp: it can only fire once the beat is a threshold old.
+      const d = this.deadline;
+      if (d) {
+        try {
+          if (!d.arm(thresholdMs)) dropDeadline('could not re-arm the native deadline');
+        } catch (err) {
+          dropDeadline('could not re-arm the native deadline', err);
+        }
       }
       for (const h of this.beatHooks) {
         try {
@@ -88,5 +112,14 @@ export class ThreadMonitor {
     clearTimeout(this.timer);
     this.gc.stop();
     this.state.markStopped();
+    this.closeDeadline();
+  }
+
+  private closeDeadline(): void {
+    // The slot first: the watchdog must not take up a descriptor number that is about to be freed and reused.
+    this.state.setDeadlineFd(undefined);
+    const d = this.deadline;
+    this.deadline = undefined;
+    d?.close();
   }
 }

@@ -28,6 +28,7 @@ const enum H {
   Running = 8,
   StallStartedNs = 9, // reserved for the watchdog's stall-start bookkeeping
   ResolutionMs = 10,
+  DeadlineFd = 11, // the thread's native deadline descriptor + 1 (0: none; the watchdog then polls on a timer)
 }
 
 const DELAY_COARSE = HEADER;
@@ -124,6 +125,11 @@ export class ThreadState {
     this.f[H.Running] = 0;
   }
 
+  /** The native deadline this thread re-arms on every beat (native.ts), or undefined when it has none (any more). */
+  setDeadlineFd(fd: number | undefined): void {
+    this.f[H.DeadlineFd] = fd === undefined || fd < 0 ? 0 : fd + 1;
+  }
+
   // --- reader side (any thread) ---
 
   get running(): boolean {
@@ -135,6 +141,11 @@ export class ThreadState {
   /** The heartbeat's current interval (adaptive: between the resolution and the configured maximum). */
   get intervalMs(): number {
     return this.f[H.IntervalMs]!;
+  }
+  /** The descriptor of the thread's native deadline, if it has one. */
+  get deadlineFd(): number | undefined {
+    const v = this.f[H.DeadlineFd]!;
+    return v > 0 ? v - 1 : undefined;
   }
   /** The delay-sampling resolution (ms). */
   get resolutionMs(): number {

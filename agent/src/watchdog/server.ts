@@ -12,6 +12,8 @@ export function startMetricsServer(
   collector: MetricsCollector,
   opts: { port: number; host: string; path: string },
   diag: Diagnostics,
+  /** Runs before each scrape is collected (the watchdog's own CPU counter, which it otherwise updates only when it wakes). */
+  beforeCollect: () => void = () => {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
@@ -30,6 +32,7 @@ export function startMetricsServer(
     }
     let body: string;
     try {
+      beforeCollect();
       body = formatExposition(collector.collect(), openMetrics);
     } catch (err) {
       diag.error('prometheus', 'scrape failed', err);

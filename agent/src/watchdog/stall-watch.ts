@@ -6,6 +6,12 @@ const MARKS = [1, 5, 10, 30, 60, 120, 300, 600];
 const STALLED_POLL_MS = 50;
 const MIN_POLL_MS = 5;
 const MAX_POLL_MS = 1000;
+/**
+ * Idle cadence when every running thread has a native deadline (native.ts): those wake the watchdog themselves when
+ * a heartbeat is overdue, so this only refreshes the watchdog's bookkeeping (its CPU counter, a thread that gave its
+ * deadline up).
+ */
+const COVERED_IDLE_MS = 5000;
 
 /**
  * Watches every thread's heartbeat from the watchdog thread and tells when a
@@ -33,11 +39,12 @@ export class StallWatch {
    * (adaptive) interval was, so attribution starts there and sees every stall.
    * Before that nothing can be declared, so the watchdog sleeps until then
    * instead of waking on a fixed short period (each wake-up costs CPU even
-   * when nothing happens). Progress reports use the blocked time proper
+   * when nothing happens). A `covered` thread has a native deadline that
+   * wakes the watchdog at that moment by itself: no timer is set for it. Progress reports use the blocked time proper
    * (`blockedForMs`, which never overstates).
    */
-  poll(nowNs: bigint): number {
-    let next = MAX_POLL_MS;
+  poll(nowNs: bigint, covered: (threadId: number) => boolean = () => false): number {
+    let next = COVERED_IDLE_MS;
     // A thread that went away mid-stall (a worker terminated while blocked) ends its stall here: its attribution
     // session would otherwise stay connected for good.
     for (const id of this.ongoing.keys()) {
@@ -50,7 +57,8 @@ export class StallWatch {
       const suspect = t.state.running && t.state.heartbeatAgeMs(nowNs) >= t.state.thresholdMs;
       const blockedMs = t.state.blockedForMs(nowNs);
       if (suspect) next = Math.min(next, STALLED_POLL_MS);
-      else if (t.state.running) {
+      else if (!t.state.running) next = Math.min(next, MAX_POLL_MS);
+      else if (!covered(t.id)) {
         const dueMs = Number(t.state.lastBeatNs - nowNs) / 1e6 + t.state.thresholdMs;
         next = Math.min(next, Math.max(MIN_POLL_MS, Math.ceil(dueMs)));
       }

@@ -14,6 +14,7 @@ import type { ChannelMessage } from '../threads/channel';
 import { ThreadDirectory } from '../threads/directory';
 import { startMetricsServer } from './server';
 import { StallWatch } from './stall-watch';
+import { DeadlineWatches } from './deadlines';
 import { WatchdogAttribution } from '../attribution/watchdog';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
 import { otlpInProgressSender, StallPush } from './otlp-push';
@@ -62,6 +63,8 @@ parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
   }
   try {
     directory.apply(msg);
+    // A new thread's deadline is watched from now on, a gone thread's released.
+    if (msg.type === 'thread' || msg.type === 'thread-gone') deadlines.sync(directory.threads());
   } catch (err) {
     diag.error('watchdog', 'bad channel message', err);
   }
@@ -114,23 +117,32 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
       .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
   },
 });
+// Threads with a native deadline (native.ts) wake the watchdog themselves once their heartbeat is a threshold old;
+// the others are looked at on a timer.
+const deadlines = new DeadlineWatches((msg, err) => diag.error('native', msg, err), () => {
+  // A deadline fired: look now (the timer set for later would be too late for a stall's first samples).
+  clearTimeout(timer);
+  tick();
+});
 // Not a fixed interval: each poll says when the next one can first see a stall (see StallWatch.poll).
+let timer: NodeJS.Timeout | undefined;
 const tick = (): void => {
   let next = data.pollMs;
   try {
+    deadlines.sync(directory.threads());
     const now = process.hrtime.bigint();
-    next = watch.poll(now);
+    next = watch.poll(now, (id) => deadlines.covers(id));
     push?.poll(now, directory.threads());
     updateCpu();
   } catch (err) {
     diag.error('watchdog', 'poll failed', err);
   }
-  setTimeout(tick, next);
+  timer = setTimeout(tick, next);
 };
 tick();
 
 if (data.prometheus) {
-  startMetricsServer(new MetricsCollector(directory), data.prometheus, diag)
+  startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, updateCpu)
     .then(({ url }) => post({ type: 'listening', url }))
     .catch((err: NodeJS.ErrnoException) => {
       // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.

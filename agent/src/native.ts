@@ -1,0 +1,75 @@
+import { join } from 'node:path';
+
+/**
+ * loopwatch's optional native addon (agent/native/deadline.c, Linux): a kernel timer per monitored thread that
+ * the thread pushes back on every heartbeat and the watchdog polls, so the watchdog wakes only when a heartbeat
+ * is overdue. Without it (another OS, a binary that does not load, `native: false`) the watchdog looks on its
+ * own timer instead, about once per stall threshold; everything else is the same.
+ */
+
+/** A timer owned by the thread that created it. */
+export interface Deadline {
+  /** Fire once `ms` from now (0 disarms); false if the kernel refused. */
+  arm(ms: number): boolean;
+  /** Its descriptor, for the watchdog (-1 once closed). */
+  readonly fd: number;
+  /** Disarm and close (idempotent). */
+  close(): void;
+}
+
+/** The watchdog's poll of a deadline created by another thread. */
+export interface DeadlineWatch {
+  /** Stop and release (idempotent). */
+  close(): void;
+}
+
+export interface Native {
+  createDeadline(): Deadline;
+  /** Polls a deadline's descriptor in this thread's event loop; `onFire` runs each time it fires. */
+  watch(fd: number, onFire: () => void): DeadlineWatch;
+}
+
+interface Binding {
+  create(): object;
+  arm(d: object, ms: number): boolean;
+  fd(d: object): number;
+  close(d: object): void;
+  watch(fd: number, cb: () => void): object;
+  unwatch(w: object): void;
+}
+
+/** Where the build puts the addon for this platform (scripts/run.mjs). */
+export const NATIVE_PATH = join(__dirname, 'native', `loopwatch.${process.platform}-${process.arch}.node`);
+
+let loaded: { native: Native } | { error: string } | undefined;
+
+/** The addon, or why it is not there. Loaded once per thread (N-API: each thread gets its own instance). */
+export function loadNative(): { native: Native } | { error: string } {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') return (loaded = { error: `no native addon for ${process.platform} (Linux only)` });
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const b = require(NATIVE_PATH) as Binding;
+    loaded = {
+      native: {
+        createDeadline(): Deadline {
+          const d = b.create();
+          return {
+            arm: (ms) => b.arm(d, ms),
+            get fd() {
+              return b.fd(d);
+            },
+            close: () => b.close(d),
+          };
+        },
+        watch(fd, onFire) {
+          const w = b.watch(fd, onFire);
+          return { close: () => b.unwatch(w) };
+        },
+      },
+    };
+  } catch (err) {
+    loaded = { error: `native addon not loaded (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return loaded;
+}

@@ -1,0 +1,76 @@
+// The heartbeat's native deadline (thread/monitor.ts), with a fake deadline: pushed one threshold ahead on every
+// beat, published for the watchdog, given up (back to the watchdog's timer) when the kernel refuses it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { ThreadMonitor } = require('../../../agent/dist/thread/monitor.js');
+const { Diagnostics } = require('../../../agent/dist/diag.js');
+
+function fakeDeadline(fd = 42) {
+  const d = { fd, arms: [], closed: 0, accept: true };
+  d.arm = (ms) => {
+    d.arms.push(ms);
+    return d.accept;
+  };
+  d.close = () => d.closed++;
+  return d;
+}
+
+async function until(pred, what) {
+  const deadline = Date.now() + 5000;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('every beat pushes the deadline one threshold ahead, and the watchdog can find it', async (t) => {
+  const d = fakeDeadline();
+  const m = new ThreadMonitor(10, 100, 50, new Diagnostics(() => {}), () => {}, d);
+  t.after(() => m.stop());
+  assert.equal(m.state.deadlineFd, 42);
+  assert.deepEqual(d.arms, [100], 'armed at start, before the first beat');
+  await until(() => d.arms.length >= 4, 'three beats');
+  assert.ok(d.arms.every((ms) => ms === 100), `always the threshold: ${d.arms}`);
+  m.stop();
+  assert.equal(d.closed, 1);
+  assert.equal(m.state.deadlineFd, undefined, 'cleared for the watchdog on stop');
+  m.stop();
+  assert.equal(d.closed, 1, 'closed once');
+});
+
+test('a refused push gives the deadline up: closed, cleared, said once; the heartbeat goes on', async (t) => {
+  const d = fakeDeadline();
+  const lines = [];
+  const m = new ThreadMonitor(10, 100, 50, new Diagnostics((l) => lines.push(l)), () => {}, d);
+  t.after(() => m.stop());
+  await until(() => d.arms.length >= 2, 'a beat');
+  d.accept = false;
+  await until(() => m.state.deadlineFd === undefined, 'the deadline given up');
+  const arms = d.arms.length;
+  const beatAt = m.state.lastBeatNs;
+  await until(() => m.state.lastBeatNs !== beatAt, 'another beat');
+  assert.equal(d.arms.length, arms, 'not pushed any more');
+  assert.equal(d.closed, 1);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /^\[loopwatch\] native: could not re-arm the native deadline; the watchdog polls this thread on a timer instead$/);
+});
+
+test('a deadline refused at start is never published', (t) => {
+  const d = fakeDeadline();
+  d.accept = false;
+  const lines = [];
+  const m = new ThreadMonitor(10, 100, 50, new Diagnostics((l) => lines.push(l)), () => {}, d);
+  t.after(() => m.stop());
+  assert.equal(m.state.deadlineFd, undefined);
+  assert.equal(d.closed, 1);
+  assert.match(lines[0], /could not arm the native deadline/);
+});
+
+test('without a deadline nothing is published (the watchdog polls on its timer)', (t) => {
+  const m = new ThreadMonitor(10, 100, 50, new Diagnostics(() => {}), () => {});
+  t.after(() => m.stop());
+  assert.equal(m.state.deadlineFd, undefined);
+});
