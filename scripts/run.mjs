@@ -34,21 +34,24 @@ function build() {
 /**
  * The native deadline addon (agent/native/deadline.c, Linux only; agent/src/native.ts loads it and falls back to a
  * timer without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
- * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24.
+ * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24. Published
+ * from Linux x64, the package carries the linux-x64 binary; other platforms and architectures use the timer.
  */
 function buildNative() {
   if (process.platform !== 'linux') return;
   const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
   const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
   const src = join(root, 'agent/native/deadline.c');
-  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
+  // Rebuilt when the source or this script (its flags) changed.
+  if (existsSync(out) && statSync(out).mtimeMs > Math.max(statSync(src).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs)) return;
   mkdirSync(dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, src];
+  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, src];
   const r = spawnSync(cc, args, { stdio: 'inherit' });
   if (r.error || r.status !== 0) {
-    console.error(`loopwatch: could not compile the native addon (agent/native/deadline.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; building on Linux needs a C compiler (set CC to pick one)`);
-    process.exit(1);
+    // The addon is optional at run time (the agent falls back to a timer); test/agent/native.test.mjs fails on Linux
+    // without it, so a CI machine missing a compiler does not go unnoticed.
+    console.error(`loopwatch: could not compile the native addon (agent/native/deadline.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; the agent will poll on a timer (set CC to pick a C compiler)`);
   }
 }
 

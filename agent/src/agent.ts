@@ -27,7 +27,11 @@ import { spawnWatchdog, type Watchdog } from './watchdog/spawn';
 /** The thread's native deadline, or undefined where the addon is not available (the watchdog then polls). */
 function createDeadline(diag: Diagnostics): Deadline | undefined {
   const loaded = loadNative();
-  if ('error' in loaded) return undefined;
+  if ('error' in loaded) {
+    // Expected elsewhere; on Linux it ships with the package, so say why once (the main thread's agent only).
+    if (process.platform === 'linux' && isMainThread) diag.warn(`${loaded.error}; the watchdog polls on a timer instead (LOOPWATCH_NATIVE=off silences this)`);
+    return undefined;
+  }
   try {
     return loaded.native.createDeadline();
   } catch (err) {

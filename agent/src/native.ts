@@ -11,8 +11,11 @@ import { join } from 'node:path';
 export interface Deadline {
   /** Fire once `ms` from now (0 disarms); false if the kernel refused. */
   arm(ms: number): boolean;
-  /** Its descriptor, for the watchdog (-1 once closed). */
-  readonly fd: number;
+  /**
+   * Its process-wide id, for the watchdog (-1 once closed). An id, not the descriptor number: a number read later
+   * may name another file by then, and the watchdog must never touch a descriptor that is not loopwatch's.
+   */
+  readonly id: number;
   /** Disarm and close (idempotent). */
   close(): void;
 }
@@ -25,16 +28,19 @@ export interface DeadlineWatch {
 
 export interface Native {
   createDeadline(): Deadline;
-  /** Polls a deadline's descriptor in this thread's event loop; `onFire` runs each time it fires. */
-  watch(fd: number, onFire: () => void): DeadlineWatch;
+  /**
+   * Polls a deadline (by id) in this thread's event loop; `onFire` runs each time it fires. Throws with code
+   * `LOOPWATCH_DEADLINE_GONE` if it was closed since its id was read.
+   */
+  watch(id: number, onFire: () => void): DeadlineWatch;
 }
 
 interface Binding {
   create(): object;
   arm(d: object, ms: number): boolean;
-  fd(d: object): number;
+  id(d: object): number;
   close(d: object): void;
-  watch(fd: number, cb: () => void): object;
+  watch(id: number, cb: () => void): object;
   unwatch(w: object): void;
 }
 
@@ -56,14 +62,14 @@ export function loadNative(): { native: Native } | { error: string } {
           const d = b.create();
           return {
             arm: (ms) => b.arm(d, ms),
-            get fd() {
-              return b.fd(d);
+            get id() {
+              return b.id(d);
             },
             close: () => b.close(d),
           };
         },
-        watch(fd, onFire) {
-          const w = b.watch(fd, onFire);
+        watch(id, onFire) {
+          const w = b.watch(id, onFire);
           return { close: () => b.unwatch(w) };
         },
       },

@@ -41,31 +41,37 @@ export class ThreadMonitor {
      */
     deadline?: Deadline,
   ) {
-    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs);
-    let current = sampler.initialIntervalMs;
     this.deadline = deadline;
     const dropDeadline = (why: string, err?: unknown): void => {
       diag.error('native', `${why}; the watchdog polls this thread on a timer instead`, err);
       this.closeDeadline();
     };
-    // After init's first beat, so the first deadline is one threshold after it.
-    if (deadline && !deadline.arm(thresholdMs)) dropDeadline('could not arm the native deadline');
-    else this.state.setDeadlineFd(deadline?.fd);
+    // Pushed back right after each beat is published, before a stall's listeners run (they may run app code, and
+    // the watchdog must be woken if that blocks): it can only fire once the beat is a threshold old.
+    const pushDeadline = (): void => {
+      const d = this.deadline;
+      if (!d) return;
+      try {
+        if (!d.arm(thresholdMs)) dropDeadline('could not re-arm the native deadline');
+      } catch (err) {
+        dropDeadline('could not re-arm the native deadline', err);
+      }
+    };
+    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, pushDeadline);
+    let current = sampler.initialIntervalMs;
+    // After the sampler's first beat, so the first deadline is one threshold after it.
+    try {
+      if (deadline && !deadline.arm(thresholdMs)) dropDeadline('could not arm the native deadline');
+      else this.state.setDeadlineId(deadline?.id);
+    } catch (err) {
+      dropDeadline('could not arm the native deadline', err);
+    }
     this.beat = (): number => {
       let next = current;
       try {
         next = sampler.beat();
       } catch (err) {
         diag.error('sampler', 'heartbeat failed', err);
-      }
-      // Pushed back after the beat's timestamp: it can only fire once the beat is a threshold old.
-      const d = this.deadline;
-      if (d) {
-        try {
-          if (!d.arm(thresholdMs)) dropDeadline('could not re-arm the native deadline');
-        } catch (err) {
-          dropDeadline('could not re-arm the native deadline', err);
-        }
       }
       for (const h of this.beatHooks) {
         try {
@@ -117,7 +123,7 @@ export class ThreadMonitor {
 
   private closeDeadline(): void {
     // The slot first: the watchdog must not take up a descriptor number that is about to be freed and reused.
-    this.state.setDeadlineFd(undefined);
+    this.state.setDeadlineId(undefined);
     const d = this.deadline;
     this.deadline = undefined;
     d?.close();

@@ -66,6 +66,8 @@ export class LoopSampler {
     private readonly clock: SamplerClock,
     private readonly onStall: (stall: DetectedStall) => void,
     maxIntervalMs: number = resolutionMs,
+    /** Runs right after each beat is published, before anything else (a stall's listeners may run app code). */
+    private readonly afterBeat: () => void = () => {},
   ) {
     // Whole multiples of the resolution keep the sample weights integral.
     this.maxIntervalMs = Math.max(resolutionMs, Math.floor(maxIntervalMs / resolutionMs) * resolutionMs);
@@ -101,6 +103,7 @@ export class LoopSampler {
     // Interval before the beat timestamp: a reader never pairs a fresh beat with a stale, shorter interval.
     state.setInterval(next);
     state.beat(now);
+    this.afterBeat();
     state.setLoopTime(loop.active, loop.idle);
 
     const delayMs = gapMs - interval;

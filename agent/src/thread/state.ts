@@ -28,7 +28,7 @@ const enum H {
   Running = 8,
   StallStartedNs = 9, // reserved for the watchdog's stall-start bookkeeping
   ResolutionMs = 10,
-  DeadlineFd = 11, // the thread's native deadline descriptor + 1 (0: none; the watchdog then polls on a timer)
+  DeadlineId = 11, // the thread's native deadline id + 1 (0: none; the watchdog then polls on a timer)
 }
 
 const DELAY_COARSE = HEADER;
@@ -126,8 +126,8 @@ export class ThreadState {
   }
 
   /** The native deadline this thread re-arms on every beat (native.ts), or undefined when it has none (any more). */
-  setDeadlineFd(fd: number | undefined): void {
-    this.f[H.DeadlineFd] = fd === undefined || fd < 0 ? 0 : fd + 1;
+  setDeadlineId(id: number | undefined): void {
+    this.f[H.DeadlineId] = id === undefined || id < 0 ? 0 : id + 1;
   }
 
   // --- reader side (any thread) ---
@@ -142,9 +142,9 @@ export class ThreadState {
   get intervalMs(): number {
     return this.f[H.IntervalMs]!;
   }
-  /** The descriptor of the thread's native deadline, if it has one. */
-  get deadlineFd(): number | undefined {
-    const v = this.f[H.DeadlineFd]!;
+  /** The id of the thread's native deadline, if it has one. */
+  get deadlineId(): number | undefined {
+    const v = this.f[H.DeadlineId]!;
     return v > 0 ? v - 1 : undefined;
   }
   /** The delay-sampling resolution (ms). */

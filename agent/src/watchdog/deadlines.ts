@@ -3,7 +3,7 @@ import { loadNative, type DeadlineWatch, type Native } from '../native';
 /** A thread as the watchdog's deadline bookkeeping sees it (ThreadDirectory's entries). */
 export interface DeadlineThread {
   id: number;
-  state: { running: boolean; deadlineFd: number | undefined };
+  state: { running: boolean; deadlineId: number | undefined };
 }
 
 /**
@@ -12,10 +12,10 @@ export interface DeadlineThread {
  * and the watchdog keeps polling it on a timer.
  */
 export class DeadlineWatches {
-  private readonly watches = new Map<number, { fd: number; watch: DeadlineWatch }>();
+  private readonly watches = new Map<number, { id: number; watch: DeadlineWatch }>();
   /** Loaded at the first thread that has a deadline (a watchdog without any never loads the addon). */
   private native: Native | undefined;
-  /** Descriptors that could not be watched, not tried again (the thread stays polled on a timer). */
+  /** Deadlines that could not be watched, not tried again (the thread stays polled on a timer). */
   private readonly refused = new Set<string>();
 
   constructor(
@@ -33,11 +33,11 @@ export class DeadlineWatches {
     const seen = new Set<number>();
     for (const t of threads) {
       seen.add(t.id);
-      const fd = t.state.running ? t.state.deadlineFd : undefined;
+      const id = t.state.running ? t.state.deadlineId : undefined;
       const current = this.watches.get(t.id);
-      if (current && current.fd !== fd) this.release(t.id);
-      if (fd === undefined || this.watches.has(t.id)) continue;
-      const key = `${t.id}:${fd}`;
+      if (current && current.id !== id) this.release(t.id);
+      if (id === undefined || this.watches.has(t.id)) continue;
+      const key = `${t.id}:${id}`;
       if (this.refused.has(key)) continue;
       const native = this.native ?? this.loadNative();
       if (!native) {
@@ -45,11 +45,12 @@ export class DeadlineWatches {
         continue;
       }
       try {
-        this.watches.set(t.id, { fd, watch: native.watch(fd, this.fire) });
+        this.watches.set(t.id, { id, watch: native.watch(id, this.fire) });
       } catch (err) {
-        // Such as a descriptor closed in between (the thread stopped): polled on a timer instead.
         this.refused.add(key);
         if (this.refused.size > 1024) this.refused.clear();
+        // Closed since the thread published it (it is stopping): nothing is wrong.
+        if ((err as { code?: unknown }).code === 'LOOPWATCH_DEADLINE_GONE') continue;
         this.onError('could not watch a thread\'s native deadline; polling it on a timer instead', err);
       }
     }

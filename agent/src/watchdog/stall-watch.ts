@@ -8,10 +8,10 @@ const MIN_POLL_MS = 5;
 const MAX_POLL_MS = 1000;
 /**
  * Idle cadence when every running thread has a native deadline (native.ts): those wake the watchdog themselves when
- * a heartbeat is overdue, so this only refreshes the watchdog's bookkeeping (its CPU counter, a thread that gave its
- * deadline up).
+ * a heartbeat is overdue, so this only refreshes the watchdog's bookkeeping (its CPU counter for OTLP, a thread that
+ * gave its deadline up, which is then never blind for longer than the timer path's own 1 s cap).
  */
-const COVERED_IDLE_MS = 5000;
+const COVERED_IDLE_MS = MAX_POLL_MS;
 
 /**
  * Watches every thread's heartbeat from the watchdog thread and tells when a

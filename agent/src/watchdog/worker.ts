@@ -63,8 +63,11 @@ parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
   }
   try {
     directory.apply(msg);
-    // A new thread's deadline is watched from now on, a gone thread's released.
-    if (msg.type === 'thread' || msg.type === 'thread-gone') deadlines.sync(directory.threads());
+    // A new thread is looked at now (its deadline watched, or its first due time set), a gone one released.
+    if (msg.type === 'thread' || msg.type === 'thread-gone') {
+      clearTimeout(timer);
+      tick();
+    }
   } catch (err) {
     diag.error('watchdog', 'bad channel message', err);
   }
@@ -79,7 +82,7 @@ diag.countErrorsWith((component) => {
   }
   c.add(1);
 });
-// The watchdog's own CPU time, so its cost is visible in production (updated on each poll, read by any exporter).
+// The watchdog's own CPU time, so its cost is visible in production (updated on each poll and before each scrape).
 const threadCpu = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
 const cpuUser = store.counter(N.LOOPWATCH_AGENT_CPU_TIME, { [N.ATTR_CPU_MODE]: 'user' });
 const cpuSystem = store.counter(N.LOOPWATCH_AGENT_CPU_TIME, { [N.ATTR_CPU_MODE]: 'system' });
@@ -142,7 +145,13 @@ const tick = (): void => {
 tick();
 
 if (data.prometheus) {
-  startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, updateCpu)
+  startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, () => {
+    try {
+      updateCpu();
+    } catch (err) {
+      diag.error('watchdog', 'could not read the watchdog\'s CPU time', err);
+    }
+  })
     .then(({ url }) => post({ type: 'listening', url }))
     .catch((err: NodeJS.ErrnoException) => {
       // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.

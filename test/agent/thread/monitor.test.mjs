@@ -8,10 +8,11 @@ const require = createRequire(import.meta.url);
 const { ThreadMonitor } = require('../../../agent/dist/thread/monitor.js');
 const { Diagnostics } = require('../../../agent/dist/diag.js');
 
-function fakeDeadline(fd = 42) {
-  const d = { fd, arms: [], closed: 0, accept: true };
+function fakeDeadline(id = 42) {
+  const d = { id, arms: [], armedAtNs: [], closed: 0, accept: true };
   d.arm = (ms) => {
     d.arms.push(ms);
+    d.armedAtNs.push(process.hrtime.bigint());
     return d.accept;
   };
   d.close = () => d.closed++;
@@ -30,13 +31,13 @@ test('every beat pushes the deadline one threshold ahead, and the watchdog can f
   const d = fakeDeadline();
   const m = new ThreadMonitor(10, 100, 50, new Diagnostics(() => {}), () => {}, d);
   t.after(() => m.stop());
-  assert.equal(m.state.deadlineFd, 42);
+  assert.equal(m.state.deadlineId, 42);
   assert.deepEqual(d.arms, [100], 'armed at start, before the first beat');
   await until(() => d.arms.length >= 4, 'three beats');
   assert.ok(d.arms.every((ms) => ms === 100), `always the threshold: ${d.arms}`);
   m.stop();
   assert.equal(d.closed, 1);
-  assert.equal(m.state.deadlineFd, undefined, 'cleared for the watchdog on stop');
+  assert.equal(m.state.deadlineId, undefined, 'cleared for the watchdog on stop');
   m.stop();
   assert.equal(d.closed, 1, 'closed once');
 });
@@ -48,7 +49,7 @@ test('a refused push gives the deadline up: closed, cleared, said once; the hear
   t.after(() => m.stop());
   await until(() => d.arms.length >= 2, 'a beat');
   d.accept = false;
-  await until(() => m.state.deadlineFd === undefined, 'the deadline given up');
+  await until(() => m.state.deadlineId === undefined, 'the deadline given up');
   const arms = d.arms.length;
   const beatAt = m.state.lastBeatNs;
   await until(() => m.state.lastBeatNs !== beatAt, 'another beat');
@@ -64,7 +65,7 @@ test('a deadline refused at start is never published', (t) => {
   const lines = [];
   const m = new ThreadMonitor(10, 100, 50, new Diagnostics((l) => lines.push(l)), () => {}, d);
   t.after(() => m.stop());
-  assert.equal(m.state.deadlineFd, undefined);
+  assert.equal(m.state.deadlineId, undefined);
   assert.equal(d.closed, 1);
   assert.match(lines[0], /could not arm the native deadline/);
 });
@@ -72,5 +73,20 @@ test('a deadline refused at start is never published', (t) => {
 test('without a deadline nothing is published (the watchdog polls on its timer)', (t) => {
   const m = new ThreadMonitor(10, 100, 50, new Diagnostics(() => {}), () => {});
   t.after(() => m.stop());
-  assert.equal(m.state.deadlineFd, undefined);
+  assert.equal(m.state.deadlineId, undefined);
+});
+
+test('a stall\'s beat pushes the deadline before the stall is reported (its listeners may block again)', async (t) => {
+  const d = fakeDeadline();
+  let seen;
+  const m = new ThreadMonitor(10, 100, 50, new Diagnostics(() => {}), () => {
+    // What the watchdog could see at this moment: the latest push must be of this beat, not the one before.
+    seen = { lastArmNs: d.armedAtNs.at(-1), beatNs: m.state.lastBeatNs };
+  }, d);
+  t.after(() => m.stop());
+  await until(() => d.arms.length >= 2, 'a beat');
+  const end = Date.now() + 200;
+  while (Date.now() < end); // a 200 ms stall
+  await until(() => seen !== undefined, 'the stall');
+  assert.ok(seen.lastArmNs >= seen.beatNs, `pushed after the stall's beat (${seen.lastArmNs} ≥ ${seen.beatNs}), before its report`);
 });
