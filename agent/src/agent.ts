@@ -129,6 +129,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
           spanEvents: config.otel !== false,
           ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
           requests: config.requestContext,
+          requestScope: config.requestScope,
           routePatterns: config.routePatterns,
           // Said at the first request left untracked, not at start: an OpenTelemetry SDK started after loopwatch
           // registers its context manager before requests arrive, and then requests are tracked after all.

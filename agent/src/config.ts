@@ -37,6 +37,8 @@ export interface ResolvedConfig {
   native: boolean;
   /** Request tracking for attribution: 'auto' decides per thread (see LoopwatchOptions.requestContext). */
   requestContext: 'auto' | boolean;
+  /** How a tracked request's context is kept (see LoopwatchOptions.requestScope). */
+  requestScope: 'connection' | 'request';
   /** Route templates for paths no framework names (see LoopwatchOptions.routePatterns). */
   routePatterns: string[];
   strict: boolean;
@@ -52,7 +54,7 @@ export const DEFAULTS = {
   path: '/metrics',
 } as const;
 
-const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'routePatterns', 'native', 'strict']);
+const KNOWN_OPTIONS = new Set(['serviceName', 'stallThresholdMs', 'sampleIntervalMs', 'maxSampleIntervalMs', 'prometheus', 'otel', 'log', 'threadName', 'threadpool', 'attribution', 'requestContext', 'requestScope', 'routePatterns', 'native', 'strict']);
 const KNOWN_THREADPOOL = new Set(['probeIntervalMs', 'countOperations']);
 const KNOWN_PROMETHEUS = new Set(['port', 'host', 'path', 'registry']);
 const KNOWN_OTEL = new Set(['meterProvider', 'otlp', 'stallPush']);
@@ -143,6 +145,16 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     );
   }
 
+  const envRequestScope = env.LOOPWATCH_REQUEST_SCOPE;
+  const requestScope = options.requestScope ?? (envRequestScope === undefined || envRequestScope === '' ? 'connection' : envRequestScope.trim().toLowerCase());
+  if (requestScope !== 'connection' && requestScope !== 'request') {
+    problems.push(
+      options.requestScope === undefined
+        ? `LOOPWATCH_REQUEST_SCOPE must be "connection" or "request", got ${show(envRequestScope)}`
+        : `requestScope must be "connection" or "request", got ${show(requestScope)}`,
+    );
+  }
+
   const routePatterns = resolveRoutePatterns(problems, options.routePatterns, env);
 
   const native = options.native ?? parseBool(env.LOOPWATCH_NATIVE) ?? true;
@@ -166,6 +178,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     attribution: attribution === true || attribution === 'deep',
     attributionDeep: attribution === 'deep',
     requestContext: requestContext as 'auto' | boolean,
+    requestScope: requestScope as 'connection' | 'request',
     routePatterns,
     native: native === true,
     strict: strict === true,

@@ -64,6 +64,16 @@ export interface LoopwatchOptions {
    */
   requestContext?: 'auto' | boolean;
   /**
+   * How a tracked request's context is kept. `'connection'` (default; env `LOOPWATCH_REQUEST_SCOPE=connection|request`):
+   * one `AsyncLocalStorage` frame per HTTP connection, entered before node:http sets the connection up, and the
+   * request read off the connection only when a stall is sampled — nothing per request; but work a request leaves
+   * running after its response, on a keep-alive connection that has started its next request, is named with that
+   * next request. `'request'`: a frame per request, exact in that case too, ~+1 % CPU per request of a small
+   * handler at saturation (docs/performance.md run 20). Connections accepted before the agent started get a frame
+   * per request either way.
+   */
+  requestScope?: 'connection' | 'request';
+  /**
    * Use the native addon where it loads (Linux builds ship it): each monitored thread pushes a kernel timer one
    * stall threshold ahead on every heartbeat, and the watchdog thread sleeps on those timers, waking only when a
    * heartbeat is overdue instead of about once per threshold to look (≈ 10 wake-ups a second; docs/performance.md).

@@ -55,6 +55,10 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'off' }).requestContext, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'AUTO' }).requestContext, 'auto');
   assert.equal(resolveConfig({ requestContext: false }, { LOOPWATCH_REQUEST_CONTEXT: 'on' }).requestContext, false);
+  assert.equal(resolveConfig({}, {}).requestScope, 'connection');
+  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: 'Request' }).requestScope, 'request');
+  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: '' }).requestScope, 'connection');
+  assert.equal(resolveConfig({ requestScope: 'connection' }, { LOOPWATCH_REQUEST_SCOPE: 'request' }).requestScope, 'connection');
   assert.deepEqual(resolveConfig({}, {}).routePatterns, []);
   assert.deepEqual(resolveConfig({}, { LOOPWATCH_ROUTE_PATTERNS: ' /users/:name , /static/*,' }).routePatterns, ['/users/:name', '/static/*']);
   assert.deepEqual(resolveConfig({ routePatterns: ['/a/:b'] }, { LOOPWATCH_ROUTE_PATTERNS: '/x' }).routePatterns, ['/a/:b']);
@@ -108,6 +112,8 @@ const bad = [
   [{}, { LOOPWATCH_STRICT: 'please' }, /LOOPWATCH_STRICT must be "true" or "false", got "please"/],
   [{ native: 'yes' }, {}, /native must be a boolean, got "yes"/],
   [{}, { LOOPWATCH_NATIVE: 'fast' }, /LOOPWATCH_NATIVE must be "on" or "off", got "fast"/],
+  [{}, { LOOPWATCH_REQUEST_SCOPE: 'socket' }, /LOOPWATCH_REQUEST_SCOPE must be "connection" or "request", got "socket"/],
+  [{ requestScope: true }, {}, /requestScope must be "connection" or "request", got true/],
   [{ requestContext: 'on' }, {}, /requestContext must be "auto", true or false, got "on"/],
   [{}, { LOOPWATCH_REQUEST_CONTEXT: 'sometimes' }, /LOOPWATCH_REQUEST_CONTEXT must be "auto", "on" or "off", got "sometimes"/],
   // Number() would read these as port 0 (a random port) and 8192.

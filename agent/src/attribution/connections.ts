@@ -18,7 +18,7 @@
  */
 
 /** The shape of node:http's internal ConnectionsList, as far as it is read. */
-interface ConnectionsList {
+export interface ConnectionsList {
   all(): ArrayLike<{ socket?: { _httpMessage?: unknown } | null } | null | undefined>;
 }
 
@@ -26,7 +26,7 @@ const CONNECTIONS_DESCRIPTION = 'http.server.connections';
 let connectionsKey: symbol | undefined;
 
 /** The object's connections list if it is a listening node:http(s) server. */
-function connectionsOf(handle: object): ConnectionsList | undefined {
+export function connectionsOf(handle: object): ConnectionsList | undefined {
   if (connectionsKey === undefined) {
     connectionsKey = Object.getOwnPropertySymbols(handle).find((s) => s.description === CONNECTIONS_DESCRIPTION);
     if (connectionsKey === undefined) return undefined;
@@ -38,17 +38,15 @@ function connectionsOf(handle: object): ConnectionsList | undefined {
 type ActiveHandles = () => unknown[];
 
 /**
- * Requests in flight on this thread's HTTP servers now (runs during a stall, inside the blocked thread); undefined
- * where this Node has no way to list them.
+ * The thread's node:http(s) servers (runs at start, and during a stall inside the blocked thread): listening ones,
+ * and those reached through their connections' sockets. Empty where this Node has no way to list them.
  */
-export function countRequestsInFlight(): number | undefined {
+export function findHttpServers(): Set<object> {
+  const servers = new Set<object>();
   const activeHandles = (process as unknown as { _getActiveHandles?: ActiveHandles })._getActiveHandles;
-  if (typeof activeHandles !== 'function') return undefined;
-  const lists = new Set<ConnectionsList>();
+  if (typeof activeHandles !== 'function') return servers;
   const consider = (candidate: unknown): void => {
-    if (!candidate || typeof candidate !== 'object') return;
-    const list = connectionsOf(candidate);
-    if (list) lists.add(list);
+    if (candidate && typeof candidate === 'object' && connectionsOf(candidate)) servers.add(candidate);
   };
   let lastServer: unknown;
   for (const handle of activeHandles.call(process)) {
@@ -61,9 +59,18 @@ export function countRequestsInFlight(): number | undefined {
       consider(server);
     }
   }
+  return servers;
+}
+
+/**
+ * Requests in flight on this thread's HTTP servers now (runs during a stall, inside the blocked thread); undefined
+ * where this Node has no way to list them.
+ */
+export function countRequestsInFlight(): number | undefined {
+  if (typeof (process as unknown as { _getActiveHandles?: ActiveHandles })._getActiveHandles !== 'function') return undefined;
   let n = 0;
-  for (const list of lists) {
-    const all = list.all();
+  for (const server of findHttpServers()) {
+    const all = connectionsOf(server)!.all();
     for (let i = 0; i < all.length; i++) if (all[i]?.socket?._httpMessage) n++;
   }
   return n;

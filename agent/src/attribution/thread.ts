@@ -1,9 +1,10 @@
 /**
  * Per-thread half of stall attribution. Runs on every monitored thread at agent start.
  *
- * Steady-state cost is one diagnostics_channel subscriber per HTTP request (an AsyncLocalStorage `enterWith` where
- * requests are tracked, see `requests`; with span events also a `close` listener and two links of a list); requests
- * in flight are counted only when a stall is sampled (connections.ts), and no stack is captured on the hot path.
+ * Steady-state cost is one diagnostics_channel subscriber per HTTP request (where requests are tracked, see
+ * `requests`: an identity check, or an AsyncLocalStorage `enterWith` on a connection without a frame of its own;
+ * with span events also a `close` listener and two links of a list); requests in flight are counted only when a
+ * stall is sampled (connections.ts), and no stack is captured on the hot path.
  * The expensive part — capturing the stack — happens only when the watchdog asks, during a stall: the watchdog's
  * inspector session runs `EVAL_EXPRESSION` as a V8 interrupt on the blocked thread, so the getter sees the blocked
  * code's stack and async context (or, if the thread is inside a native call, runs the moment the call returns,
@@ -16,6 +17,7 @@ import { captureFrames, culpritIndex } from './frames';
 import { compileRoutePatterns, routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { InflightList } from './inflight';
+import { createRequestContext, type RequestContext, type RequestScope } from './request-context';
 import { countRequestsInFlight } from './connections';
 import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
@@ -60,6 +62,11 @@ export interface ThreadAttributionOptions {
    * looked for again on each heartbeat, see `refresh` — or deep mode's own async_hooks).
    */
   requests?: 'auto' | boolean;
+  /**
+   * How a tracked request's context is kept (request-context.ts): 'connection' (default), one frame per connection,
+   * the request named at stall time; 'request', one frame per request, exact for work left running after a response.
+   */
+  requestScope?: RequestScope;
   /** Route patterns for paths no framework names (`/users/:name`), tried in order before the id heuristics. */
   routePatterns?: readonly string[];
   /** Called once, at the first request that 'auto' leaves untracked (so the agent can say why routes are missing). */
@@ -174,7 +181,6 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const existing = g[Symbol.for(GETTER_KEY + '.handle')] as ThreadAttributionHandle | undefined;
   if (existing) return existing;
 
-  const als = new AsyncLocalStorage<RequestRecord>();
   // Per instance, not per module: a stopped agent's queued responses and socket listener stay on a keep-alive
   // socket, and a restarted agent must neither find that set (its socket listener belongs to the stopped agent and
   // would end the new agent's responses on the old count) nor be found by it.
@@ -195,6 +201,10 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   // slowed a saturated server's GC 7x).
   const inflight = new InflightList<RequestRecord>();
   const onError = options.onError ?? (() => {});
+  // Made when requests start being tracked (under 'auto' that can be later): before that nothing may enter a frame
+  // (on async_hooks one would turn on a hook for every promise).
+  let context: RequestContext<RequestRecord> | undefined;
+  const trackingContext = (): RequestContext<RequestRecord> => (context ??= createRequestContext<RequestRecord>(options.requestScope ?? 'connection', onError));
   // Errors inside a V8 interrupt (sampling the blocked code) are reported once the thread runs again.
   const deferred: [string, unknown][] = [];
   const deferError = (what: string, err: unknown): void => {
@@ -223,6 +233,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   // heartbeat whether an OpenTelemetry context manager has since made AsyncLocalStorage paid for.
   let tracksRequests =
     options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || deep !== undefined || otelRegistered('context')));
+  if (tracksRequests) trackingContext();
   let mayTrackLater = !tracksRequests && options.requests !== false;
   let untrackedUnreported = options.requests !== false;
   // OpenTelemetry registered since the last look: a tracer makes span events live, a context manager makes request
@@ -238,8 +249,11 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (mayTrackLater && otelRegistered('context')) {
       tracksRequests = true;
       mayTrackLater = false;
-      if (running) subscribeRequests(true);
+      if (running) trackingContext();
     }
+    // Per request only while some connection runs outside a frame of its own (request-context.ts; re-checked at
+    // most once a second).
+    if (running && tracksRequests) subscribeRequests(context!.needsPerRequest());
   };
 
   let flushEarly: ((spans: StallSpans) => void) | undefined;
@@ -300,16 +314,17 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       onError('reading the request span', err);
     }
   }
-  // The request path: one AsyncLocalStorage frame, nothing else. It must not read the server or the socket off the
-  // message: that made V8 abort this function's optimisation (and node's AsyncContextFrame's) in a loop when the
-  // agent started under load (+8 % CPU, docs/performance.md run 17). Requests in flight are counted at stall time.
+  // The request path: the request context (request-context.ts: on a watched connection one identity check, else one
+  // AsyncLocalStorage frame), nothing else. It must not read the server or the socket off the message: that made V8
+  // abort this function's optimisation (and node's AsyncContextFrame's) in a loop when the agent started under load
+  // (+8 % CPU, docs/performance.md run 17). Requests in flight are counted at stall time.
   const onRequestStart = (msg: unknown): void => {
     const request = (msg as { request: RequestRecord }).request;
-    if (tracksRequests) als.enterWith(request);
+    if (tracksRequests) context!.enter(request);
     else if (untrackedUnreported) {
       // Said once, at the first request left untracked — unless a context manager registered since the last beat.
       refresh();
-      if (tracksRequests) als.enterWith(request);
+      if (tracksRequests) context!.enter(request);
       else {
         untrackedUnreported = false;
         // Nothing more to do per request until requests are tracked: unsubscribed, node:http does not even build
@@ -368,7 +383,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (raw && typeof m.route?.url === 'string') raw[kTemplate] = m.route.url;
   };
   // With requests: false there is nothing to do per request (the untracked warning is not wanted either).
-  if (tracksRequests || untrackedUnreported) subscribeRequests(true);
+  if (tracksRequests) subscribeRequests(context!.needsPerRequest());
+  else if (untrackedUnreported) subscribeRequests(true);
   dc.subscribe('tracing:fastify.request.handler:start', onFastifyHandler);
 
   // Walks every active handle (one per connection): once per stall, at its first sample (only that one's count is
@@ -394,10 +410,11 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (inflightNow !== undefined) s.inflight = inflightNow;
     if (!tracksRequests) s.tracked = false;
     try {
-      const record = als.getStore();
-      if (record) {
+      // null: in a connection's context whose request is gone (the route is unknown, the code still served one).
+      const record = context?.current();
+      if (record !== undefined) {
         s.inRequest = true;
-        s.route = routeOf(record.method, record, record[kTemplate], routePatterns);
+        if (record) s.route = routeOf(record.method, record, record[kTemplate], routePatterns);
       }
     } catch (err) {
       deferError('reading the route (a framework getter threw)', err);
@@ -421,7 +438,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const noteStall = (s: AttributionSample, now: bigint): void => {
     let record: RequestRecord | undefined;
     try {
-      record = als.getStore();
+      record = context?.current() ?? undefined;
     } catch (err) {
       record = undefined;
       deferError('reading the request context', err);
@@ -494,7 +511,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       if (g[key] === getter) delete g[key];
       delete g[Symbol.for(GETTER_KEY + '.handle')];
       inflight.clear();
-      als.disable();
+      context?.stop();
     },
     get tracksRequests() {
       return tracksRequests;

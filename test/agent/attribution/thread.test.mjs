@@ -144,7 +144,8 @@ test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or 
   const { AsyncLocalStorage } = require('node:async_hooks');
   const onHooks = typeof AsyncLocalStorage.prototype._propagate === 'function';
   let reported = 0;
-  let handle = startThreadAttribution({ requests: 'auto', onUntrackedRequest: () => reported++ });
+  // Scope 'request': the requests published here have no connection, so only a frame each can carry them.
+  let handle = startThreadAttribution({ requests: 'auto', requestScope: 'request', onUntrackedRequest: () => reported++ });
   try {
     assert.equal(handle.tracksRequests, !onHooks, 'auto: tracked on AsyncContextFrame, not on async_hooks');
     publish('/a').emit('close');
@@ -175,7 +176,7 @@ test("requests: 'auto' tracks requests only where AsyncLocalStorage is cheap or 
     handle.stop();
   }
   for (const requests of [true, false]) {
-    handle = startThreadAttribution({ requests, onUntrackedRequest: () => reported++ });
+    handle = startThreadAttribution({ requests, requestScope: 'request', onUntrackedRequest: () => reported++ });
     try {
       assert.equal(handle.tracksRequests, requests);
       assert.equal(channel.hasSubscribers, requests, 'requests: false never listens per request');
@@ -235,7 +236,7 @@ test("servers that are not a handle of their own are counted through their conne
 });
 
 test('route patterns name paths no framework names, in order, before the id heuristics', () => {
-  const handle = startThreadAttribution({ requests: true, routePatterns: ['/users/:name', '/static/*'] });
+  const handle = startThreadAttribution({ requests: true, requestScope: 'request', routePatterns: ['/users/:name', '/static/*'] });
   try {
     publish('/users/alice?tab=orders');
     assert.equal(handle.sample().route, 'GET /users/:name', 'a letters-only id the heuristics cannot see');
@@ -245,5 +246,27 @@ test('route patterns name paths no framework names, in order, before the id heur
     assert.equal(handle.sample().route, 'GET /orders/:id', 'no pattern: the heuristics');
   } finally {
     handle.stop();
+  }
+});
+
+test("default request scope ('connection'): a real request's sample names its route, with nothing listening per request once every connection has its frame", async () => {
+  let sampled;
+  const handle = startThreadAttribution({ requests: true });
+  const server = await listening(async (req, res) => {
+    await new Promise((r) => setImmediate(r));
+    sampled = handle.sample();
+    res.end('ok');
+  });
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.address().port}/orders/42?token=secret`);
+    assert.equal(await res.text(), 'ok');
+    assert.equal(sampled.inRequest, true);
+    assert.equal(sampled.route, 'GET /orders/:id');
+    handle.refresh();
+    assert.equal(channel.hasSubscribers, false, 'no diagnostics_channel subscriber per request');
+  } finally {
+    handle.stop();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
   }
 });
