@@ -6,7 +6,7 @@
 // difference to the baseline's median.
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/threads.mjs [--rounds 6] [--duration 8]
-//        [--rate 2000] [--scrape 1000] [--pin] [--variants baseline,loopwatch,'loopwatch@LOOPWATCH_ATTRIBUTION=off']
+//        [--rate 2000 (0: saturate)] [--scrape 1000] [--pin] [--variants baseline,loopwatch,'loopwatch@LOOPWATCH_ATTRIBUTION=off']
 //
 // Linux only. --pin puts the server on the last CPU and this process (autocannon, scraper) on the others.
 import { execFileSync, fork } from 'node:child_process';
@@ -57,7 +57,7 @@ async function runOne(variant) {
     const scraper = ready.metricsUrl && SCRAPE_MS > 0 ? setInterval(() => fetch(ready.metricsUrl).then((r) => r.text()).catch(() => {}), SCRAPE_MS) : undefined;
     const load = (seconds) =>
       new Promise((resolve, reject) =>
-        autocannon({ url: ready.url, connections: 50, duration: seconds, overallRate: RATE }, (err, r) => (err ? reject(err) : resolve(r))),
+        autocannon({ url: ready.url, connections: 50, duration: seconds, ...(RATE > 0 ? { overallRate: RATE } : {}) }, (err, r) => (err ? reject(err) : resolve(r))),
       );
     await load(2);
     const before = threadTimes(child.pid);

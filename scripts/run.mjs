@@ -41,17 +41,18 @@ function buildNative() {
   if (process.platform !== 'linux') return;
   const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
   const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
-  const src = join(root, 'agent/native/deadline.c');
-  // Rebuilt when the source or this script (its flags) changed.
-  if (existsSync(out) && statSync(out).mtimeMs > Math.max(statSync(src).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs)) return;
+  const sources = ['deadline.c', 'meter.c'].map((f) => join(root, 'agent/native', f));
+  const inputs = [...sources, join(root, 'agent/native/meter.h'), fileURLToPath(import.meta.url)];
+  // Rebuilt when a source or this script (its flags) changed.
+  if (existsSync(out) && statSync(out).mtimeMs > Math.max(...inputs.map((f) => statSync(f).mtimeMs))) return;
   mkdirSync(dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, src];
+  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, ...sources];
   const r = spawnSync(cc, args, { stdio: 'inherit' });
   if (r.error || r.status !== 0) {
     // The addon is optional at run time (the agent falls back to a timer); test/agent/native.test.mjs fails on Linux
     // without it, so a CI machine missing a compiler does not go unnoticed.
-    console.error(`loopwatch: could not compile the native addon (agent/native/deadline.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; the agent will poll on a timer (set CC to pick a C compiler)`);
+    console.error(`loopwatch: could not compile the native addon (agent/native/*.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; the agent will poll on a timer (set CC to pick a C compiler)`);
   }
 }
 

@@ -12,6 +12,7 @@
 //                                             `callback()` runs each time it fires. Throws (code
 //                                             LOOPWATCH_DEADLINE_GONE) if the deadline is closed.
 //   unwatch(watch)                            stop and release (idempotent; also done at thread teardown)
+// and the loop meter's meter()/unmeter() (meter.c).
 #define NAPI_VERSION 8
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "meter.h"
 
 static napi_value throw_errno(napi_env env, const char* what, int err) {
   char msg[160];
@@ -396,5 +399,7 @@ NAPI_MODULE_INIT() {
       {"unwatch", NULL, Unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  // The loop meter (meter.c) ships in the same binary.
+  if (loopwatch_meter_init(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -17,7 +17,7 @@ import { formatStall } from './reporter';
 import { StallPipeline } from './stalls';
 import { startThreadAttribution, type ThreadAttributionHandle } from './attribution/thread';
 import { otelRegistered } from './otel-global';
-import { loadNative, type Deadline } from './native';
+import { loadNative, type Deadline, type LoopMeter } from './native';
 import { ThreadMonitor } from './thread/monitor';
 import { openChannel, type ChannelMessage } from './threads/channel';
 import { ThreadDirectory } from './threads/directory';
@@ -36,6 +36,18 @@ function createDeadline(diag: Diagnostics): Deadline | undefined {
     return loaded.native.createDeadline();
   } catch (err) {
     diag.error('native', 'could not create the native deadline; the watchdog polls on a timer instead', err);
+    return undefined;
+  }
+}
+
+/** The thread's native loop meter, or undefined where the addon is not available (createDeadline said why). */
+function createMeter(diag: Diagnostics): LoopMeter | undefined {
+  const loaded = loadNative();
+  if ('error' in loaded) return undefined;
+  try {
+    return loaded.native.createMeter();
+  } catch (err) {
+    diag.error('native', 'could not create the native loop meter; the heartbeat beats every sampleIntervalMs while the loop is busy instead', err);
     return undefined;
   }
 }
@@ -160,6 +172,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         diag,
         (s) => this.stalls.detected(s),
         config.native ? createDeadline(diag) : undefined,
+        config.native ? createMeter(diag) : undefined,
       );
       undo.push(() => this.monitor.stop(), () => this.stalls.stop());
       if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));

@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 
 /**
- * loopwatch's optional native addon (agent/native/deadline.c, Linux): a kernel timer per monitored thread that
- * the thread pushes back on every heartbeat and the watchdog polls, so the watchdog wakes only when a heartbeat
- * is overdue. Without it (another OS, a binary that does not load, `native: false`) the watchdog looks on its
- * own timer instead, about once per stall threshold; everything else is the same.
+ * loopwatch's optional native addon (agent/native/, Linux):
+ * - deadline.c: a kernel timer per monitored thread that the thread pushes back on every heartbeat and the
+ *   watchdog polls, so the watchdog wakes only when a heartbeat is overdue;
+ * - meter.c: a loop meter that measures each event-loop iteration's busy span, so a stall's duration is exact
+ *   without a 10 ms heartbeat.
+ * Without it (another OS, a binary that does not load, `native: false`) the watchdog looks on its own timer,
+ * about once per stall threshold, and the heartbeat beats every `sampleIntervalMs` while the loop is busy.
  */
 
 /** A timer owned by the thread that created it. */
@@ -26,8 +29,19 @@ export interface DeadlineWatch {
   close(): void;
 }
 
+/**
+ * The calling thread's loop meter: `cells` (see agent/native/meter.c) is written by the loop's prepare phase and
+ * read — and its longest span reset — by the heartbeat (LoopSampler), on the same thread.
+ */
+export interface LoopMeter {
+  readonly cells: Float64Array;
+  /** Stop measuring (idempotent). */
+  close(): void;
+}
+
 export interface Native {
   createDeadline(): Deadline;
+  createMeter(): LoopMeter;
   /**
    * Polls a deadline (by id) in this thread's event loop; `onFire` runs each time it fires. Throws with code
    * `LOOPWATCH_DEADLINE_GONE` if it was closed since its id was read.
@@ -42,6 +56,8 @@ interface Binding {
   close(d: object): void;
   watch(id: number, cb: () => void): object;
   unwatch(w: object): void;
+  meter(cells: Float64Array): object;
+  unmeter(m: object): void;
 }
 
 /** Where the build puts the addon for this platform (scripts/run.mjs). */
@@ -67,6 +83,12 @@ export function loadNative(): { native: Native } | { error: string } {
             },
             close: () => b.close(d),
           };
+        },
+        createMeter(): LoopMeter {
+          // Over an ArrayBuffer of its own: a small typed array's storage may otherwise live on V8's heap and move.
+          const cells = new Float64Array(new ArrayBuffer(7 * Float64Array.BYTES_PER_ELEMENT));
+          const m = b.meter(cells);
+          return { cells, close: () => b.unmeter(m) };
         },
         watch(id, onFire) {
           const w = b.watch(id, onFire);

@@ -8,11 +8,16 @@ export interface LoopwatchOptions {
   serviceName?: string;
   /** A continuous block of the thread at least this long is a stall. Default 100 (ms); env `LOOPWATCH_STALL_THRESHOLD_MS`. */
   stallThresholdMs?: number;
-  /** Heartbeat / delay sampling interval. Default 10 (ms); env `LOOPWATCH_SAMPLE_INTERVAL_MS`. Must be at most half the stall threshold. */
+  /**
+   * Delay sampling resolution: each heartbeat's lateness counts as `interval / sampleIntervalMs` samples. Without the
+   * native loop meter (see `native`) also the heartbeat's interval while the loop is busy. Default 10 (ms); env
+   * `LOOPWATCH_SAMPLE_INTERVAL_MS`. Must be at most half the stall threshold.
+   */
   sampleIntervalMs?: number;
   /**
-   * The heartbeat's longest interval: the heartbeat runs every `sampleIntervalMs` while the loop is busy and stretches
-   * up to this while it is quiet (each timer wake-up costs CPU; delay samples keep their `sampleIntervalMs` weight).
+   * The heartbeat's longest interval: with the native loop meter the heartbeat always runs at this interval; without
+   * it, every `sampleIntervalMs` while the loop is busy, stretching up to this while it is quiet (each timer wake-up
+   * costs CPU; delay samples keep their `sampleIntervalMs` weight).
    * Default: half the stall threshold, at most 100 (ms), a multiple of `sampleIntervalMs`; equal to `sampleIntervalMs`
    * for a fixed heartbeat. Env `LOOPWATCH_MAX_SAMPLE_INTERVAL_MS`.
    */
@@ -76,9 +81,10 @@ export interface LoopwatchOptions {
   /**
    * Use the native addon where it loads (Linux builds ship it): each monitored thread pushes a kernel timer one
    * stall threshold ahead on every heartbeat, and the watchdog thread sleeps on those timers, waking only when a
-   * heartbeat is overdue instead of about once per threshold to look (≈ 10 wake-ups a second; docs/performance.md).
-   * Detection and attribution are the same either way. Default true; `false` (env `LOOPWATCH_NATIVE=off`) keeps the
-   * pure-JavaScript timer, as on platforms without the addon.
+   * heartbeat is overdue instead of about once per threshold to look (≈ 10 wake-ups a second; docs/performance.md);
+   * and a loop meter measures each event-loop iteration's busy span in C, so a stall's duration is exact and the
+   * heartbeat need not beat every `sampleIntervalMs` while the loop is busy (docs/design.md). Default true; `false`
+   * (env `LOOPWATCH_NATIVE=off`) keeps the pure-JavaScript timers, as on platforms without the addon.
    */
   native?: boolean;
   /** Throw on invalid options instead of logging and staying off. Default false. */

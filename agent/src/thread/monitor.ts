@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Diagnostics } from '../diag';
-import type { Deadline } from '../native';
+import type { Deadline, LoopMeter } from '../native';
 import { observeGc } from './gc';
 import { LoopSampler, type DetectedStall, type SamplerClock } from './sampler';
 import { ThreadState } from './state';
@@ -28,6 +28,7 @@ export class ThreadMonitor {
   private readonly beatHooks: Array<{ fn: () => void; component: string }> = [];
   private readonly beat: () => number;
   private deadline: Deadline | undefined;
+  private readonly meter: LoopMeter | undefined;
 
   constructor(
     resolutionMs: number,
@@ -40,8 +41,14 @@ export class ThreadMonitor {
      * only once a beat is overdue. Without one the watchdog polls on its own timer.
      */
     deadline?: Deadline,
+    /**
+     * A native loop meter (native.ts): a stall's duration is then the busy span of the loop iteration it blocked,
+     * measured in C, and the heartbeat beats every `maxIntervalMs` even while the loop is busy.
+     */
+    meter?: LoopMeter,
   ) {
     this.deadline = deadline;
+    this.meter = meter;
     const dropDeadline = (why: string, err?: unknown): void => {
       diag.error('native', `${why}; the watchdog polls this thread on a timer instead`, err);
       this.closeDeadline();
@@ -57,7 +64,7 @@ export class ThreadMonitor {
         dropDeadline('could not re-arm the native deadline', err);
       }
     };
-    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, pushDeadline);
+    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, pushDeadline, meter?.cells);
     let current = sampler.initialIntervalMs;
     // After the sampler's first beat, so the first deadline is one threshold after it.
     try {
@@ -119,6 +126,7 @@ export class ThreadMonitor {
     this.gc.stop();
     this.state.markStopped();
     this.closeDeadline();
+    this.meter?.close();
   }
 
   private closeDeadline(): void {

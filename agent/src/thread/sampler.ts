@@ -51,6 +51,12 @@ const DURATION_ERROR_BUDGET = 0.1;
  *   threshold. `maxIntervalMs` is at most half the threshold, so a block of
  *   the threshold always delays a beat by half the threshold or more, and a
  *   stretch of short callbacks can never pass for a stall.
+ * - With a loop meter (native, `meterCells`; agent/native/meter.c) a stall is instead one event-loop iteration
+ *   whose busy span — from the loop's return from polling for I/O to its next poll, a stretch in which nothing
+ *   else can run — reaches the threshold, and its duration is that span: the longest span the meter completed
+ *   since the last beat, or the one in progress now (the block just ended, the beat runs in the same iteration).
+ *   Other callbacks no longer inflate it, so the interval stays at `maxIntervalMs` even while the loop is busy (a
+ *   JavaScript timer every 10 ms cost ~0.4 % CPU per request at saturation, docs/performance.md run 20).
  */
 export class LoopSampler {
   private prevNs: bigint;
@@ -58,6 +64,9 @@ export class LoopSampler {
   private interval: number;
   private readonly errorBudgetMs: number;
   private readonly maxIntervalMs: number;
+  /** The meter's first span began when the meter was made, maybe before the loop ran: see longestSpan(). */
+  private firstSpan = true;
+  private readonly firstSpanId: number;
 
   constructor(
     private readonly state: ThreadState,
@@ -68,13 +77,16 @@ export class LoopSampler {
     maxIntervalMs: number = resolutionMs,
     /** Runs right after each beat is published, before anything else (a stall's listeners may run app code). */
     private readonly afterBeat: () => void = () => {},
+    /** The loop meter's cells (agent/native/meter.c). */
+    private readonly meterCells?: Float64Array,
   ) {
     // Whole multiples of the resolution keep the sample weights integral.
     this.maxIntervalMs = Math.max(resolutionMs, Math.floor(maxIntervalMs / resolutionMs) * resolutionMs);
     this.prevNs = clock.nowNs();
     const t = clock.loopTime();
     this.prevActive = t.active;
-    this.interval = resolutionMs;
+    this.interval = meterCells ? this.maxIntervalMs : resolutionMs;
+    this.firstSpanId = meterCells ? meterCells[0]! : NaN;
     this.errorBudgetMs = DURATION_ERROR_BUDGET * thresholdMs;
     state.init(resolutionMs, thresholdMs, this.prevNs);
     state.setLoopTime(t.active, t.idle);
@@ -82,7 +94,7 @@ export class LoopSampler {
 
   /** The interval the first beat is scheduled with (ms). */
   get initialIntervalMs(): number {
-    return this.resolutionMs;
+    return this.interval;
   }
 
   /** Records one beat; returns the interval (ms) to schedule the next beat with. */
@@ -118,14 +130,60 @@ export class LoopSampler {
       state.recordDelay(0, weight);
     }
 
-    if (busyMs >= this.thresholdMs && delayMs >= this.thresholdMs - interval) {
+    if (this.meterCells) {
+      const span = this.longestSpan(this.meterCells, Number(now) / 1e6, loop.active, loop.idle);
+      if (span) {
+        state.recordStall(span.durationMs / 1000);
+        this.onStall({ durationMs: span.durationMs, startTime: this.clock.wallMs() - span.agoMs - span.durationMs, endNs: now, sinceNs });
+      }
+    } else if (busyMs >= this.thresholdMs && delayMs >= this.thresholdMs - interval) {
       state.recordStall(busyMs / 1000);
       this.onStall({ durationMs: busyMs, startTime: this.clock.wallMs() - busyMs, endNs: now, sinceNs });
     }
     return next;
   }
 
+  /**
+   * The loop iteration that reached the threshold since the last beat, if one did: the longest the meter completed
+   * since then, or the one in progress (which the block that just ended belongs to when it ran in this same
+   * iteration), counting only its busy time after the previous beat; `agoMs` is how long ago it ended. Between
+   * two beats at most one iteration can reach the threshold (the beat, ≤ half the threshold apart, is due after
+   * any such iteration); should two (one completed, one in progress), the longer is reported.
+   */
+  private longestSpan(c: Float64Array, nowMs: number, activeMs: number, idleMs: number): { durationMs: number; agoMs: number } | undefined {
+    // Each iteration's busy time is split at the beats that ran inside it (a beat runs in an iteration's timers
+    // phase): what a beat counted is written to cells 5–6, and the meter leaves it out when the iteration completes,
+    // so two blocks in one iteration on either side of a beat are two stalls, as two back-to-back requests are.
+    let preLoopMs = 0;
+    if (this.firstSpan) {
+      // The meter was made at agent start, often while the main (or a worker's) script still ran, before the event
+      // loop: that run is not an iteration of the loop. The loop started `active + idle` ms ago (event-loop
+      // utilization counts from the loop's start); the first span's time before that is set aside.
+      this.firstSpan = false;
+      preLoopMs = Math.max(0, nowMs - (activeMs + idleMs) - this.firstSpanId);
+    }
+    let durationMs = 0;
+    let agoMs = 0;
+    if (c[2]! > 0) {
+      durationMs = c[2]! - (c[4] === this.firstSpanId ? preLoopMs : 0);
+      agoMs = Math.max(0, nowMs - c[3]!);
+    }
+    c[2] = 0;
+    const current = nowMs - c[0]! - (idleMs - c[1]!);
+    const counted = c[0] === c[6] ? c[5]! : c[0] === this.firstSpanId ? preLoopMs : 0;
+    const currentNew = current - counted;
+    // Counted from here on: the meter subtracts it when this iteration completes.
+    c[5] = current;
+    c[6] = c[0]!;
+    if (currentNew > durationMs) {
+      durationMs = currentNew;
+      agoMs = 0;
+    }
+    return durationMs >= this.thresholdMs ? { durationMs, agoMs } : undefined;
+  }
+
   private nextInterval(busyMs: number, gapMs: number): number {
+    if (this.meterCells) return this.maxIntervalMs;
     const r = this.resolutionMs;
     if (this.maxIntervalMs <= r) return r;
     const utilization = gapMs > 0 ? busyMs / gapMs : 1;

@@ -180,3 +180,167 @@ test('at a 50 ms interval, short callbacks filling the loop are never a stall', 
   }
   assert.equal(stalls.length, 0);
 });
+
+/**
+ * A loop with the native meter (agent/native/meter.c), simulated on the fake clock: `poll(idleMs)` waits for I/O,
+ * `run(busyMs)` runs callbacks, `prepare()` is the meter's prepare-phase update, exactly as meter.c computes it.
+ */
+function meteredLoop() {
+  const f = fakeClock();
+  const cells = new Float64Array(7);
+  const nowMs = () => Number(f.c.ns) / 1e6;
+  cells[0] = nowMs();
+  cells[1] = f.c.idle;
+  cells[6] = -1;
+  return {
+    ...f,
+    cells,
+    poll: (idleMs) => f.advance(0, idleMs),
+    run: (busyMs) => f.advance(busyMs),
+    prepare() {
+      const now = nowMs();
+      let busy = now - cells[0] - (f.c.idle - cells[1]);
+      if (cells[0] === cells[6]) busy -= cells[5];
+      if (busy > cells[2]) {
+        cells[2] = busy;
+        cells[3] = now;
+        cells[4] = cells[0];
+      }
+      cells[0] = now;
+      cells[1] = f.c.idle;
+    },
+  };
+}
+
+test('with the loop meter: a block is one stall of exactly its iteration, whether the beat sees it in progress or completed, and never twice', () => {
+  const loop = meteredLoop();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, loop.clock, (x) => stalls.push(x), 50, () => {}, loop.cells);
+  assert.equal(s.initialIntervalMs, 50, 'the heartbeat starts at the quiet interval');
+  // Iteration: poll 5 ms, a 300 ms block among the I/O callbacks; the next iteration's timers phase runs the beat
+  // before its prepare phase: the span is still in progress.
+  loop.prepare();
+  loop.poll(5);
+  const blockStart = loop.c.wall;
+  loop.run(300);
+  assert.equal(s.beat(), 50);
+  assert.equal(stalls.length, 1);
+  assert.equal(stalls[0].durationMs, 300);
+  assert.equal(stalls[0].startTime, blockStart);
+  // The same iteration completes (prepare), more short iterations follow: not reported again.
+  loop.run(1);
+  loop.prepare();
+  for (let i = 0; i < 10; i++) {
+    loop.poll(3);
+    loop.run(2);
+    loop.prepare();
+  }
+  s.beat();
+  assert.equal(stalls.length, 1, 'the completed span that was reported in progress is not reported again');
+  // A 150 ms block in an iteration that completed before the beat: reported from the meter, with when it was.
+  loop.poll(1);
+  const secondStart = loop.c.wall;
+  loop.run(150);
+  loop.prepare();
+  loop.poll(20);
+  loop.run(1);
+  s.beat();
+  assert.equal(stalls.length, 2);
+  assert.equal(stalls[1].durationMs, 150);
+  assert.equal(stalls[1].startTime, secondStart);
+  assert.equal(count(state.stallBuckets()), 2);
+  assert.ok(Math.abs(state.stallSum - 0.45) < 1e-9);
+});
+
+test('with the loop meter: a saturated loop keeps the quiet interval, and busy windows of short iterations are no stall even when a 60 ms block is in one', () => {
+  const loop = meteredLoop();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, loop.clock, (x) => stalls.push(x), 50, () => {}, loop.cells);
+  for (let beat = 0; beat < 200; beat++) {
+    // 100 % busy: iterations of 2 ms callbacks, no idle time at all; every 10th window holds one 60 ms block,
+    // which with the other callbacks around it keeps the loop busy for well over the 100 ms threshold between
+    // two beats (the slow heartbeat's busy time would call that a stall; the meter sees a 60 ms iteration).
+    for (let t = 0; t < 50; t += 2) {
+      loop.run(beat % 10 === 0 && t === 0 ? 60 : 2);
+      loop.prepare();
+    }
+    assert.equal(s.beat(), 50, 'busy, the interval stays at 50 ms');
+  }
+  assert.equal(stalls.length, 0);
+  // A 120 ms block amid that: its own duration, not the window's.
+  loop.run(120);
+  loop.prepare();
+  loop.run(2);
+  loop.prepare();
+  s.beat();
+  assert.equal(stalls.length, 1);
+  assert.equal(stalls[0].durationMs, 120);
+});
+
+test('with the loop meter: two blocks in one iteration on either side of a beat are two stalls (back-to-back requests)', () => {
+  const loop = meteredLoop();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, loop.clock, (x) => stalls.push(x), 50, () => {}, loop.cells);
+  loop.prepare();
+  loop.poll(5);
+  loop.run(250); // request A's handler, among the I/O callbacks
+  s.beat(); // next timers phase: the beat, then request B's timer continuation in the same phase
+  const bStart = loop.c.wall;
+  loop.run(250);
+  loop.prepare();
+  loop.poll(10);
+  s.beat();
+  assert.deepEqual(
+    stalls.map((x) => x.durationMs),
+    [250, 250],
+  );
+  assert.equal(stalls[1].startTime, bStart);
+  // The pair of beats around B: its window starts at the beat that ran between the two blocks.
+  assert.ok(stalls[1].sinceNs > stalls[0].sinceNs);
+});
+
+test("with the loop meter: the script's own run before the event loop started is not an iteration (agent started at the top of the app)", () => {
+  const loop = meteredLoop();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, loop.clock, (x) => stalls.push(x), 50, () => {}, loop.cells);
+  // 400 ms of synchronous start-up after start(): wall time passes, event-loop utilization does not (no loop yet).
+  loop.c.ns += 400_000_000n;
+  loop.c.wall += 400;
+  // The loop starts; its first timers phase runs a 150 ms callback and the first beat.
+  loop.run(150);
+  s.beat();
+  assert.deepEqual(
+    stalls.map((x) => Math.round(x.durationMs)),
+    [150],
+    'the first iteration is measured from the loop start, the script before it is not',
+  );
+});
+
+test('with the loop meter: an iteration that ends a block already counted does not hide a shorter block after it', () => {
+  const loop = meteredLoop();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, loop.clock, (x) => stalls.push(x), 50, () => {}, loop.cells);
+  loop.prepare();
+  loop.poll(5);
+  loop.run(308); // request A, counted by the beat that follows in the same iteration
+  s.beat();
+  loop.run(1);
+  loop.prepare(); // A's iteration completes: 309 ms in all, 308 of them already counted
+  loop.poll(2);
+  loop.run(1);
+  loop.prepare();
+  loop.poll(2);
+  loop.run(300); // request B's continuation, in the next timers phase; the beat is not due at that phase's start
+  loop.prepare();
+  loop.poll(1);
+  s.beat();
+  assert.deepEqual(
+    stalls.map((x) => Math.round(x.durationMs)),
+    [308, 300],
+  );
+});
