@@ -10,12 +10,12 @@
 //                             an ArrayBuffer of its own (the meter holds it):
 //                               [0] monotonic ms (uv_hrtime) of the latest prepare phase: the loop's last poll
 //                               [1] the loop's idle time (uv_metrics_idle_time, ms) at that moment
-//                               [2] longest busy span (ms) completed since JavaScript last set it to 0, less what
-//                                   JavaScript already counted of it ([5])
-//                               [3] when that span ended (monotonic ms)
-//                               [4] when it began to be measured: the [0] of the poll before it (its identity)
-//                               [5] busy ms of the span [6] JavaScript already counted (written by JavaScript)
-//                               [6] that span's identity, a [0] (written by JavaScript)
+//                               [2] busy ms of the iterations completed since JavaScript last set it to 0 that
+//                                   reached [4], added up, less what JavaScript already counted of them ([5])
+//                               [3] when the first of them began (monotonic ms)
+//                               [4] the stall threshold, ms (written by JavaScript; until then nothing counts)
+//                               [5] busy ms of the iteration [6] JavaScript already counted (written by JavaScript)
+//                               [6] that iteration's identity: its [0] (written by JavaScript)
 //   unmeter(meter)            stop and release (idempotent; also done at thread teardown)
 //
 // Busy span of the iteration that ends at a prepare callback = wall time since the previous prepare callback
@@ -61,10 +61,11 @@ static void meter_prepare(uv_prepare_t* handle) {
   double busy = (now - c[0]) - (idle - c[1]);
   // The heartbeat ran inside this iteration and counted its busy time up to then: only the rest is new.
   if (c[0] == c[6]) busy -= c[5];
-  if (busy > c[2]) {
-    c[2] = busy;
-    c[3] = now;
-    c[4] = c[0];
+  // Every iteration that reached the threshold until the next beat adds up (the watchdog sees one freeze from
+  // that beat on); the busy part of an iteration is its end, after the poll's wait.
+  if (busy >= c[4]) {
+    if (c[2] == 0) c[3] = now - busy;
+    c[2] += busy;
   }
   c[0] = now;
   c[1] = idle;
@@ -156,7 +157,8 @@ static napi_value Meter(napi_env env, napi_callback_info info) {
   double* c = m->cells;
   c[0] = now_ms();
   c[1] = (double)uv_metrics_idle_time(loop) / 1e6;
-  c[2] = c[3] = c[4] = c[5] = 0;
+  c[2] = c[3] = c[5] = 0;
+  c[4] = 1e300;
   c[6] = -1;
   uv_prepare_start(&m->prepare, meter_prepare);
   slot->magic = METER_MAGIC;
@@ -181,7 +183,7 @@ static napi_value Unmeter(napi_env env, napi_callback_info info) {
   if (napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external || napi_get_value_external(env, argv[0], &data) != napi_ok)
     return fail(env, "unmeter: not a meter");
   meter_slot_t* slot = (meter_slot_t*)data;
-  if (slot->magic != METER_MAGIC) return fail(env, "unmeter: not a meter");
+  if (slot == NULL || slot->magic != METER_MAGIC) return fail(env, "unmeter: not a meter");
   if (slot->m != NULL) meter_close(slot->m);
   napi_value undef;
   napi_get_undefined(env, &undef);

@@ -32,8 +32,20 @@ const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
 /** node:http's per-connection listener (on 'connection'; on 'secureConnection' for HTTPS), exported by node:http. */
 const HTTP_CONNECTION_LISTENER = (http as unknown as { _connectionListener?: unknown })._connectionListener;
 
+/** How often the flags are looked at (what `needsPerRequest()` returns changes at most this often). */
+const LOOK_MS = 1000;
+/** How often the connections of the thread's servers are walked, while some may lack a frame (costs ~0.6 µs each). */
+const WALK_MS = 10_000;
+/**
+ * How often the per-request check runs for one look period when nothing says it is needed: it finds requests of
+ * servers no look can find (one that never listens and is handed its sockets, a cluster worker's found late), and
+ * watches them.
+ */
+const PROBE_EVERY_MS = 10_000;
+
 /** What is read off a connection's socket at stall time. */
 interface HttpSocket {
+  destroyed?: boolean;
   parser?: { incoming?: object | null } | null;
   _httpMessage?: { req?: object | null } | null;
 }
@@ -59,7 +71,21 @@ export interface RequestContext<R extends object> {
   stop(): void;
 }
 
-export function createRequestContext<R extends object>(scope: RequestScope, onError: (what: string, err: unknown) => void): RequestContext<R> {
+/** The periods of `needsPerRequest()` (ms); tests shorten them. */
+export interface RequestContextTiming {
+  lookMs?: number;
+  walkMs?: number;
+  probeEveryMs?: number;
+}
+
+export function createRequestContext<R extends object>(
+  scope: RequestScope,
+  onError: (what: string, err: unknown) => void,
+  timing: RequestContextTiming = {},
+): RequestContext<R> {
+  const lookMs = timing.lookMs ?? LOOK_MS;
+  const walkMs = timing.walkMs ?? WALK_MS;
+  const probeEveryMs = timing.probeEveryMs ?? PROBE_EVERY_MS;
   const als = new AsyncLocalStorage<object | undefined>();
   if (scope === 'request' || typeof HTTP_CONNECTION_LISTENER !== 'function') {
     return {
@@ -78,8 +104,15 @@ export function createRequestContext<R extends object>(scope: RequestScope, onEr
   // Servers whose connections node:http does not set up through its own listener: never framed.
   const unhooked = new WeakSet<object>();
   let unframedRequest = false;
+  // An HTTP server that cannot be watched was seen: its requests need the per-request check for good.
+  let anyUnhooked = false;
   let needed = true;
+  let probing = false;
   let nextLookMs = 0;
+  let nextWalkMs = 0;
+  // Connections accepted before loopwatch watched their server may remain (until a walk finds none).
+  let walking = true;
+  let nextProbeMs = 0;
   const watchedRefs: WeakRef<Emitter>[] = [];
   // The context current when a 'connection' event began, restored after node:http's listener: code that emitted
   // 'connection' itself (a proxy handing over a socket) goes on in its own context.
@@ -115,15 +148,26 @@ export function createRequestContext<R extends object>(scope: RequestScope, onEr
     } catch (err) {
       onError('watching an HTTP server for connections', err);
     }
-    if (!hooked) unhooked.add(s);
+    // Only an HTTP/1 server (node:http stores its options on http and https servers alike; a net.Server or an
+    // HTTP/2 server publishes no request of its own for the check to see) makes the check necessary.
+    if (!hooked && 'maxHeadersCount' in s) {
+      unhooked.add(s);
+      anyUnhooked = true;
+      // Its requests need the per-request check from now on, not from the next look.
+      needed = true;
+    }
+    if (watchedRefs.length > 64) {
+      const live = watchedRefs.filter((r) => r.deref() !== undefined);
+      watchedRefs.splice(0, watchedRefs.length, ...live);
+    }
   }
-  // Walks the thread's handles and its servers' connections: runs at most once a second.
-  function look(): boolean {
+  // Walks the thread's handles and its servers' connections (every WALK_MS at most, and only until no connection
+  // accepted before loopwatch watched its server is left: new connections of watched servers all have a frame).
+  function walk(): boolean {
     // Only node:http(s) servers (they keep node:http's connections list): one seen listening may be any net.Server.
     const servers = findHttpServers();
     // Every server is watched first, so that its next connections are framed whatever is found below.
     for (const server of servers) watch(server);
-    if (unframedRequest) return true;
     for (const server of servers) {
       if (unhooked.has(server)) return true;
       const all = connectionsOf(server)?.all();
@@ -136,22 +180,35 @@ export function createRequestContext<R extends object>(scope: RequestScope, onEr
     }
     return false;
   }
+  function look(now: number): boolean {
+    let need = unframedRequest || anyUnhooked;
+    if (walking && now >= nextWalkMs) {
+      nextWalkMs = now + walkMs;
+      walking = walk();
+    }
+    need ||= walking;
+    return need;
+  }
   // Servers are watched when they start listening, before their first connection, and those already listening now.
   const onListen = (msg: unknown): void => watch((msg as { server?: unknown } | null)?.server);
   dc.subscribe(LISTEN_CHANNEL, onListen);
   const needsPerRequest = (): boolean => {
     const now = performance.now();
-    if (now < nextLookMs) return needed;
-    nextLookMs = now + 1000;
+    if (now < nextLookMs) return needed || probing;
+    nextLookMs = now + lookMs;
     try {
-      needed = look();
+      needed = look(now);
     } catch (err) {
       needed = true;
       onError('looking for HTTP connections without a request context', err);
     }
     unframedRequest = false;
-    return needed;
+    probing = !needed && now >= nextProbeMs;
+    if (probing) nextProbeMs = now + probeEveryMs;
+    return needed || probing;
   };
+  // The first look walks now; the first probe comes one period later.
+  nextProbeMs = performance.now() + probeEveryMs;
   needsPerRequest();
 
   return {
@@ -162,15 +219,27 @@ export function createRequestContext<R extends object>(scope: RequestScope, onEr
       if (store !== undefined && store === (request as { socket?: unknown }).socket) return;
       als.enterWith(request);
       unframedRequest = true;
+      // Its server, if loopwatch has not seen it (it never listened: it is handed its sockets): frame its next
+      // connections. Only on this path, never on a framed request's.
+      const socket = (request as { socket?: { server?: unknown } | null }).socket;
+      if (socket && typeof socket === 'object') watch(socket.server);
     },
     needsPerRequest,
     current() {
       const store = als.getStore();
       if (!(store instanceof Socket)) return store as R | undefined;
       const socket = store as HttpSocket;
-      // The latest request the connection's parser read (the one a handler's synchronous code serves), else the one
-      // its response is for; null once the connection's parser is gone (closed) and no response is pending.
-      return (socket.parser?.incoming ?? socket._httpMessage?.req ?? null) as R | null;
+      // The request the connection's parser read last (the one a handler's synchronous code serves) and the one its
+      // response is for: the same request unless requests are pipelined, when which one the code serves is unknown.
+      const parser = socket.parser;
+      const incoming = parser?.incoming ?? null;
+      const responding = socket._httpMessage?.req ?? null;
+      if (incoming !== null && responding !== null && incoming !== responding) return null;
+      const request = incoming ?? responding;
+      if (request !== null) return request as R;
+      // Neither: work a finished request left running (null: in a request, which one unknown), unless the parser was
+      // handed the socket on (an HTTP upgrade: WebSocket code runs on it, and serves no request).
+      return !parser && !socket.destroyed ? undefined : null;
     },
     stop() {
       running = false;

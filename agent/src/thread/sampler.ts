@@ -87,6 +87,15 @@ export class LoopSampler {
     this.prevActive = t.active;
     this.interval = meterCells ? this.maxIntervalMs : resolutionMs;
     this.firstSpanId = meterCells ? meterCells[0]! : NaN;
+    if (meterCells) {
+      meterCells[4] = thresholdMs;
+      // Before the loop started (utilization all zero), the first iteration holds the rest of the script's run:
+      // ignored by the meter if it completes before the first beat, which otherwise sets the script's part aside.
+      if (t.active + t.idle === 0) {
+        meterCells[5] = Infinity;
+        meterCells[6] = meterCells[0]!;
+      }
+    }
     this.errorBudgetMs = DURATION_ERROR_BUDGET * thresholdMs;
     state.init(resolutionMs, thresholdMs, this.prevNs);
     state.setLoopTime(t.active, t.idle);
@@ -134,7 +143,7 @@ export class LoopSampler {
       const span = this.longestSpan(this.meterCells, Number(now) / 1e6, loop.active, loop.idle);
       if (span) {
         state.recordStall(span.durationMs / 1000);
-        this.onStall({ durationMs: span.durationMs, startTime: this.clock.wallMs() - span.agoMs - span.durationMs, endNs: now, sinceNs });
+        this.onStall({ durationMs: span.durationMs, startTime: this.clock.wallMs() - span.sinceStartMs, endNs: now, sinceNs });
       }
     } else if (busyMs >= this.thresholdMs && delayMs >= this.thresholdMs - interval) {
       state.recordStall(busyMs / 1000);
@@ -144,42 +153,38 @@ export class LoopSampler {
   }
 
   /**
-   * The loop iteration that reached the threshold since the last beat, if one did: the longest the meter completed
-   * since then, or the one in progress (which the block that just ended belongs to when it ran in this same
-   * iteration), counting only its busy time after the previous beat; `agoMs` is how long ago it ended. Between
-   * two beats at most one iteration can reach the threshold (the beat, ≤ half the threshold apart, is due after
-   * any such iteration); should two (one completed, one in progress), the longer is reported.
+   * The busy time of the loop iterations that reached the threshold since the last beat, if any: those the meter
+   * completed since then (added up by the meter) and the one in progress (which the block that just ended belongs
+   * to when it ran in this same iteration), each counting only its busy time after the previous beat. Several add up
+   * to one stall, from the start of the first: the watchdog saw one freeze from the previous beat on (the old
+   * window-based measure counted them together too). `sinceStartMs`: how long before now the first began.
    */
-  private longestSpan(c: Float64Array, nowMs: number, activeMs: number, idleMs: number): { durationMs: number; agoMs: number } | undefined {
+  private longestSpan(c: Float64Array, nowMs: number, activeMs: number, idleMs: number): { durationMs: number; sinceStartMs: number } | undefined {
     // Each iteration's busy time is split at the beats that ran inside it (a beat runs in an iteration's timers
     // phase): what a beat counted is written to cells 5–6, and the meter leaves it out when the iteration completes,
     // so two blocks in one iteration on either side of a beat are two stalls, as two back-to-back requests are.
     let preLoopMs = 0;
     if (this.firstSpan) {
-      // The meter was made at agent start, often while the main (or a worker's) script still ran, before the event
-      // loop: that run is not an iteration of the loop. The loop started `active + idle` ms ago (event-loop
-      // utilization counts from the loop's start); the first span's time before that is set aside.
+      // A meter made before the event loop started (agent started by the main or a worker's script): the script's
+      // run up to the loop's start is not an iteration. The loop started `active + idle` ms ago (event-loop
+      // utilization counts from the loop's start).
       this.firstSpan = false;
       preLoopMs = Math.max(0, nowMs - (activeMs + idleMs) - this.firstSpanId);
     }
-    let durationMs = 0;
-    let agoMs = 0;
-    if (c[2]! > 0) {
-      durationMs = c[2]! - (c[4] === this.firstSpanId ? preLoopMs : 0);
-      agoMs = Math.max(0, nowMs - c[3]!);
-    }
+    let durationMs = c[2]!;
+    let startMs = c[3]!;
     c[2] = 0;
     const current = nowMs - c[0]! - (idleMs - c[1]!);
-    const counted = c[0] === c[6] ? c[5]! : c[0] === this.firstSpanId ? preLoopMs : 0;
+    const counted = c[0] !== c[6] ? 0 : c[5] === Infinity ? preLoopMs : c[5]!;
     const currentNew = current - counted;
     // Counted from here on: the meter subtracts it when this iteration completes.
     c[5] = current;
     c[6] = c[0]!;
-    if (currentNew > durationMs) {
-      durationMs = currentNew;
-      agoMs = 0;
+    if (currentNew >= this.thresholdMs) {
+      if (durationMs === 0) startMs = nowMs - currentNew;
+      durationMs += currentNew;
     }
-    return durationMs >= this.thresholdMs ? { durationMs, agoMs } : undefined;
+    return durationMs >= this.thresholdMs ? { durationMs, sinceStartMs: nowMs - startMs } : undefined;
   }
 
   private nextInterval(busyMs: number, gapMs: number): number {

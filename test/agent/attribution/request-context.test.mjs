@@ -269,7 +269,8 @@ test('the per-request check runs only while needed: a connection accepted before
   const plain = await listen(http.createServer((req, res) => res.end('x')));
   const early = client(plain.address().port);
   await early.get('/before');
-  const ctx = createRequestContext('connection', onError);
+  // Looks every 100 ms, walks the connections every 200 ms, probes every 2 s (defaults: 1 s, 10 s, 10 s).
+  const ctx = createRequestContext('connection', onError, { lookMs: 100, walkMs: 200, probeEveryMs: 2000 });
   try {
     assert.equal(ctx.needsPerRequest(), true, 'a connection accepted before the context has no frame');
     const fresh = client(plain.address().port);
@@ -304,6 +305,121 @@ test('the per-request check runs only while needed: a connection accepted before
     early.close();
     ctx.stop();
     await close(plain);
+  }
+  assert.deepEqual(errors, []);
+});
+
+/** What thread.ts does: the per-request subscriber only while `needsPerRequest()` says so, asked on every beat. */
+function subscribedWhileNeeded(ctx) {
+  let unsubscribe;
+  const beat = setInterval(() => {
+    const need = ctx.needsPerRequest();
+    if (need && !unsubscribe) unsubscribe = entering(ctx);
+    else if (!need && unsubscribe) {
+      unsubscribe();
+      unsubscribe = undefined;
+    }
+  }, 20);
+  return () => {
+    clearInterval(beat);
+    unsubscribe?.();
+  };
+}
+
+test('a server that never listens (handed its sockets) is found by the periodic probe: its requests get named, and its later connections framed', async () => {
+  const ctx = createRequestContext('connection', onError, { lookMs: 100, walkMs: 200, probeEveryMs: 500 });
+  const stopBeats = subscribedWhileNeeded(ctx);
+  const named = [];
+  const hidden = http.createServer((req, res) => {
+    named.push(ctx.current() === req);
+    res.end('h');
+  });
+  const front = await listen(net.createServer((socket) => hidden.emit('connection', socket)));
+  try {
+    const deadline = Date.now() + 5000;
+    while (!named.includes(true) && Date.now() < deadline) {
+      const c = client(front.address().port);
+      await c.get('/h');
+      c.close();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(named.at(-1), true, 'named once the probe found it');
+    // Its next connection has a frame of its own: no frame per request.
+    const c = client(front.address().port);
+    await c.get('/open');
+    const frames = await countingFrames(async () => {
+      await c.get('/a');
+      await c.get('/b');
+    });
+    c.close();
+    assert.equal(frames, 0);
+    assert.deepEqual(named.slice(-3), [true, true, true]);
+  } finally {
+    stopBeats();
+    ctx.stop();
+    await new Promise((r) => front.close(r));
+    hidden.closeAllConnections?.();
+  }
+  assert.deepEqual(errors, []);
+});
+
+test('an HTTP upgrade (WebSocket) is no request once its socket is handed on; pipelined requests in flight name none', async () => {
+  const ctx = createRequestContext('connection', onError);
+  let upgraded;
+  const server = await listen(http.createServer((req, res) => res.end('x')));
+  server.on('upgrade', (req, socket) => {
+    setImmediate(() => {
+      upgraded = ctx.current();
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    });
+  });
+  try {
+    await new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: server.address().port, headers: { Connection: 'Upgrade', Upgrade: 'test' } });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve();
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(upgraded, undefined, 'upgraded socket: not in a request');
+  } finally {
+    ctx.stop();
+    await close(server);
+  }
+  // Pipelining: /b is read while /a still waits for its response.
+  const ctx2 = createRequestContext('connection', onError);
+  const seen = {};
+  let releaseA;
+  const aHeld = new Promise((r) => (releaseA = r));
+  const pipelined = await listen(
+    http.createServer(async (req, res) => {
+      if (req.url === '/a') {
+        await aHeld;
+        seen.a = ctx2.current();
+        res.end('a');
+      } else {
+        seen.b = ctx2.current();
+        releaseA();
+        res.end('b');
+      }
+    }),
+  );
+  try {
+    const socket = net.connect(pipelined.address().port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    let body = '';
+    socket.on('data', (d) => (body += d));
+    const deadline = Date.now() + 5000;
+    while (!(seen.a !== undefined && body.includes('\r\n\r\nb')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    socket.destroy();
+    assert.equal(seen.b, null, "/b's handler, /a in flight: which request is unknown");
+    assert.equal(seen.a, null, "/a after its await, /b read: which request is unknown (not /b)");
+  } finally {
+    ctx2.stop();
+    await close(pipelined);
   }
   assert.deepEqual(errors, []);
 });

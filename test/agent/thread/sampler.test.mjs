@@ -191,6 +191,7 @@ function meteredLoop() {
   const nowMs = () => Number(f.c.ns) / 1e6;
   cells[0] = nowMs();
   cells[1] = f.c.idle;
+  cells[4] = 1e300;
   cells[6] = -1;
   return {
     ...f,
@@ -201,10 +202,9 @@ function meteredLoop() {
       const now = nowMs();
       let busy = now - cells[0] - (f.c.idle - cells[1]);
       if (cells[0] === cells[6]) busy -= cells[5];
-      if (busy > cells[2]) {
-        cells[2] = busy;
-        cells[3] = now;
-        cells[4] = cells[0];
+      if (busy >= cells[4]) {
+        if (cells[2] === 0) cells[3] = now - busy;
+        cells[2] += busy;
       }
       cells[0] = now;
       cells[1] = f.c.idle;
@@ -343,4 +343,33 @@ test('with the loop meter: an iteration that ends a block already counted does n
     stalls.map((x) => Math.round(x.durationMs)),
     [308, 300],
   );
+});
+
+test('with the loop meter: blocks in two iterations between the same two beats add up to one stall, from the first (the watchdog saw one freeze)', () => {
+  const loop = meteredLoop();
+  const state = new ThreadState();
+  const stalls = [];
+  const s = new LoopSampler(state, 10, 100, loop.clock, (x) => stalls.push(x), 50, () => {}, loop.cells);
+  loop.prepare();
+  loop.poll(5);
+  loop.run(1);
+  s.beat(); // timers phase: the beat, then a later timer blocks 150 ms
+  const firstStart = loop.c.wall;
+  loop.run(150);
+  loop.prepare();
+  loop.poll(0);
+  loop.run(150); // the next iteration's I/O callbacks block 150 ms before any timers phase (no beat between)
+  loop.run(1);
+  s.beat();
+  assert.equal(stalls.length, 1);
+  assert.equal(Math.round(stalls[0].durationMs), 301);
+  assert.equal(stalls[0].startTime, firstStart);
+  // Iterations under the threshold do not add up: a loop kept busy by short ones is no stall.
+  for (let i = 0; i < 40; i++) {
+    loop.poll(0);
+    loop.run(60);
+    loop.prepare();
+    if (i % 2) s.beat();
+  }
+  assert.equal(stalls.length, 1);
 });
