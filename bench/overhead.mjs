@@ -50,10 +50,13 @@ async function serverMain(variant) {
   const { randomUUID } = require('node:crypto');
   // Time the main thread spends in GC pauses (ms), every variant alike: a monitor that makes the app's objects
   // live longer shows here first (run 8 in docs/performance.md: 3.5x the scavenge time).
+  // --no-gc-time (bench/direct.mjs): no observer of the bench's own, so every GC observer cost sampled is the agent's.
   let gcMs = 0;
-  new (require('node:perf_hooks').PerformanceObserver)((list) => {
-    for (const e of list.getEntries()) gcMs += e.duration;
-  }).observe({ entryTypes: ['gc'] });
+  if (!process.argv.includes('--no-gc-time')) {
+    new (require('node:perf_hooks').PerformanceObserver)((list) => {
+      for (const e of list.getEntries()) gcMs += e.duration;
+    }).observe({ entryTypes: ['gc'] });
+  }
 
   let metricsUrl;
   if (variant === 'loopwatch' || variant.startsWith('loopwatch@')) {
