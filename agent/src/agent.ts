@@ -157,7 +157,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
             diag.warn(
               `stalls will name their code but not their HTTP route (until an OpenTelemetry context manager is registered): ` +
                 `on Node ${process.versions.node} with this setup, tracking requests would run an async_hooks callback for every ` +
-                `promise (+33 % CPU on a promise-heavy handler). ${cheaper} to get routes at ~0.4 µs per request, or set ` +
+                `promise (+33 % CPU on a promise-heavy handler). ${cheaper} to get routes for one AsyncLocalStorage frame per connection, or set ` +
                 'LOOPWATCH_REQUEST_CONTEXT=on (requestContext: true) to pay for it; LOOPWATCH_REQUEST_CONTEXT=off silences this.',
             );
           },
