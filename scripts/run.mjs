@@ -32,8 +32,8 @@ function build() {
 }
 
 /**
- * The native deadline addon (agent/native/deadline.c, Linux only; agent/src/native.ts loads it and falls back to a
- * timer without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
+ * The native addon (agent/native/: deadline.c, meter.c, gc.c; Linux only; agent/src/native.ts loads it and the agent
+ * falls back to timers and a GC PerformanceObserver without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
  * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24. Published
  * from Linux x64, the package carries the linux-x64 binary; other platforms and architectures use the timer.
  */
@@ -41,13 +41,13 @@ function buildNative() {
   if (process.platform !== 'linux') return;
   const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
   const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
-  const sources = ['deadline.c', 'meter.c'].map((f) => join(root, 'agent/native', f));
-  const inputs = [...sources, join(root, 'agent/native/meter.h'), fileURLToPath(import.meta.url)];
+  const sources = ['deadline.c', 'meter.c', 'gc.c'].map((f) => join(root, 'agent/native', f));
+  const inputs = [...sources, ...['meter.h', 'gc.h'].map((f) => join(root, 'agent/native', f)), fileURLToPath(import.meta.url)];
   // Rebuilt when a source or this script (its flags) changed.
   if (existsSync(out) && statSync(out).mtimeMs > Math.max(...inputs.map((f) => statSync(f).mtimeMs))) return;
   mkdirSync(dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, ...sources];
+  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, ...sources, '-ldl'];
   const r = spawnSync(cc, args, { stdio: 'inherit' });
   if (r.error || r.status !== 0) {
     // The addon is optional at run time (the agent falls back to a timer); test/agent/native.test.mjs fails on Linux

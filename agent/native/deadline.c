@@ -12,7 +12,7 @@
 //                                             `callback()` runs each time it fires. Throws (code
 //                                             LOOPWATCH_DEADLINE_GONE) if the deadline is closed.
 //   unwatch(watch)                            stop and release (idempotent; also done at thread teardown)
-// and the loop meter's meter()/unmeter() (meter.c).
+// and the loop meter's meter()/unmeter() (meter.c) and the GC timer's gcwatch()/ungcwatch() (gc.c).
 #define NAPI_VERSION 8
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gc.h"
 #include "meter.h"
 
 static napi_value throw_errno(napi_env env, const char* what, int err) {
@@ -401,5 +402,7 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   // The loop meter (meter.c) ships in the same binary.
   if (loopwatch_meter_init(env, exports) != napi_ok) return NULL;
+  // So does the GC timer (gc.c).
+  if (loopwatch_gc_init(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -17,7 +17,7 @@ import { formatStall } from './reporter';
 import { StallPipeline } from './stalls';
 import { startThreadAttribution, type ThreadAttributionHandle } from './attribution/thread';
 import { otelRegistered } from './otel-global';
-import { loadNative, type Deadline, type LoopMeter } from './native';
+import { loadNative, type Deadline, type LoopMeter, type Native } from './native';
 import { ThreadMonitor } from './thread/monitor';
 import { openChannel, type ChannelMessage } from './threads/channel';
 import { ThreadDirectory } from './threads/directory';
@@ -50,6 +50,12 @@ function createMeter(diag: Diagnostics): LoopMeter | undefined {
     diag.error('native', 'could not create the native loop meter; the heartbeat beats every sampleIntervalMs while the loop is busy instead', err);
     return undefined;
   }
+}
+
+/** The addon for GC timing, or undefined where it is not available (createDeadline said why). */
+function nativeAddon(): Native | undefined {
+  const loaded = loadNative();
+  return 'native' in loaded ? loaded.native : undefined;
 }
 
 /** Set on the thread's global once the "routes are not tracked" warning was printed. */
@@ -173,6 +179,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         (s) => this.stalls.detected(s),
         config.native ? createDeadline(diag) : undefined,
         config.native ? createMeter(diag) : undefined,
+        config.native ? nativeAddon() : undefined,
       );
       undo.push(() => this.monitor.stop(), () => this.stalls.stop());
       if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));

@@ -5,9 +5,12 @@ import { join } from 'node:path';
  * - deadline.c: a kernel timer per monitored thread that the thread pushes back on every heartbeat and the
  *   watchdog polls, so the watchdog wakes only when a heartbeat is overdue;
  * - meter.c: a loop meter that measures each event-loop iteration's busy span, so a stall's duration is exact
- *   without a 10 ms heartbeat.
+ *   without a 10 ms heartbeat;
+ * - gc.c: a GC timer that adds each GC pause to the thread's histogram from V8's GC callbacks, without the
+ *   PerformanceEntry object and JavaScript callback a `gc` PerformanceObserver costs per GC.
  * Without it (another OS, a binary that does not load, `native: false`) the watchdog looks on its own timer,
- * about once per stall threshold, and the heartbeat beats every `sampleIntervalMs` while the loop is busy.
+ * about once per stall threshold, the heartbeat beats every `sampleIntervalMs` while the loop is busy, and GC
+ * pauses come from a PerformanceObserver.
  */
 
 /** A timer owned by the thread that created it. */
@@ -39,9 +42,21 @@ export interface LoopMeter {
   close(): void;
 }
 
+/** The calling thread's GC timer (gc.c). */
+export interface GcWatch {
+  /** Stop timing (idempotent). */
+  close(): void;
+}
+
 export interface Native {
   createDeadline(): Deadline;
   createMeter(): LoopMeter;
+  /**
+   * Times every GC of the calling thread into `region` (per GC type: a count per bucket of `bounds`, upper bounds
+   * inclusive, then +Inf, then the sum of seconds); `kinds[v8GcType]` is the type's block index, -1 to skip it.
+   * Throws with code `LOOPWATCH_NATIVE_GC_UNAVAILABLE` where the node binary does not export V8's GC callbacks.
+   */
+  watchGc(region: Float64Array, bounds: readonly number[], kinds: Int32Array): GcWatch;
   /**
    * Polls a deadline (by id) in this thread's event loop; `onFire` runs each time it fires. Throws with code
    * `LOOPWATCH_DEADLINE_GONE` if it was closed since its id was read.
@@ -58,6 +73,8 @@ interface Binding {
   unwatch(w: object): void;
   meter(cells: Float64Array): object;
   unmeter(m: object): void;
+  gcwatch(region: Float64Array, bounds: Float64Array, kinds: Int32Array): object;
+  ungcwatch(w: object): void;
 }
 
 /** Where the build puts the addon for this platform (scripts/run.mjs). */
@@ -93,6 +110,10 @@ export function loadNative(): { native: Native } | { error: string } {
         watch(id, onFire) {
           const w = b.watch(id, onFire);
           return { close: () => b.unwatch(w) };
+        },
+        watchGc(region, bounds, kinds) {
+          const w = b.gcwatch(region, Float64Array.from(bounds), kinds);
+          return { close: () => b.ungcwatch(w) };
         },
       },
     };

@@ -1,6 +1,9 @@
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import type { GcType, ThreadState } from './state';
+import { GC_BUCKETS } from '../metrics/names';
+import type { Native } from '../native';
+import { GC_TYPES, type GcType, type ThreadState } from './state';
 
+// Node's GC kinds are V8's GCType values (a PerformanceEntry's detail.kind is the GCType its epilogue got).
 const KIND_TO_TYPE: Readonly<Record<number, GcType>> = {
   [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -8,8 +11,29 @@ const KIND_TO_TYPE: Readonly<Record<number, GcType>> = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
 };
 
-/** Records every GC pause of this thread into its shared state. */
-export function observeGc(state: ThreadState, onError: (err: unknown) => void): { stop(): void } {
+export interface GcTiming {
+  /** Where the pauses come from: V8's GC callbacks through the addon, or a PerformanceObserver. */
+  readonly source: 'native' | 'observer';
+  stop(): void;
+}
+
+/**
+ * Records every GC pause of this thread into its shared state: through the native addon's GC timer where it is
+ * available (no JavaScript runs per GC), else through a `gc` PerformanceObserver.
+ */
+export function observeGc(state: ThreadState, onError: (what: string, err: unknown) => void, native?: Native): GcTiming {
+  if (native) {
+    try {
+      const watch = native.watchGc(state.gcRegion(), GC_BUCKETS, nativeKinds());
+      return { source: 'native', stop: () => watch.close() };
+    } catch (err) {
+      // A node binary that does not export V8's GC callbacks (another embedder, a future V8 signature) is
+      // expected, and the observer below measures the same pauses; anything else is loopwatch's failure.
+      if ((err as NodeJS.ErrnoException | undefined)?.code !== 'LOOPWATCH_NATIVE_GC_UNAVAILABLE') {
+        onError('could not time GC natively; a PerformanceObserver measures it instead', err);
+      }
+    }
+  }
   const observer = new PerformanceObserver((list) => {
     try {
       // Read every entry: the observer batches, and a busy heap produces several per callback.
@@ -18,11 +42,18 @@ export function observeGc(state: ThreadState, onError: (err: unknown) => void): 
         if (type) state.recordGc(type, entry.duration / 1000);
       }
     } catch (err) {
-      onError(err);
+      onError('GC observer failed', err);
     }
   });
   observer.observe({ entryTypes: ['gc'] });
-  return { stop: () => observer.disconnect() };
+  return { source: 'observer', stop: () => observer.disconnect() };
+}
+
+/** V8 GCType → index of the type's block in ThreadState.gcRegion(), -1 for types not exported. */
+function nativeKinds(): Int32Array {
+  const kinds = new Int32Array(32).fill(-1);
+  for (const [kind, type] of Object.entries(KIND_TO_TYPE)) kinds[Number(kind)] = GC_TYPES.indexOf(type);
+  return kinds;
 }
 
 function gcKind(entry: PerformanceEntry): number {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Diagnostics } from '../diag';
-import type { Deadline, LoopMeter } from '../native';
-import { observeGc } from './gc';
+import type { Deadline, LoopMeter, Native } from '../native';
+import { observeGc, type GcTiming } from './gc';
 import { LoopSampler, type DetectedStall, type SamplerClock } from './sampler';
 import { ThreadState } from './state';
 
@@ -16,7 +16,8 @@ const realClock: SamplerClock = {
 
 /**
  * Measures the thread it runs on: one unref'd heartbeat timer (delay samples,
- * stalls, loop utilization) and a GC observer, all written to shared memory.
+ * stalls, loop utilization) and GC timing (native or a PerformanceObserver),
+ * all written to shared memory.
  * The heartbeat is a timeout re-armed by each beat with the interval the
  * sampler asks for (adaptive, see LoopSampler).
  */
@@ -24,7 +25,7 @@ export class ThreadMonitor {
   readonly state = new ThreadState();
   private timer: NodeJS.Timeout;
   private stopped = false;
-  private readonly gc: { stop(): void };
+  private readonly gc: GcTiming;
   private readonly beatHooks: Array<{ fn: () => void; component: string }> = [];
   private readonly beat: () => number;
   private deadline: Deadline | undefined;
@@ -46,6 +47,8 @@ export class ThreadMonitor {
      * measured in C, and the heartbeat beats every `maxIntervalMs` even while the loop is busy.
      */
     meter?: LoopMeter,
+    /** The native addon, to time GC pauses from V8's callbacks instead of a PerformanceObserver (thread/gc.ts). */
+    native?: Native,
   ) {
     this.deadline = deadline;
     this.meter = meter;
@@ -104,7 +107,12 @@ export class ThreadMonitor {
     };
     this.timer = setTimeout(tick, current);
     this.timer.unref();
-    this.gc = observeGc(this.state, (err) => diag.error('gc', 'GC observer failed', err));
+    this.gc = observeGc(this.state, (what, err) => diag.error('gc', what, err), native);
+  }
+
+  /** Where this thread's GC pauses come from. */
+  get gcSource(): GcTiming['source'] {
+    return this.gc.source;
   }
 
   /**

@@ -109,6 +109,14 @@ export class ThreadState {
     this.f[base + GC_STRIDE - 1] += seconds;
   }
 
+  /**
+   * The GC histograms' cells, in recordGc's layout (per GC_TYPES entry: a count per GC_BUCKETS bucket, +Inf, then
+   * the sum of seconds), for the native GC timer to add to directly (native.ts watchGc).
+   */
+  gcRegion(): Float64Array {
+    return new Float64Array(this.buffer, GC * 8, GC_STRIDE * GC_TYPES.length);
+  }
+
   /** Links the stall bucket holding `seconds` to a trace (OpenMetrics exemplar). `traceId`: 32 hex digits. */
   setStallExemplar(seconds: number, traceId: string, epochMs: number): void {
     if (!/^[0-9a-f]{32}$/.test(traceId)) return;
