@@ -14,11 +14,13 @@
 //
 // A sample counts for the first of these its stack contains, from the outermost frame in:
 //   - an agent JavaScript frame (agent/dist/…): the component is the outermost such frame's file
-//     (thread/monitor.js: the heartbeat with its hooks; thread/gc.js: the GC observer's callback; …);
-//   - the agent's addon (loopwatch.<platform>.node): the loop meter's prepare hook, the native deadline;
+//     (thread/monitor.js: the heartbeat with its hooks; thread/gc.js: the GC observer's callback where the addon is
+//     not used; …);
+//   - the agent's addon (loopwatch.<platform>.node): the loop meter's prepare hook, the native deadline, the GC
+//     timer's callbacks;
 //   - Node's performance-observer code (node:internal/perf/observe…, node::performance::…): GC entries made and
-//     dispatched for the agent's observer (not node:http's per-request check whether 'http' entries are observed,
-//     which runs with or without an observer).
+//     dispatched for the agent's observer where it uses one (not node:http's per-request check whether 'http'
+//     entries are observed, which runs with or without an observer).
 // Requires `perf` (Debian: linux-perf) and permission to profile the server (root, or kernel.perf_event_paranoid ≤ 1).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -62,7 +64,7 @@ function classify(frames) {
     else if (/node:internal\/perf\/|node::performance::/.test(f) && !/getObserverType|hasObserver/.test(f)) observer = true;
   }
   if (agentFile) return `agent JS: ${agentFile}`;
-  if (addon) return 'addon (loop meter, deadline)';
+  if (addon) return 'addon (loop meter, deadline, GC timer)';
   if (observer) return "Node's GC observer machinery";
   return undefined;
 }

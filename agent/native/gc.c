@@ -13,12 +13,15 @@
 //
 // JavaScript API (agent/src/native.ts wraps it; nothing else calls it):
 //   gcwatch(region, bounds, kinds) -> watch   start timing the calling thread's GCs into `region`, a Float64Array
-//                                             (over a SharedArrayBuffer, held until unwatched): per GC type, one
+//                                             over a SharedArrayBuffer (held until unwatched; a plain ArrayBuffer
+//                                             could be transferred or shrunk under the callbacks): per GC type, one
 //                                             count per bucket of `bounds` (upper bounds inclusive, then +Inf),
 //                                             then the sum of seconds; `kinds`, an Int32Array of 32, maps V8's
-//                                             GCType (1 scavenge, 4 mark-sweep-compact, 8 incremental marking,
-//                                             16 weak callbacks) to the type's block in `region`, -1 to ignore it
-//   ungcwatch(watch)                          stop and release (idempotent; also done at thread teardown)
+//                                             GCType (1 scavenge, 2 minor mark-sweep, 4 mark-sweep-compact,
+//                                             8 incremental marking, 16 weak callbacks) to the type's block in
+//                                             `region` (0…127), -1 to ignore it
+//   ungcwatch(watch)                          stop and release (idempotent; also done when the handle is collected
+//                                             and at thread teardown)
 #define NAPI_VERSION 8
 #include <dlfcn.h>
 #include <pthread.h>
@@ -30,6 +33,12 @@
 #include <uv.h>
 
 #include "gc.h"
+
+// slot_finalize stops a watch, which is safe only because finalizers of non-experimental Node-API modules run after
+// the GC (from an immediate), never inside it where V8 is walking its callback list.
+#if defined(NAPI_EXPERIMENTAL)
+#error "gc.c's finalizer removes V8 GC callbacks: it must not run inside a GC (NAPI_EXPERIMENTAL runs it there)"
+#endif
 
 #define GCWATCH_MAGIC 0x6c776763u  // "lwgc"
 #define MAX_BOUNDS 32
@@ -113,12 +122,16 @@ static void on_epilogue(void* isolate, int type, int flags, void* data) {
   double* block = w->region + (size_t)k * w->stride;
   size_t i = 0;
   while (i < w->nbounds && seconds > w->bounds[i]) i++;
-  block[i] += 1;
-  block[w->stride - 1] += seconds;
+  // Relaxed atomic stores: the watchdog thread reads these cells while they change (same 8-byte moves as plain ones).
+  double count = block[i] + 1;
+  double sum = block[w->stride - 1] + seconds;
+  __atomic_store(&block[i], &count, __ATOMIC_RELAXED);
+  __atomic_store(&block[w->stride - 1], &sum, __ATOMIC_RELAXED);
 }
 
-// Stops timing and frees the watch. Called from JavaScript (ungcwatch) or from the env's teardown, never from
-// inside a GC: V8 walks its callback list while it calls them.
+// Stops timing and frees the watch, exactly once per watch (the slot and the cleanup hook are unlinked on every
+// path, so no second call can happen): V8 removes a callback unchecked in release builds, and a callback that is
+// not registered corrupts its list. Never called from inside a GC either, where V8 walks that list.
 static void gcwatch_stop(gcwatch_t* w) {
   v8api.remove_prologue(w->isolate, on_prologue, w);
   v8api.remove_epilogue(w->isolate, on_epilogue, w);
@@ -133,9 +146,14 @@ static void slot_finalize(napi_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
   gcwatch_slot_t* slot = (gcwatch_slot_t*)data;
-  // The handle was collected without ungcwatch(). A finalizer may run while V8 is still collecting, so the
-  // callbacks are not removed here: the watch goes on (its region is held) until the thread's teardown.
-  if (slot->w != NULL) slot->w->slot = NULL;
+  // The handle was collected without ungcwatch() (see the #error above for why stopping here is safe). At the
+  // thread's teardown the cleanup hook may have stopped the watch already: then slot->w is NULL.
+  gcwatch_t* w = slot->w;
+  if (w != NULL) {
+    napi_remove_env_cleanup_hook(w->env, gcwatch_teardown, w);
+    w->slot = NULL;
+    gcwatch_stop(w);
+  }
   free(slot);
 }
 
@@ -160,9 +178,12 @@ static napi_value GcWatch(napi_env env, napi_callback_info info) {
   napi_typedarray_type type;
   size_t region_length = 0, nbounds = 0, nkinds = 0;
   void *region = NULL, *bounds = NULL, *kinds = NULL;
+  napi_value region_buffer;
+  bool plain_buffer = true;
   if (napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &region_length, &region, NULL, NULL) != napi_ok || type != napi_float64_array || region == NULL)
-    return fail(env, "LOOPWATCH_NATIVE", "gcwatch: region must be a Float64Array");
+      napi_get_typedarray_info(env, argv[0], &type, &region_length, &region, &region_buffer, NULL) != napi_ok || type != napi_float64_array ||
+      region == NULL || napi_is_arraybuffer(env, region_buffer, &plain_buffer) != napi_ok || plain_buffer)
+    return fail(env, "LOOPWATCH_NATIVE", "gcwatch: region must be a Float64Array over a SharedArrayBuffer");
   if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, argv[1], &type, &nbounds, &bounds, NULL, NULL) != napi_ok || type != napi_float64_array ||
       nbounds > MAX_BOUNDS || (nbounds > 0 && bounds == NULL))
@@ -175,7 +196,7 @@ static napi_value GcWatch(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < KINDS; i++) {
     int32_t k = ((int32_t*)kinds)[i];
     // Every mapped block must lie inside the region: the callbacks write without checking.
-    if (k >= 0 && ((size_t)k + 1) * stride > region_length) return fail(env, "LOOPWATCH_NATIVE", "gcwatch: kinds point past the region");
+    if (k > 127 || (k >= 0 && ((size_t)k + 1) * stride > region_length)) return fail(env, "LOOPWATCH_NATIVE", "gcwatch: kinds point past the region");
   }
   void* isolate = v8api.current();
   if (isolate == NULL) return fail(env, "LOOPWATCH_NATIVE", "gcwatch: no current isolate");
@@ -196,7 +217,7 @@ static napi_value GcWatch(napi_env env, napi_callback_info info) {
   if (nbounds > 0) memcpy(w->bounds, bounds, nbounds * sizeof(double));
   for (size_t i = 0; i < KINDS; i++) {
     int32_t k = ((int32_t*)kinds)[i];
-    w->kinds[i] = (int8_t)(k < 0 || k > 127 ? -1 : k);
+    w->kinds[i] = (int8_t)(k < 0 ? -1 : k);
   }
   if (napi_create_reference(env, argv[0], 1, &w->array) != napi_ok) {
     free(w);
@@ -237,7 +258,7 @@ static napi_value GcUnwatch(napi_env env, napi_callback_info info) {
   gcwatch_slot_t* slot = (gcwatch_slot_t*)data;
   gcwatch_t* w = slot->w;
   if (w != NULL) {
-    napi_remove_env_cleanup_hook(env, gcwatch_teardown, w);
+    napi_remove_env_cleanup_hook(w->env, gcwatch_teardown, w);
     gcwatch_stop(w);
   }
   napi_value undef;

@@ -83,8 +83,10 @@ export interface LoopwatchOptions {
    * stall threshold ahead on every heartbeat, and the watchdog thread sleeps on those timers, waking only when a
    * heartbeat is overdue instead of about once per threshold to look (≈ 10 wake-ups a second; docs/performance.md);
    * and a loop meter measures each event-loop iteration's busy span in C, so a stall's duration is exact and the
-   * heartbeat need not beat every `sampleIntervalMs` while the loop is busy (docs/design.md). Default true; `false`
-   * (env `LOOPWATCH_NATIVE=off`) keeps the pure-JavaScript timers, as on platforms without the addon.
+   * heartbeat need not beat every `sampleIntervalMs` while the loop is busy (docs/design.md); and GC pauses are timed
+   * from V8's GC callbacks instead of a `gc` PerformanceObserver, so no JavaScript runs per GC. Default true; `false`
+   * (env `LOOPWATCH_NATIVE=off`) keeps the pure-JavaScript timers and the observer, as on platforms without the
+   * addon.
    */
   native?: boolean;
   /** Throw on invalid options instead of logging and staying off. Default false. */

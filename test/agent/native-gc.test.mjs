@@ -62,35 +62,45 @@ test('a worker times its own GCs, and exits with a timer open; the main thread c
   check(result, 'worker');
 });
 
-test('bad arguments throw LOOPWATCH_NATIVE, and a collected handle does no harm', linux, () => {
+test('bad arguments throw LOOPWATCH_NATIVE; a collected handle stops its timer', linux, () => {
   const out = run([
     '-e',
     `const b = require(${JSON.stringify(ADDON)});
-     const kinds = new Int32Array(32).fill(-1);
+     const shared = (n) => new Float64Array(new SharedArrayBuffer(n * 8));
+     const kinds = (type, block) => Int32Array.from({ length: 32 }, (_, i) => (i === type ? block : -1));
+     const none = new Int32Array(32).fill(-1);
      const bad = [
        [],
-       [new Float64Array(26), new Float64Array(11)],
-       [new Int32Array(26), new Float64Array(11), kinds],
-       [new Float64Array(26), new Float64Array(40), kinds],
-       [new Float64Array(26), new Float64Array(11), new Int32Array(8)],
-       // Type index 2 of stride 13 would end at 39 cells: past a region of 26.
-       [new Float64Array(26), new Float64Array(11), Int32Array.from({ length: 32 }, (_, i) => (i === 4 ? 2 : -1))],
+       // A plain ArrayBuffer could be transferred or shrunk while the callbacks write to it.
+       [new Float64Array(26), new Float64Array(11), none],
+       [new Int32Array(new SharedArrayBuffer(104)), new Float64Array(11), none],
+       [shared(26), new Float64Array(40), none],
+       [shared(26), new Float64Array(11), new Int32Array(8)],
+       // Block 2 of stride 13 would end at 39 cells: past a region of 26.
+       [shared(26), new Float64Array(11), kinds(4, 2)],
+       [shared(26), new Float64Array(11), kinds(4, 128)],
      ];
      for (const args of bad) {
-       try { b.gcwatch(...args); console.log('no throw', args.length); } catch (e) { if (e.code !== 'LOOPWATCH_NATIVE') console.log('wrong error', e); }
+       try { b.gcwatch(...args); console.log('no throw', bad.indexOf(args)); } catch (e) { if (e.code !== 'LOOPWATCH_NATIVE') console.log('wrong error', e); }
      }
      for (const w of [{}, 1, undefined]) {
        try { b.ungcwatch(w); console.log('no throw'); } catch (e) { if (e.code !== 'LOOPWATCH_NATIVE') console.log('wrong error', e); }
      }
-     // Handles dropped without ungcwatch: the timers go on until teardown, into regions they hold.
-     const region = new Float64Array(new SharedArrayBuffer(13 * 8));
-     for (let i = 0; i < 50; i++) b.gcwatch(region, new Float64Array(11), Int32Array.from({ length: 32 }, (_, i) => (i === 4 ? 0 : -1)));
-     for (let i = 0; i < 3; i++) globalThis.gc();
-     const w = b.gcwatch(new Float64Array(13), new Float64Array(11), kinds);
+     const w = b.gcwatch(shared(13), new Float64Array(11), none);
      b.ungcwatch(w);
      b.ungcwatch(w);
+     // Handles dropped without ungcwatch: once collected, their finalizers (run after the GC) stop the timers.
+     const region = shared(13);
+     (() => { for (let i = 0; i < 50; i++) b.gcwatch(region, new Float64Array(11), kinds(4, 0)); })();
      globalThis.gc();
-     console.log(region[12] > 0 && region.slice(0, 12).reduce((a, c) => a + c, 0) >= 150 ? 'done' : 'not counted ' + region);`,
+     const counted = region[12] > 0 ? region.slice(0, 12).reduce((a, c) => a + c, 0) : 0;
+     setTimeout(() => {
+       globalThis.gc();
+       const before = [...region];
+       for (let i = 0; i < 3; i++) globalThis.gc();
+       const unchanged = region.every((v, i) => v === before[i]);
+       console.log(counted >= 50 && unchanged ? 'done' : 'counted ' + counted + ', unchanged ' + unchanged + ': ' + region);
+     }, 50);`,
   ]);
   assert.equal(out.trim(), 'done');
 });

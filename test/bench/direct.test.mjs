@@ -21,7 +21,7 @@ async function runBench(variant) {
 }
 
 const ALL = /^\| \*\*all of the agent\*\* \| ([\d.]+) % \([\d.]+ % … [\d.]+ %\) \| ([\d.]+) \|$/m;
-const COMPONENT = /^\| (agent JS: [\w/.-]+\.js|addon \(loop meter, deadline\)|Node's GC observer machinery) \| [\d.]+ % \([\d.]+ % … [\d.]+ %\) \| [\d.]+ \|$/gm;
+const COMPONENT = /^\| (agent JS: [\w/.-]+\.js|addon \(loop meter, deadline, GC timer\)|Node's GC observer machinery) \| [\d.]+ % \([\d.]+ % … [\d.]+ %\) \| [\d.]+ \|$/gm;
 
 test('bench/direct.mjs: the agent is found on the sampled main thread of a server running it, by component', async () => {
   const { code, out, err } = await runBench('loopwatch');
@@ -32,7 +32,7 @@ test('bench/direct.mjs: the agent is found on the sampled main thread of a serve
   assert.ok(Number(all[1]) > 0, `no sample through the agent: ${out}`);
   // The loop meter's prepare hook runs on every loop iteration: the addon is always on some stacks.
   const components = [...out.matchAll(COMPONENT)].map((m) => m[1]);
-  assert.ok(components.includes('addon (loop meter, deadline)'), out);
+  assert.ok(components.includes('addon (loop meter, deadline, GC timer)'), out);
 });
 
 test('bench/direct.mjs: nothing is counted for a server without the agent (control)', async () => {

@@ -9,6 +9,8 @@ const KIND_TO_TYPE: Readonly<Record<number, GcType>> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  // V8's kGCTypeMinorMarkSweep: the young generation's collector under --minor-ms, which Node names no constant for.
+  2: 'minor',
 };
 
 export interface GcTiming {
