@@ -2,7 +2,7 @@
 // server, default agent) with Linux `perf` and counts the samples whose call stack passes through the agent.
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/direct.mjs [--rounds 3] [--warmup 20]
-//        [--duration 20] [--connections 50] [--variant loopwatch] [--hz 999]
+//        [--duration 20] [--connections 50] [--variant loopwatch|baseline] [--hz 999] [--all-threads]
 //
 // Why: the comparisons (bench/paired.mjs, bench/versus.mjs) measure the agent's whole effect, direct and indirect
 // (caches, JIT decisions, heap layout), but to ±0.5 % at best on this VM. A sampling profile of one process cannot
@@ -21,6 +21,11 @@
 //   - Node's performance-observer code (node:internal/perf/observe…, node::performance::…): GC entries made and
 //     dispatched for the agent's observer where it uses one (not node:http's per-request check whether 'http'
 //     entries are observed, which runs with or without an observer).
+// --all-threads also samples the server's other threads and reports their CPU per request by what they were doing:
+// V8's GC helpers (parallel scavenge, concurrent marking, sweeping), V8's compiler, the agent's JavaScript (the
+// watchdog thread), the addon, the rest (libuv's threadpool, the kernel switching threads). Run it with
+// --variant baseline too: off the main thread nothing is the agent's except its own frames, so the comparison of the
+// two is the agent's share there (fresh processes: differences of a few hundredths of a µs are noise).
 // Requires `perf` (Debian: linux-perf) and permission to profile the server (root, or kernel.perf_event_paranoid ≤ 1).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -42,6 +47,7 @@ const DURATION = Number(arg('duration', 20));
 const CONNECTIONS = Number(arg('connections', 50));
 const VARIANT = arg('variant', 'loopwatch');
 const HZ = Number(arg('hz', 999));
+const ALL_THREADS = process.argv.includes('--all-threads');
 
 try {
   execFileSync('perf', ['--version'], { stdio: 'ignore' });
@@ -67,6 +73,16 @@ function classify(frames) {
   if (addon) return 'addon (loop meter, deadline, GC timer)';
   if (observer) return "Node's GC observer machinery";
   return undefined;
+}
+
+/** What a sample of a thread other than the main one was doing (frames innermost first). */
+function classifyOffMain(frames) {
+  const stack = frames.join('\n');
+  if (/\/agent\/dist\//.test(stack)) return "agent JS (the watchdog thread)";
+  if (/loopwatch\.[\w-]+\.node/.test(stack)) return 'addon';
+  if (/Scaveng|Marking|Marker|Sweep|Evacuat|MarkCompact|MinorGC|heap::|Heap::|GCTracer/.test(stack)) return "V8's GC helpers";
+  if (/compiler::|maglev::|Maglev|Turbofan|turboshaft|OptimizedCompilationJob|BackgroundCompile/.test(stack)) return "V8's compiler";
+  return 'other (threadpool, thread switches)';
 }
 
 function startServer() {
@@ -100,22 +116,31 @@ async function round(dir) {
     const data = join(dir, 'perf.data');
     const loading = load(url, DURATION + 2);
     const s0 = await srv.stats();
-    const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-g', '-t', String(srv.child.pid), '-o', data, '--', 'sleep', String(DURATION)], { stdio: 'ignore' });
+    // -p follows every thread of the process (and those it starts meanwhile); -t only the main one.
+    const target = ALL_THREADS ? ['-p', String(srv.child.pid)] : ['-t', String(srv.child.pid)];
+    const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-g', ...target, '-o', data, '--', 'sleep', String(DURATION)], { stdio: 'ignore' });
     const code = await new Promise((r) => perf.on('exit', r));
     const s1 = await srv.stats();
     await loading;
     if (code !== 0) throw new Error(`perf record exited with ${code}`);
-    const script = execFileSync('perf', ['script', '-i', data, '-F', 'ip,sym,dso'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    const script = execFileSync('perf', ['script', '-i', data, '-F', 'tid,ip,sym,dso'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     const by = new Map();
+    const offMain = new Map();
     let total = 0;
     for (const sample of script.split('\n\n')) {
-      const frames = sample.trim().split('\n').filter(Boolean);
-      if (!frames.length) continue;
+      const [head, ...frames] = sample.trim().split('\n').filter(Boolean);
+      if (!head) continue;
+      // The first line of a sample is its thread id.
+      if (Number(head.trim()) !== srv.child.pid) {
+        const c = classifyOffMain(frames);
+        offMain.set(c, (offMain.get(c) ?? 0) + 1);
+        continue;
+      }
       total++;
       const c = classify(frames);
       if (c) by.set(c, (by.get(c) ?? 0) + 1);
     }
-    return { total, by, requests: s1.served - s0.served, mainUs: s1.mainUs - s0.mainUs };
+    return { total, by, offMain, requests: s1.served - s0.served, mainUs: s1.mainUs - s0.mainUs };
   } finally {
     srv.child.kill();
     // Node's --perf-basic-prof map of JIT code addresses (perf script needed it).
@@ -161,3 +186,25 @@ console.log(
     all.line,
   ].join('\n'),
 );
+
+if (ALL_THREADS) {
+  // A cpu-clock sample stands for 1/HZ s of one thread's CPU.
+  const usPerRequest = (r, n) => (n / HZ / r.requests) * 1e6;
+  const kinds = [...new Set(rounds.flatMap((r) => [...r.offMain.keys()]))];
+  const line = (label, pick) => {
+    const us = rounds.map((r) => usPerRequest(r, pick(r)));
+    return `| ${label} | ${(us.reduce((a, b) => a + b, 0) / us.length).toFixed(3)} (${Math.min(...us).toFixed(3)} … ${Math.max(...us).toFixed(3)}) |`;
+  };
+  console.log(
+    [
+      '',
+      `Other threads of the same processes, sampled alongside (${VARIANT}):`,
+      '',
+      '| thread activity | µs per request (mean, min … max of the rounds) |',
+      '|---|---|',
+      ...kinds.map((k) => line(k, (r) => r.offMain.get(k) ?? 0)),
+      line('**all other threads**', (r) => [...r.offMain.values()].reduce((a, b) => a + b, 0)),
+      line('main thread, for scale', (r) => r.total),
+    ].join('\n'),
+  );
+}

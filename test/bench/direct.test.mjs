@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const script = fileURLToPath(new URL('../../bench/direct.mjs', import.meta.url));
 
 async function runBench(variant) {
-  const args = ['--rounds', '1', '--warmup', '1', '--duration', '3', '--connections', '8', '--hz', '4999', '--variant', variant];
+  const args = ['--rounds', '1', '--warmup', '1', '--duration', '3', '--connections', '8', '--hz', '4999', '--variant', variant, '--all-threads'];
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -20,6 +20,8 @@ async function runBench(variant) {
   return { code, out, err };
 }
 
+const OTHER_ALL = /^\| \*\*all other threads\*\* \| ([\d.]+) \(/m;
+const MAIN_SCALE = /^\| main thread, for scale \| ([\d.]+) \(/m;
 const ALL = /^\| \*\*all of the agent\*\* \| ([\d.]+) % \([\d.]+ % … [\d.]+ %\) \| ([\d.]+) \|$/m;
 const COMPONENT = /^\| (agent JS: [\w/.-]+\.js|addon \(loop meter, deadline, GC timer\)|Node's GC observer machinery) \| [\d.]+ % \([\d.]+ % … [\d.]+ %\) \| [\d.]+ \|$/gm;
 
@@ -33,6 +35,9 @@ test('bench/direct.mjs: the agent is found on the sampled main thread of a serve
   // The loop meter's prepare hook runs on every loop iteration: the addon is always on some stacks.
   const components = [...out.matchAll(COMPONENT)].map((m) => m[1]);
   assert.ok(components.includes('addon (loop meter, deadline, GC timer)'), out);
+  // --all-threads: the other threads are reported next to the main one, which served the requests.
+  assert.ok(Number(MAIN_SCALE.exec(out)?.[1]) > 1, out);
+  assert.ok(OTHER_ALL.test(out), out);
 });
 
 test('bench/direct.mjs: nothing is counted for a server without the agent (control)', async () => {
@@ -42,4 +47,7 @@ test('bench/direct.mjs: nothing is counted for a server without the agent (contr
   assert.ok(all, out);
   assert.equal(Number(all[1]), 0, out);
   assert.deepEqual([...out.matchAll(COMPONENT)], [], out);
+  // Off the main thread too: no agent frames where there is no agent.
+  assert.ok(OTHER_ALL.test(out), out);
+  assert.doesNotMatch(out, /^\| (agent JS \(the watchdog thread\)|addon) \|/m, out);
 });
