@@ -32,7 +32,7 @@ function build() {
 }
 
 /**
- * The native addon (agent/native/: deadline.c, meter.c, gc.c; Linux only; agent/src/native.ts loads it and the agent
+ * The native addon (agent/native/: deadline.c, meter.c, gc.c; Linux only; agent/src/runtime/native.ts loads it and the agent
  * falls back to timers and a GC PerformanceObserver without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
  * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24. Published
  * from Linux x64, the package carries the linux-x64 binary; other platforms and architectures use the timer.

@@ -1,6 +1,6 @@
-import { DisabledAgent, LoopwatchAgent, VERSION } from './agent';
-import { ConfigError, resolveConfig } from './config';
-import { Diagnostics } from './diag';
+import { DisabledAgent, LoopwatchAgent, VERSION } from './core/agent';
+import { ConfigError, resolveConfig } from './config/config';
+import { Diagnostics } from './runtime/diag';
 import type { Agent, LoopwatchOptions } from './types';
 
 export type { Agent, LoopwatchEvents, LoopwatchOptions, OtelOptions, PrometheusOptions, StackFrame, StallEvent } from './types';

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { fixture, runChild } from './helpers/child.mjs';
 
 const require = createRequire(import.meta.url);
-const { resolveConfig, ConfigError } = require('../../agent/dist/config.js');
+const { resolveConfig, ConfigError } = require('../../agent/dist/config/config.js');
 
 test('defaults', () => {
   const c = resolveConfig({}, {});

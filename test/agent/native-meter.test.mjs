@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
 
 const require = createRequire(import.meta.url);
-const NATIVE_JS = require.resolve('../../agent/dist/native.js');
+const NATIVE_JS = require.resolve('../../agent/dist/runtime/native.js');
 const { loadNative } = require(NATIVE_JS);
 const linux = { skip: process.platform !== 'linux' && 'Linux only' };
 

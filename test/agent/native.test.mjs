@@ -12,14 +12,14 @@ import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
 
 const require = createRequire(import.meta.url);
-const { loadNative, NATIVE_PATH } = require('../../agent/dist/native.js');
+const { loadNative, NATIVE_PATH } = require('../../agent/dist/runtime/native.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A worker that watches a descriptor and reports each firing with the time it saw it.
 const WATCHER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { loadNative } = require(${JSON.stringify(require.resolve('../../agent/dist/native.js'))});
+const { loadNative } = require(${JSON.stringify(require.resolve('../../agent/dist/runtime/native.js'))});
 const w = loadNative().native.watch(workerData.id, () => parentPort.postMessage({ fired: performance.timeOrigin + performance.now() }));
 parentPort.on('message', (m) => { if (m === 'unwatch') { w.close(); w.close(); parentPort.postMessage('unwatched'); } });
 setInterval(() => {}, 1000); // a watch does not keep the thread alive by itself

@@ -12,15 +12,13 @@
  */
 export { startThreadAttribution, EVAL_EXPRESSION, GETTER_KEY, resourceTypeFromStack } from './thread';
 export type { AttributionSample, StallContext, ThreadAttributionHandle, ThreadAttributionOptions } from './thread';
-export { WatchdogAttribution } from './watchdog';
-export type { WatchdogAttributionOptions, InspectorSessionLike } from './watchdog';
+export { WatchdogAttribution } from './stack-sampler';
+export type { WatchdogAttributionOptions, InspectorSessionLike } from './stack-sampler';
 export { aggregateSamples, mergeAttribution, mergeDeep } from './aggregate';
 export { startDeepAttribution, ORIGIN_FRAMES, MAX_CHAIN } from './deep';
 export type { DeepAttribution, LongCallback } from './deep';
 export { addStallSpanEvents, STALL_SPAN_EVENT, MAX_STALL_SPANS } from './spans';
 export type { SpanLike, StallSpans } from './spans';
 export type { StallAttribution, StallAttributionFields } from './aggregate';
-export { CulpritLimiter, LabelBudget, groupKey } from './limiter';
-export type { CulpritLimiterOptions, LimitDecision } from './limiter';
 export { culpritOf, formatFrame, isAppFrame, sourceMapFrames, captureFrames } from './frames';
 export { normalisePath, routeOf, expressRoute } from './route';

@@ -21,7 +21,7 @@ import { createRequestContext, type RequestContext, type RequestScope } from './
 import { countRequestsInFlight } from './connections';
 import { startDeepAttribution, type DeepAttribution, type LongCallback } from './deep';
 import type { StackFrame } from '../types';
-import { activeSpanFromGlobal, loadOtelApi, otelRegistered } from '../otel-global';
+import { activeSpanFromGlobal, loadOtelApi, otelRegistered } from '../runtime/otel-global';
 
 /** Global symbol key under which the per-thread getter is installed. */
 export const GETTER_KEY = 'loopwatch.attribution.v1';

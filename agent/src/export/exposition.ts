@@ -8,7 +8,7 @@
  * Applications that pass their own prom-client Registry still get loopwatch's metrics through it
  * (`export/prometheus.ts`).
  */
-import type { Collected } from '../metrics/collect';
+import type { Collected } from './collect';
 import { METRICS, type MetricDefinition } from '../metrics/names';
 import { prometheusLabel, prometheusName } from '../metrics/prometheus-name';
 import type { Attributes } from '../metrics/store';

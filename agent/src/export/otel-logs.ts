@@ -1,5 +1,5 @@
 import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags, type LoggerProvider } from '@opentelemetry/api';
-import type { Diagnostics } from '../diag';
+import type { Diagnostics } from '../runtime/diag';
 import { ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME } from '../metrics/names';
 import type { StallEvent } from '../types';
 

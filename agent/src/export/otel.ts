@@ -1,11 +1,11 @@
 import type { Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
-import type { Collected, MetricsCollector } from '../metrics/collect';
+import type { Collected, MetricsCollector } from './collect';
 import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
-import type { Diagnostics } from '../diag';
-import type { ResolvedOtel } from '../config';
-import { loadOtelApi, otelRegistered } from '../otel-global';
+import type { Diagnostics } from '../runtime/diag';
+import type { ResolvedOtel } from '../config/config';
+import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
 import { LOG_EXPORTERS, METRIC_EXPORTERS, otlpProtocol, otlpSelected, type OtlpSignal } from './otlp-protocol';
-import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from '../watchdog/otlp-push';
+import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
 const PUSH_AFTER_MS = 1000;

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { Collected, MetricsCollector } from '../metrics/collect';
+import type { Collected, MetricsCollector } from './collect';
 import { prometheusLabel, prometheusName } from '../metrics/prometheus-name';
 import type { Attributes } from '../metrics/store';
 import * as N from '../metrics/names';

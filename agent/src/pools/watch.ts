@@ -4,7 +4,7 @@
  * (detach, close, garbage collection of the pool) and bounded bookkeeping.
  */
 import { performance } from 'node:perf_hooks';
-import { PREFIX, describe, writeStderr } from '../diag';
+import { PREFIX, describe, writeStderr } from '../runtime/diag';
 import type { OnAdapterError, PoolKind, PoolSink, PoolSnapshot } from './types';
 
 /** Monotonic clock in seconds. */

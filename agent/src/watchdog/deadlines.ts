@@ -1,4 +1,4 @@
-import { loadNative, type DeadlineWatch, type Native } from '../native';
+import { loadNative, type DeadlineWatch, type Native } from '../runtime/native';
 
 /** A thread as the watchdog's deadline bookkeeping sees it (ThreadDirectory's entries). */
 export interface DeadlineThread {

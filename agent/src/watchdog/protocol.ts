@@ -1,5 +1,5 @@
 /** Messages between the main thread's agent and its watchdog worker. */
-import type { OtlpPushConfig } from './otlp-push';
+import type { OtlpPushConfig } from '../export/otlp-push';
 
 export interface WatchdogData {
   mainThreadId: number;

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Diagnostics } from '../diag';
-import type { ChannelMessage } from '../threads/channel';
+import type { Diagnostics } from '../runtime/diag';
+import type { ChannelMessage } from '../channel/messages';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
-import type { OtlpPushConfig } from './otlp-push';
+import type { OtlpPushConfig } from '../export/otlp-push';
 
 /** How long stop() waits for the closing OTLP push of an open episode. */
 const STOP_PUSH_WAIT_MS = 2000;

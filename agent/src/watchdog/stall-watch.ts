@@ -1,4 +1,4 @@
-import type { ThreadDirectory } from '../threads/directory';
+import type { ThreadDirectory } from '../channel/directory';
 
 /** Progress marks (seconds) at which an ongoing stall is reported on stderr. */
 const MARKS = [1, 5, 10, 30, 60, 120, 300, 600];

@@ -5,19 +5,19 @@
  * stalls as they happen.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Diagnostics } from '../diag';
-import { MetricsCollector } from '../metrics/collect';
+import { Diagnostics } from '../runtime/diag';
+import { MetricsCollector } from '../export/collect';
 import * as N from '../metrics/names';
 import { SeriesStore } from '../metrics/store';
-import { ThreadState } from '../thread/state';
-import type { ChannelMessage } from '../threads/channel';
-import { ThreadDirectory } from '../threads/directory';
-import { startMetricsServer } from './server';
+import { ThreadState } from '../channel/thread-state';
+import type { ChannelMessage } from '../channel/messages';
+import { ThreadDirectory } from '../channel/directory';
+import { startMetricsServer } from '../export/metrics-server';
 import { StallWatch } from './stall-watch';
 import { DeadlineWatches } from './deadlines';
-import { WatchdogAttribution } from '../attribution/watchdog';
+import { WatchdogAttribution } from '../attribution/stack-sampler';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
-import { otlpInProgressSender, StallPush } from './otlp-push';
+import { otlpInProgressSender, StallPush } from '../export/otlp-push';
 
 const data = workerData as WatchdogData;
 const post = (msg: ToMain) => parentPort?.postMessage(msg);

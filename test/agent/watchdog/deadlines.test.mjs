@@ -9,7 +9,7 @@ import { fixture, runChild } from '../helpers/child.mjs';
 const require = createRequire(import.meta.url);
 const { DeadlineWatches } = require('../../../agent/dist/watchdog/deadlines.js');
 const { StallWatch } = require('../../../agent/dist/watchdog/stall-watch.js');
-const { ThreadState } = require('../../../agent/dist/thread/state.js');
+const { ThreadState } = require('../../../agent/dist/channel/thread-state.js');
 
 function fakeNative({ refuse = new Set() } = {}) {
   const log = [];

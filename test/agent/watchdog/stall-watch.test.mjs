@@ -5,8 +5,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { StallWatch } = require('../../../agent/dist/watchdog/stall-watch.js');
-const { LoopSampler } = require('../../../agent/dist/thread/sampler.js');
-const { ThreadState } = require('../../../agent/dist/thread/state.js');
+const { LoopSampler } = require('../../../agent/dist/heartbeat/sampler.js');
+const { ThreadState } = require('../../../agent/dist/channel/thread-state.js');
 
 function setup() {
   const c = { ns: 10n ** 12n, active: 0, idle: 0 };

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { LoopSampler } = require('../../../agent/dist/thread/sampler.js');
-const { ThreadState } = require('../../../agent/dist/thread/state.js');
+const { LoopSampler } = require('../../../agent/dist/heartbeat/sampler.js');
+const { ThreadState } = require('../../../agent/dist/channel/thread-state.js');
 
 function fakeClock() {
   const c = { ns: 0n, active: 0, idle: 0, wall: 1_700_000_000_000 };

@@ -1,13 +1,8 @@
-import { FINE_BUCKETS, fineIndex, windowStats } from './histogram';
-import * as N from './names';
-import type { Attributes, SeriesView } from './store';
-import { GC_TYPES, type Exemplar, type ThreadState } from '../thread/state';
-
-export interface MonitoredThread {
-  readonly id: number;
-  readonly name: string;
-  readonly state: ThreadState;
-}
+import { FINE_BUCKETS, fineIndex, windowStats } from '../metrics/histogram';
+import * as N from '../metrics/names';
+import type { Attributes } from '../metrics/store';
+import { GC_TYPES, type Exemplar } from '../channel/thread-state';
+import type { MetricSource } from '../channel/directory';
 
 export interface NumberPoint {
   attributes: Attributes;
@@ -30,11 +25,6 @@ function attributeKey(attributes: Attributes): string {
     .sort()
     .map((k) => `${k}=${attributes[k]}`)
     .join(',');
-}
-
-export interface MetricSource {
-  threads(): Iterable<MonitoredThread>;
-  series(): Iterable<SeriesView>;
 }
 
 interface Window {

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
-const { ThreadDirectory } = require('../../../agent/dist/threads/directory.js');
-const { ThreadState } = require('../../../agent/dist/thread/state.js');
+const { ThreadDirectory } = require('../../../agent/dist/channel/directory.js');
+const { ThreadState } = require('../../../agent/dist/channel/thread-state.js');
 
 const thread = (id, name) => ({ type: 'thread', id, name, buffer: new ThreadState().buffer });
 const series = (threadId, name) => ({

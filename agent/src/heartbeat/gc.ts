@@ -1,7 +1,7 @@
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { GC_BUCKETS } from '../metrics/names';
-import type { Native } from '../native';
-import { GC_TYPES, type GcType, type ThreadState } from './state';
+import type { Native } from '../runtime/native';
+import { GC_TYPES, type GcType, type ThreadState } from '../channel/thread-state';
 
 // Node's GC kinds are V8's GCType values (a PerformanceEntry's detail.kind is the GCType its epilogue got).
 const KIND_TO_TYPE: Readonly<Record<number, GcType>> = {

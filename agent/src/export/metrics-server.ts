@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Diagnostics } from '../diag';
-import type { MetricsCollector } from '../metrics/collect';
-import { formatExposition, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../export/exposition';
+import type { Diagnostics } from '../runtime/diag';
+import type { MetricsCollector } from './collect';
+import { formatExposition, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition';
 
 /**
  * The agent's Prometheus endpoint. Plain text by default; OpenMetrics when the

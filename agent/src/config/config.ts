@@ -1,6 +1,6 @@
 import type { MeterProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
-import type { LoopwatchOptions } from './types';
+import type { LoopwatchOptions } from '../types';
 
 export interface ResolvedPrometheus {
   /** undefined: no own endpoint (registry only). */

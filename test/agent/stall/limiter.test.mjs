@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
-const { CulpritLimiter, LabelBudget, groupKey } = require('../../../agent/dist/attribution/limiter.js');
+const { CulpritLimiter, LabelBudget, groupKey } = require('../../../agent/dist/stall/limiter.js');
 
 test('per-culprit burst, then sustained rate; suppressed count carried to the next allowed event', () => {
   let now = 0;

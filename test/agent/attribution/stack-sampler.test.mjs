@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
-const { WatchdogAttribution, workerThreadIdFromTitle } = require('../../../agent/dist/attribution/watchdog.js');
+const { WatchdogAttribution, workerThreadIdFromTitle } = require('../../../agent/dist/attribution/stack-sampler.js');
 
 test('workerThreadIdFromTitle reads the threadId Node puts in a worker target title', () => {
   assert.equal(workerThreadIdFromTitle('[worker 2] cruncher'), 2);

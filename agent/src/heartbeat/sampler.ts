@@ -1,4 +1,4 @@
-import type { ThreadState } from './state';
+import type { ThreadState } from '../channel/thread-state';
 
 /** What the sampler needs from the runtime; injected so the logic is testable with a fake clock. */
 export interface SamplerClock {

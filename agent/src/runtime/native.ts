@@ -78,7 +78,7 @@ interface Binding {
 }
 
 /** Where the build puts the addon for this platform (scripts/run.mjs). */
-export const NATIVE_PATH = join(__dirname, 'native', `loopwatch.${process.platform}-${process.arch}.node`);
+export const NATIVE_PATH = join(__dirname, '..', 'native', `loopwatch.${process.platform}-${process.arch}.node`);
 
 let loaded: { native: Native } | { error: string } | undefined;
 

@@ -2,27 +2,27 @@ import { EventEmitter } from 'node:events';
 import * as dc from 'node:diagnostics_channel';
 import { isMainThread, threadId } from 'node:worker_threads';
 import * as workerThreads from 'node:worker_threads';
-import type { ResolvedConfig } from './config';
-import { describe, type Diagnostics } from './diag';
-import { OtelExporter } from './export/otel';
-import { registerInto } from './export/prometheus';
-import { MetricsCollector } from './metrics/collect';
-import * as N from './metrics/names';
-import { poolSinkFactory } from './metrics/pool-sink';
-import { SeriesStore } from './metrics/store';
-import { monitorPool as attachPool, startThreadpoolMonitor } from './pools';
-import { flushPoolLevels, setPoolLevelFlushing } from './pools/watch';
-import type { MonitorPoolOptions, SinkFactory } from './pools/types';
-import { formatStall } from './reporter';
-import { StallPipeline } from './stalls';
-import { startThreadAttribution, type ThreadAttributionHandle } from './attribution/thread';
-import { otelRegistered } from './otel-global';
-import { loadNative, type Deadline, type LoopMeter, type Native } from './native';
-import { ThreadMonitor } from './thread/monitor';
-import { openChannel, type ChannelMessage } from './threads/channel';
-import { ThreadDirectory } from './threads/directory';
-import type { Agent, LoopwatchEvents, StallEvent } from './types';
-import { spawnWatchdog, type Watchdog } from './watchdog/spawn';
+import type { ResolvedConfig } from '../config/config';
+import { describe, type Diagnostics } from '../runtime/diag';
+import { OtelExporter } from '../export/otel';
+import { registerInto } from '../export/prometheus';
+import { MetricsCollector } from '../export/collect';
+import * as N from '../metrics/names';
+import { poolSinkFactory } from '../metrics/pool-sink';
+import { SeriesStore } from '../metrics/store';
+import { monitorPool as attachPool, startThreadpoolMonitor } from '../pools';
+import { flushPoolLevels, setPoolLevelFlushing } from '../pools/watch';
+import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
+import { formatStall } from '../export/console';
+import { StallPipeline } from '../stall/pipeline';
+import { startThreadAttribution, type ThreadAttributionHandle } from '../attribution/thread';
+import { otelRegistered } from '../runtime/otel-global';
+import { loadNative, type Deadline, type LoopMeter, type Native } from '../runtime/native';
+import { ThreadMonitor } from '../heartbeat/monitor';
+import { openChannel, type ChannelMessage } from '../channel/messages';
+import { ThreadDirectory } from '../channel/directory';
+import type { Agent, LoopwatchEvents, StallEvent } from '../types';
+import { spawnWatchdog, type Watchdog } from '../watchdog/spawn';
 
 /** The thread's native deadline, or undefined where the addon is not available (the watchdog then polls). */
 function createDeadline(diag: Diagnostics): Deadline | undefined {
@@ -62,7 +62,7 @@ function nativeAddon(): Native | undefined {
 const UNTRACKED_WARNED = Symbol.for('loopwatch.requestContext.warned');
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const VERSION: string = (require('../package.json') as { version: string }).version;
+export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Agent {
   readonly threadName: string;
@@ -347,7 +347,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     if (!own && !otelRegistered('logs')) return;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./export/otel-logs') as typeof import('./export/otel-logs')).emitStallLog(event, this.diag, own);
+      (require('../export/otel-logs') as typeof import('../export/otel-logs')).emitStallLog(event, this.diag, own);
     } catch (err) {
       this.diag.error('otel', 'could not load the OpenTelemetry logs API', err);
     }

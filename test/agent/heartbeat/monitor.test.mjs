@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { ThreadMonitor } = require('../../../agent/dist/thread/monitor.js');
-const { Diagnostics } = require('../../../agent/dist/diag.js');
+const { ThreadMonitor } = require('../../../agent/dist/heartbeat/monitor.js');
+const { Diagnostics } = require('../../../agent/dist/runtime/diag.js');
 
 function fakeDeadline(id = 42) {
   const d = { id, arms: [], armedAtNs: [], closed: 0, accept: true };

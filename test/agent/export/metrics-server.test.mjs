@@ -4,7 +4,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { startMetricsServer } = require('../../../agent/dist/watchdog/server.js');
+const { startMetricsServer } = require('../../../agent/dist/export/metrics-server.js');
 
 const request = (url, method, headers = {}) =>
   new Promise((resolve, reject) => {

@@ -1,7 +1,18 @@
-import type { MetricSource, MonitoredThread } from '../metrics/collect';
 import { SeriesRegistry, type SeriesView } from '../metrics/store';
-import { ThreadState } from '../thread/state';
-import type { ChannelMessage } from './channel';
+import { ThreadState } from './thread-state';
+import type { ChannelMessage } from './messages';
+
+export interface MonitoredThread {
+  readonly id: number;
+  readonly name: string;
+  readonly state: ThreadState;
+}
+
+/** What the metric collectors read at scrape time: every monitored thread's shared state, and every series. */
+export interface MetricSource {
+  threads(): Iterable<MonitoredThread>;
+  series(): Iterable<SeriesView>;
+}
 
 /** Label cardinality bound: at most this many threads are reported per process. */
 export const MAX_THREADS = 64;

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { Diagnostics } from '../diag';
-import type { Deadline, LoopMeter, Native } from '../native';
+import type { Diagnostics } from '../runtime/diag';
+import type { Deadline, LoopMeter, Native } from '../runtime/native';
 import { observeGc, type GcTiming } from './gc';
 import { LoopSampler, type DetectedStall, type SamplerClock } from './sampler';
-import { ThreadState } from './state';
+import { ThreadState } from '../channel/thread-state';
 
 const realClock: SamplerClock = {
   nowNs: process.hrtime.bigint,

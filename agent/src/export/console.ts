@@ -1,4 +1,4 @@
-import type { StallEvent } from './types';
+import type { StallEvent } from '../types';
 
 const MAX_FRAMES = 5;
 

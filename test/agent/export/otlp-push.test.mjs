@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { StallPush } = require('../../../agent/dist/watchdog/otlp-push.js');
+const { StallPush } = require('../../../agent/dist/export/otlp-push.js');
 
 function setup({ afterMs = 1000, everyMs = 5000 } = {}) {
   const c = { ns: 10n ** 12n, wall: 1_700_000_000_000 };

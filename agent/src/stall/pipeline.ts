@@ -1,13 +1,13 @@
-import type { StallAttribution } from './attribution/aggregate';
-import { mergeAttribution, mergeDeep } from './attribution/aggregate';
-import type { LongCallback } from './attribution/deep';
-import { CulpritLimiter, groupKey, LabelBudget } from './attribution/limiter';
-import { addStallSpanEvents } from './attribution/spans';
-import type { ThreadAttributionHandle } from './attribution/thread';
-import * as N from './metrics/names';
-import type { SeriesStore } from './metrics/store';
-import type { DetectedStall } from './thread/sampler';
-import type { StallEvent } from './types';
+import type { StallAttribution } from '../attribution/aggregate';
+import { mergeAttribution, mergeDeep } from '../attribution/aggregate';
+import type { LongCallback } from '../attribution/deep';
+import { CulpritLimiter, groupKey, LabelBudget } from './limiter';
+import { addStallSpanEvents } from '../attribution/spans';
+import type { ThreadAttributionHandle } from '../attribution/thread';
+import * as N from '../metrics/names';
+import type { SeriesStore } from '../metrics/store';
+import type { DetectedStall } from '../heartbeat/sampler';
+import type { StallEvent } from '../types';
 
 /**
  * How long a finished stall waits for the watchdog's attribution before it is

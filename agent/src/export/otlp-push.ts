@@ -8,8 +8,8 @@
  * and pushes it once more when the stall ends (so a backend that keeps the last value — the Collector's
  * Prometheus exporter does, for minutes — does not keep a freeze that is over).
  */
-import type { Diagnostics } from '../diag';
-import { METRIC_EXPORTERS } from '../export/otlp-protocol';
+import type { Diagnostics } from '../runtime/diag';
+import { METRIC_EXPORTERS } from './otlp-protocol';
 import { ATTR_THREAD_NAME, LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 
 export type ResourceValue = string | number | boolean | (string | number | boolean)[];
