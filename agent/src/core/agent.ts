@@ -306,6 +306,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private startWatchdog(): Watchdog {
     const p = this.config.prometheus;
     const own = p && p.port !== undefined ? { port: p.port, host: p.host, path: p.path } : false;
+    const restarts = this.store.counter(N.LOOPWATCH_WATCHDOG_RESTARTS, {});
     return spawnWatchdog(
       {
         mainThreadId: threadId,
@@ -317,19 +318,19 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         attribution: this.config.attribution,
       },
       this.diag,
-      (code, message) => {
-        const where = own ? `${own.host}:${own.port}` : '';
-        const hint =
-          code === 'EADDRINUSE'
-            ? `port ${where} is already in use`
-            : `could not listen on ${where}: ${message}`;
-        this.diag.error(
-          'prometheus',
-          `${hint}; the loopwatch metrics endpoint is off (the app and the rest of loopwatch keep running). ` +
-            'Set prometheus.port / LOOPWATCH_PROMETHEUS_PORT to a free port, or "off".',
-        );
+      {
+        onPortProblem: (code, message) => {
+          const where = own ? `${own.host}:${own.port}` : '';
+          const hint = code === 'EADDRINUSE' ? `port ${where} is already in use` : `could not listen on ${where}: ${message}`;
+          this.diag.error(
+            'prometheus',
+            `${hint}; the loopwatch metrics endpoint is off (the app and the rest of loopwatch keep running). ` +
+              'Set prometheus.port / LOOPWATCH_PROMETHEUS_PORT to a free port, or "off".',
+          );
+        },
+        onChannel: (msg) => this.onWatchdog(msg),
+        onRestart: () => restarts.add(1),
       },
-      (msg) => this.onWatchdog(msg),
     );
   }
 
@@ -399,6 +400,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private onChannel(msg: ChannelMessage): void {
     if (!this.running) return;
     if (msg.type === 'hello') {
+      // From a (re)started watchdog: the worker threads announce themselves to it again too.
+      if (isMainThread && this.peersHeard) this.channel.postMessage(msg);
       this.announceThread();
       this.store.announceAll();
     } else if (msg.type === 'stall') {

@@ -22,6 +22,7 @@ export const LOOPWATCH_STALL_TIME = 'loopwatch.eventloop.stall';
 export const LOOPWATCH_STALL_IN_PROGRESS = 'loopwatch.eventloop.stall.in_progress';
 export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
 export const LOOPWATCH_AGENT_CPU_TIME = 'loopwatch.agent.cpu.time';
+export const LOOPWATCH_WATCHDOG_RESTARTS = 'loopwatch.watchdog.restarts';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 
@@ -169,6 +170,15 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: '{error}',
     description: 'Internal errors the agent caught and did not pass to the application, by component.',
     attributes: [ATTR_COMPONENT],
+  },
+  {
+    name: LOOPWATCH_WATCHDOG_RESTARTS,
+    kind: 'counter',
+    unit: '{restart}',
+    description:
+      'Times the watchdog thread died (heap cap, exception, terminated from outside) and was restarted. While it is down ' +
+      'stalls are not watched and its endpoint does not answer; each death is also counted in `loopwatch.agent.errors{loopwatch.component="watchdog"}`.',
+    attributes: [],
   },
   {
     name: LOOPWATCH_AGENT_CPU_TIME,
