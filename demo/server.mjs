@@ -4,7 +4,7 @@
 // Env: PORT (default 3000).
 import { createServer } from 'node:http';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +15,23 @@ const port = Number(process.env.PORT ?? 3000);
 
 // Fixtures built once at start-up so each request pays only for the blocking call.
 const bigJson = JSON.stringify(Array.from({ length: 300_000 }, (_, i) => ({ id: i, name: `user-${i}`, tags: ['a', 'b'], score: i / 7 })));
-const dataDir = mkdtempSync(join(tmpdir(), 'loopwatch-demo-'));
+// The 64 MB blob lives in a folder named after this process: removed at exit, and a folder left by a demo that
+// was killed (SIGKILL runs no exit handler) is removed by the next demo once its process is gone.
+for (const name of readdirSync(tmpdir())) {
+  const pid = Number(/^loopwatch-demo-(\d+)-/.exec(name)?.[1]);
+  if (pid && !alive(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+}
+const dataDir = mkdtempSync(join(tmpdir(), `loopwatch-demo-${process.pid}-`));
+process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM'; // someone else's process: alive
+  }
+}
 const bigFile = join(dataDir, 'blob.bin');
 writeFileSync(bigFile, randomBytes(64 * 1024 * 1024));
 

@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 async function freePort() {
   const s = createServer();
@@ -13,10 +16,14 @@ async function freePort() {
   return port;
 }
 
-test('npm run demo: stalls are reported and /metrics is live within seconds', async (t) => {
+test('npm run demo: stalls are reported and /metrics is live within seconds; it leaves nothing in the temp folder', async (t) => {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const main = fileURLToPath(new URL('../../demo/main.mjs', import.meta.url));
-  const child = spawn(process.execPath, [main, '--duration=12', `--port=${port}`, `--metrics-port=${metricsPort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own temp folder, holding what a killed demo left behind (a pid no process has).
+  const tmp = mkdtempSync(join(tmpdir(), 'demo-test-'));
+  mkdirSync(join(tmp, 'loopwatch-demo-4194999-left'));
+  const env = { ...process.env, TMPDIR: tmp };
+  const child = spawn(process.execPath, [main, '--duration=12', `--port=${port}`, `--metrics-port=${metricsPort}`], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const exited = new Promise((r) => child.once('exit', r));
   // SIGTERM, not SIGKILL: the demo stops its service child on the way out.
   t.after(async () => {
@@ -34,4 +41,11 @@ test('npm run demo: stalls are reported and /metrics is live within seconds', as
   const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   assert.match(body, /loopwatch_eventloop_stall_duration_seconds_count\{thread_name="main"\} [1-9]/);
   assert.match(body, /loopwatch_pool_max\{pool_name="libuv",pool_kind="libuv"\} 4/);
+  assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('loopwatch-demo-')).length, 1, 'the running demo has its folder; the stale one is gone');
+  child.kill('SIGTERM');
+  await exited;
+  // The service child removes its folder in its exit handler, after the demo's own exit: poll briefly.
+  const deadline2 = Date.now() + 5000;
+  while (readdirSync(tmp).some((n) => n.startsWith('loopwatch-demo-')) && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('loopwatch-demo-')), [], 'nothing left after SIGTERM');
 });
