@@ -147,3 +147,16 @@ test('stalls are not lost at the end: one pending at stop(), one in the last cal
     assert.match(app.stderr, /a 'stall' listener threw: .*a broken listener/);
   }
 });
+
+test('a second start() with other options returns the running agent and says once which options it did not apply', async (t) => {
+  const app = runChild(fixture('second-start.cjs'));
+  t.after(() => app.kill());
+  const r = await app.message('result');
+  assert.deepEqual(r, { type: 'result', same: true, enabled: true });
+  assert.equal((await app.exited).code, 0);
+  const lines = app.stderr.split('\n').filter((l) => l.startsWith('[loopwatch]'));
+  assert.deepEqual(lines, [
+    "[loopwatch] start() was called again, with options that differ from the running agent's (stallThresholdMs, log); " +
+      'the running agent keeps its own and is returned: stop() it first to start with other options.',
+  ]);
+});

@@ -21,3 +21,15 @@ for (const [flag, file] of [['--require', 'preload-app.cjs'], ['--import', 'prel
     assert.ok(!app.messages.some((m) => m.type === 'stall' && m.thread === 'main' && m.durationMs < 150));
   });
 }
+
+test('start(options) after loopwatch/register: the preloaded agent, and one line naming the options not applied', async (t) => {
+  const app = runChild(fixture('second-start.cjs'), { execArgv: ['--require', 'loopwatch/register'] });
+  t.after(() => app.kill());
+  const r = await app.message('result');
+  assert.deepEqual(r, { type: 'result', same: true, enabled: true });
+  assert.equal((await app.exited).code, 0);
+  const lines = app.stderr.split('\n').filter((l) => l.startsWith('[loopwatch]'));
+  assert.equal(lines.length, 1, app.stderr);
+  // The preload serves /metrics (LOOPWATCH_PROMETHEUS_PORT), the app asked for prometheus: false.
+  assert.match(lines[0], /^\[loopwatch\] start\(\) was called again, with options that differ from the running agent's \(stallThresholdMs, prometheus, log\); the running agent keeps its own/);
+});
