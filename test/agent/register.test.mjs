@@ -33,3 +33,16 @@ test('start(options) after loopwatch/register: the preloaded agent, and one line
   // The preload serves /metrics (LOOPWATCH_PROMETHEUS_PORT), the app asked for prometheus: false.
   assert.match(lines[0], /^\[loopwatch\] start\(\) was called again, with options that differ from the running agent's \(stallThresholdMs, prometheus, log\); the running agent keeps its own/);
 });
+
+test('a bad variable under loopwatch/register: one line for the process, not one per worker thread; the agent runs', async (t) => {
+  const app = runChild(fixture('preload-app.cjs'), {
+    execArgv: ['--require', 'loopwatch/register'],
+    env: { LOOPWATCH_STALL_THRESHOLD_MS: '150', LOOPWATCH_LOG: 'sterr' },
+  });
+  t.after(() => app.kill());
+  await app.message('ready');
+  // The worker started loopwatch too (it read the same variable): its stall is proof.
+  await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.thread === 'preloaded-worker'), { what: 'worker stall' });
+  const lines = app.stderr.split('\n').filter((l) => l.startsWith('[loopwatch]'));
+  assert.deepEqual(lines, ['[loopwatch] LOOPWATCH_LOG="sterr" is not valid (accepted: stderr, off); using the default "off".']);
+});

@@ -14,6 +14,8 @@ const CURRENT = Symbol.for('loopwatch.agent');
 const NODE_WARNED = Symbol.for('loopwatch.node.warned');
 type Holder = { [CURRENT]?: LoopwatchAgent; [NODE_WARNED]?: boolean };
 
+const fromEnv = (source: string): boolean => /^(LOOPWATCH|OTEL)_/.test(source);
+
 /** Agents already told about a second start() with other options: said once each. */
 const toldDiffering = new WeakSet<object>();
 
@@ -39,7 +41,7 @@ export function startAgent(options: LoopwatchOptions = {}, env: Env = process.en
   if (running?.enabled) {
     if (config.strict && config.problems.length) throw configError(config.problems);
     // The variables' problems were said by the first start(); the options in code are this call's own.
-    for (const p of config.problems) if (!/^(LOOPWATCH|OTEL)_/.test(p.source)) diag.warn(p.line);
+    for (const p of config.problems) if (!fromEnv(p.source)) diag.warn(p.line);
     // A copy of an older loopwatch may hold the running agent: without its configuration there is nothing to compare.
     const before = (running as Partial<LoopwatchAgent>).resolvedConfig;
     // Only what this call asks for: options it leaves out (or derives, like sampleIntervalMs) are not a request.
@@ -56,7 +58,9 @@ export function startAgent(options: LoopwatchOptions = {}, env: Env = process.en
   }
   if (config.problems.length) {
     if (config.strict) throw configError(config.problems);
-    for (const p of config.problems) diag.warn(p.line);
+    // Worker threads read the variables the main thread read (loopwatch/register preloads them all): one mistake,
+    // one line, said by the main thread; a worker names only the options its own code passed.
+    for (const p of config.problems) if (isMainThread || !fromEnv(p.source)) diag.warn(p.line);
   }
   diag.debug = config.debug;
   try {
