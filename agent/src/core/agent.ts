@@ -21,7 +21,7 @@ import type { Agent, LoopwatchEvents, StallEvent } from '../types';
 import { spawnWatchdog, type Watchdog } from '../watchdog/spawn';
 import { countErrors } from './error-counters';
 import { MonitoredPools } from './pools';
-import { Relay, workerExits } from './relay';
+import { Relay, releaseWatchdogAtExit, workerExits } from './relay';
 import { emitStall, emitStallLog } from './stall-events';
 import { createDeadline, createMeter, nativeAddon } from './native-parts';
 import { listenFailure, warnUntrackedRequests } from './notices';
@@ -52,19 +52,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.lastWords();
     this.announceGone(true);
   };
-  // Main thread: a process exiting right after a block (a CLI's process.exit()) may find the watchdog's inspector
-  // session still connected, and Node would print "Waiting for the debugger to disconnect..." and wait for it.
   private readonly onProcessExit = () => {
-    try {
-      this.watchdog?.disconnectSessions(200);
-    } catch (err) {
-      this.diag.error('watchdog', 'could not disconnect the inspector sessions at exit', err);
-    }
-    try {
-      this.watchdog?.closePush(500);
-    } catch (err) {
-      this.diag.error('otel', 'could not close the stall-in-progress push at exit', err);
-    }
+    releaseWatchdogAtExit(this.watchdog, this.diag);
     this.lastWords();
   };
   private readonly onWorkerCreated = workerExits((id) => {

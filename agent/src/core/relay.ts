@@ -77,3 +77,21 @@ export function workerExits(onExit: (id: number) => void): (msg: unknown) => voi
     worker.once('exit', () => onExit(id));
   };
 }
+
+/**
+ * Main thread at exit: a process exiting right after a block (a CLI's process.exit()) may find the watchdog's
+ * inspector session still connected, and Node would print "Waiting for the debugger to disconnect..." and wait for
+ * it; the stall-in-progress push says its last word.
+ */
+export function releaseWatchdogAtExit(watchdog: Watchdog | undefined, diag: Diagnostics): void {
+  try {
+    watchdog?.disconnectSessions(200);
+  } catch (err) {
+    diag.error('watchdog', 'could not disconnect the inspector sessions at exit', err);
+  }
+  try {
+    watchdog?.closePush(500);
+  } catch (err) {
+    diag.error('otel', 'could not close the stall-in-progress push at exit', err);
+  }
+}
