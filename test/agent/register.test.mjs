@@ -16,7 +16,8 @@ for (const [flag, file] of [['--require', 'preload-app.cjs'], ['--import', 'prel
     // The worker inherited the preload: its 200 ms block shows up under its name.
     await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.thread === 'preloaded-worker'), { what: 'worker stall' });
     const metrics = parseMetrics(await (await fetch(prometheusUrl)).text());
-    assert.equal(sample(metrics, 'loopwatch_eventloop_stall_duration_seconds_count', { thread_name: 'preloaded-worker' }).value, 1);
+    // Its block (a loaded machine can add a stall of its start-up, as the preload loads loopwatch there too).
+    assert.ok(sample(metrics, 'loopwatch_eventloop_stall_duration_seconds_count', { thread_name: 'preloaded-worker' })?.value >= 1);
     // A 120 ms block of the main thread is under the 150 ms threshold from LOOPWATCH_STALL_THRESHOLD_MS.
     assert.ok(!app.messages.some((m) => m.type === 'stall' && m.thread === 'main' && m.durationMs < 150));
   });
