@@ -332,3 +332,16 @@ test('diagnostics: the message always, the stack at debug level (LOOPWATCH_DEBUG
     else process.env.LOOPWATCH_DEBUG = before;
   }
 });
+
+test('listen failures name the option or variable at fault', () => {
+  const { listenFailure } = require('../../agent/dist/core/notices.js');
+  const fromEnv = { ...resolveConfig({}, { LOOPWATCH_PROMETHEUS_PORT: '80', LOOPWATCH_PROMETHEUS_HOST: 'metrics.example' }).prometheus };
+  const fromCode = { ...resolveConfig({ prometheus: { port: 80, host: 'metrics.example' } }, {}).prometheus };
+  assert.match(listenFailure(fromEnv, 'EACCES', 'listen EACCES'), /no permission to listen on port metrics\.example:80.*Set LOOPWATCH_PROMETHEUS_PORT to a port from 1024 up/);
+  assert.match(listenFailure(fromCode, 'EACCES', 'listen EACCES'), /Set prometheus\.port to a port from 1024 up/);
+  for (const code of ['ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']) {
+    assert.match(listenFailure(fromEnv, code, `x ${code}`), /could not listen on host "metrics\.example" \(LOOPWATCH_PROMETHEUS_HOST\).*Set LOOPWATCH_PROMETHEUS_HOST to an address/);
+    assert.doesNotMatch(listenFailure(fromCode, code, `x ${code}`), /PORT|prometheus\.port/);
+  }
+  assert.match(listenFailure(fromCode, 'EINVAL', 'odd'), /could not listen on metrics\.example:80 \(prometheus\.host, prometheus\.port\): odd/);
+});
