@@ -6,12 +6,13 @@ import type { Registry } from 'prom-client';
 export interface LoopwatchOptions {
   /** Service name for telemetry loopwatch sends itself (OTLP). Default: `OTEL_SERVICE_NAME`, else the app's package name. */
   serviceName?: string;
-  /** A continuous block of the thread at least this long is a stall. Default 100 (ms); env `LOOPWATCH_STALL_THRESHOLD_MS`. */
+  /** A continuous block of the thread at least this long is a stall. Default 100, 1 to 600000 (ms); env `LOOPWATCH_STALL_THRESHOLD_MS`. */
   stallThresholdMs?: number;
   /**
    * Delay sampling resolution: each heartbeat's lateness counts as `interval / sampleIntervalMs` samples. Without the
    * native loop meter (see `native`) also the heartbeat's interval while the loop is busy. Default 10 (ms); env
-   * `LOOPWATCH_SAMPLE_INTERVAL_MS`. Must be at most half the stall threshold.
+   * `LOOPWATCH_SAMPLE_INTERVAL_MS`. At most half the stall threshold; unset, it follows a threshold under 20 ms (half of
+   * it, at least 1 ms).
    */
   sampleIntervalMs?: number;
   /**
@@ -89,7 +90,10 @@ export interface LoopwatchOptions {
    * addon.
    */
   native?: boolean;
-  /** Throw on invalid options instead of logging and staying off. Default false. */
+  /**
+   * Throw a `ConfigError` listing every invalid option and variable, instead of printing one line for each and using
+   * its default (the rest of the configuration applies either way). Default false; env `LOOPWATCH_STRICT`.
+   */
   strict?: boolean;
 }
 

@@ -78,12 +78,15 @@ test('a worker thread that loads the agent reports its stalls with its thread na
   const app = runChild(fixture('worker-stall.cjs'));
   t.after(() => app.kill());
   const { prometheusUrl } = await app.message('ready');
-  const fromMain = await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.observer === 'main' && m.thread === 'image-resizer'), { what: 'worker stall on the main agent' });
+  // The 400 ms block (a loaded machine can add shorter stalls of its own, the worker's start-up among them).
+  const fromMain = await app.waitFor(() => app.messages.find((m) => m.type === 'stall' && m.observer === 'main' && m.thread === 'image-resizer' && m.durationMs > 300), { what: 'worker stall on the main agent' });
   assert.ok(Math.abs(fromMain.durationMs - 400) <= 80, `duration ${fromMain.durationMs}`);
-  assert.ok(app.messages.find((m) => m.type === 'stall' && m.observer === 'worker' && m.thread === 'image-resizer'));
-  assert.ok(!app.messages.some((m) => m.type === 'stall' && m.thread === 'main'), 'the main thread did not stall');
+  assert.ok(app.messages.find((m) => m.type === 'stall' && m.observer === 'worker' && m.thread === 'image-resizer' && m.durationMs > 300));
+  // The worker's block is not the main thread's (load can give main short stalls of its own).
+  assert.ok(!app.messages.some((m) => m.type === 'stall' && m.thread === 'main' && m.durationMs > 300), 'the main thread did not stall');
   const metrics = parseMetrics(await (await fetch(prometheusUrl)).text());
-  assert.equal(sample(metrics, STALL, { thread_name: 'image-resizer' })?.value, 1);
+  // The block, and any start-up stall of the worker a loaded machine adds.
+  assert.ok(sample(metrics, STALL, { thread_name: 'image-resizer' })?.value >= 1);
   assert.ok(sample(metrics, 'loopwatch_eventloop_delay_seconds_count', { thread_name: 'image-resizer' })?.value > 0);
   assert.ok(sample(metrics, 'nodejs_eventloop_utilization_ratio', { thread_name: 'image-resizer' }));
 });
@@ -146,4 +149,17 @@ test('stalls are not lost at the end: one pending at stop(), one in the last cal
     assert.equal(app.messages.filter((m) => m.type === 'once').length, 1, 'a once listener hears it once');
     assert.match(app.stderr, /a 'stall' listener threw: .*a broken listener/);
   }
+});
+
+test('a second start() with other options returns the running agent and says once which options it did not apply', async (t) => {
+  const app = runChild(fixture('second-start.cjs'));
+  t.after(() => app.kill());
+  const r = await app.message('result');
+  assert.deepEqual(r, { type: 'result', same: true, enabled: true });
+  assert.equal((await app.exited).code, 0);
+  const lines = app.stderr.split('\n').filter((l) => l.startsWith('[loopwatch]'));
+  assert.deepEqual(lines, [
+    "[loopwatch] start() was called again, with options that differ from the running agent's (stallThresholdMs, log); " +
+      'the running agent keeps its own and is returned: stop() it first to start with other options.',
+  ]);
 });

@@ -14,6 +14,8 @@ export class Diagnostics {
   constructor(
     private readonly write: (line: string) => void = writeStderr,
     private readonly now: () => number = Date.now,
+    /** LOOPWATCH_DEBUG=1: an error's stack follows its message (read here too, as the watchdog thread has no config). */
+    public debug: boolean = /^\s*(1|true|yes|on)\s*$/i.test(process.env.LOOPWATCH_DEBUG ?? ''),
   ) {}
 
   /** Wires the self-metric once the metric store exists. */
@@ -34,6 +36,8 @@ export class Diagnostics {
     if (this.lastLogged.size > 1000) this.lastLogged.clear();
     this.lastLogged.set(key, t);
     this.write(`${PREFIX} ${component}: ${message}${err === undefined ? '' : `: ${describe(err)}`}`);
+    // The message always; where it came from only when asked for, as a stack is long and rarely needed.
+    if (this.debug && err instanceof Error && err.stack) this.write(`${PREFIX} ${component}: (debug) ${err.stack}`);
   }
 
   warn(message: string): void {

@@ -1,0 +1,20 @@
+import { EventEmitter } from 'node:events';
+import type { Agent, LoopwatchEvents } from '../types';
+import { defaultThreadName } from './thread-name';
+
+/** The agent returned when loopwatch cannot run (an unsupported Node, a failed start): same shape, does nothing. */
+export class DisabledAgent extends EventEmitter<LoopwatchEvents> implements Agent {
+  readonly enabled = false;
+  constructor(readonly threadName: string = defaultThreadName()) {
+    super();
+  }
+  ready(): Promise<{ prometheusUrl?: string }> {
+    return Promise.resolve({});
+  }
+  monitorPool(): { detach(): void } {
+    return { detach() {} };
+  }
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}

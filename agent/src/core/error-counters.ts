@@ -1,0 +1,23 @@
+import { isMainThread } from 'node:worker_threads';
+import * as N from '../metrics/names';
+import type { SeriesStore } from '../metrics/store';
+import type { Diagnostics } from '../runtime/diag';
+
+/** Every error the diagnostic logger reports is counted in `loopwatch.agent.errors`, by component. */
+export function countErrors(diag: Diagnostics, store: SeriesStore): void {
+  const counters = new Map<string, { add(v: number): void }>();
+  if (isMainThread) {
+    // At 0 from the start, so "no internal errors" is a value, not an absent series.
+    for (const component of ['agent', 'sampler', 'gc', 'prometheus', 'otel', 'threads', 'events', 'pools', 'threadpool', 'attribution', 'watchdog']) {
+      counters.set(component, store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component }));
+    }
+  }
+  diag.countErrorsWith((component) => {
+    let c = counters.get(component);
+    if (!c) {
+      c = store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component });
+      counters.set(component, c);
+    }
+    c.add(1);
+  });
+}

@@ -1,0 +1,36 @@
+import { monitorPool as attachPool } from '../pools';
+import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
+import type { Diagnostics } from '../runtime/diag';
+
+/** The pools an agent monitors, so stop() detaches those the app did not. */
+export class MonitoredPools {
+  private readonly pools = new Set<{ detach(): void }>();
+
+  constructor(
+    private readonly sinks: SinkFactory,
+    private readonly diag: Diagnostics,
+  ) {}
+
+  add(pool: unknown, options: MonitorPoolOptions | undefined): { detach(): void } {
+    let handle: { detach(): void } | undefined;
+    const tracked = {
+      detach: () => {
+        this.pools.delete(tracked);
+        handle?.detach();
+      },
+    };
+    // Forgotten when monitoring ends however it ends: a pool the app closes itself (pool.end(), destroy()) without
+    // detach() must not stay referenced here.
+    let ended = false;
+    handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err), () => {
+      ended = true;
+      this.pools.delete(tracked);
+    });
+    if (!ended) this.pools.add(tracked);
+    return tracked;
+  }
+
+  detachAll(): void {
+    for (const p of [...this.pools]) p.detach();
+  }
+}

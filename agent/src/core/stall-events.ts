@@ -1,0 +1,31 @@
+/** Where a finished stall goes besides the metrics: the app's 'stall' listeners and an OpenTelemetry log record. */
+import type { EventEmitter } from 'node:events';
+import type { OtelExporter } from '../export/otel';
+import { describe, type Diagnostics } from '../runtime/diag';
+import { otelRegistered } from '../runtime/otel-global';
+import type { LoopwatchEvents, StallEvent } from '../types';
+
+/** One OTel log record per stall, once a LoggerProvider is registered (loads the OTel API only then). */
+export function emitStallLog(event: StallEvent, diag: Diagnostics, otel: OtelExporter | undefined): void {
+  // The app's LoggerProvider if it registered one, else the one loopwatch's own OTLP export runs (if it does).
+  const own = otelRegistered('logs') ? undefined : otel?.ownLoggerProvider;
+  if (!own && !otelRegistered('logs')) return;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../export/otel-logs') as typeof import('../export/otel-logs')).emitStallLog(event, diag, own);
+  } catch (err) {
+    diag.error('otel', 'could not load the OpenTelemetry logs API', err);
+  }
+}
+
+export function emitStall(agent: EventEmitter<LoopwatchEvents>, event: StallEvent, diag: Diagnostics): void {
+  // Each listener on its own: a throwing one must neither become an uncaught exception thrown from loopwatch's
+  // timer nor keep the listeners after it from hearing of the stall. (`rawListeners` keeps `once` semantics.)
+  for (const listener of agent.rawListeners('stall') as Array<(e: StallEvent) => void>) {
+    try {
+      listener.call(agent, event);
+    } catch (err) {
+      diag.error('events', `a 'stall' listener threw: ${describe(err)}`);
+    }
+  }
+}
