@@ -1,3 +1,4 @@
+import * as N from '../metrics/names';
 import { EventEmitter } from 'node:events';
 import * as dc from 'node:diagnostics_channel';
 import { isMainThread, threadId } from 'node:worker_threads';
