@@ -13,7 +13,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { captureFrames, culpritIndex } from './frames';
+import { captureFrames } from './frames';
+import type { Culprit } from './culprit';
+import { markCulprit, StallMarks, type StallMark } from './stall-mark';
 import { compileRoutePatterns, routeOf } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { InflightList } from './inflight';
@@ -81,6 +83,8 @@ export interface StallContext {
   spans?: StallSpans;
   /** Deep mode: the callback that blocked, with its exact type and where it was scheduled. */
   deep?: LongCallback;
+  /** The culprit the thread's samples of this stall name (decided once: early span events used it too). */
+  culprit?: Culprit;
 }
 
 export interface ThreadAttributionHandle {
@@ -98,7 +102,7 @@ export interface ThreadAttributionHandle {
    * Called when a request the stall delayed (or the stalled request itself) ends before the pipeline took the
    * mark: its span ends with the response, usually before the next heartbeat, so its event must be added now.
    */
-  onRequestEndDuringMark(fn: (spans: StallSpans) => void): void;
+  onRequestEndDuringMark(fn: (spans: StallSpans, culprit: Culprit | undefined) => void): void;
   /** Looks again for an OpenTelemetry tracer or context manager registered since (the agent calls it every beat). */
   refresh(): void;
 }
@@ -112,30 +116,6 @@ const ALS_ON_ASYNC_HOOKS = typeof (AsyncLocalStorage.prototype as { _propagate?:
 
 const kTemplate = Symbol('loopwatch.routeTemplate');
 const kSpan = Symbol('loopwatch.span');
-/** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
-const MARK_STALE_NS = 1_000_000_000n;
-
-/** The getter's notes on the stall in progress, kept until the pipeline takes them (one at a time: bounded). */
-interface StallMark {
-  /** hrtime of the first sample of this stall, and of the latest. */
-  atNs: bigint;
-  lastNs: bigint;
-  request: RequestRecord | undefined;
-  /** Span active in the blocked code at the first sample. */
-  activeSpan: SpanLike | undefined;
-  /** Requests in flight at the first sample (the ones the stall delays), kept only with span events. */
-  inflight: RequestRecord[];
-  /** How many requests were in flight at the first sample (undefined: could not be counted). */
-  requestsInFlight: number | undefined;
-  /** The frames seen most often so far (a late sample may land after the blocking call returned). */
-  frames: StackFrame[];
-  /** Samples per culprit frame (at most one per sample of this stall, so bounded by the sample cap). */
-  votes: Map<string, { frames: StackFrame[]; n: number }>;
-  route: string | undefined;
-  /** Spans already marked because their request ended before the pipeline took the mark. */
-  flushed?: Set<SpanLike>;
-}
-
 interface OtelApi {
   trace: { getActiveSpan(): (SpanLike & { spanContext(): { traceId: string; spanId: string } }) | undefined };
 }
@@ -152,27 +132,6 @@ function otelIfTracing(onError: (what: string, err: unknown) => void): OtelApi |
 }
 
 const INVALID_TRACE = /^0+$/;
-
-/** Counts a sample for its culprit frame; the mark keeps the frames of the most frequent (the earliest on a tie). */
-function vote(m: StallMark, frames: StackFrame[]): void {
-  if (!frames.length) return;
-  const key = keyOf(frames);
-  let v = m.votes.get(key);
-  if (!v) {
-    v = { frames, n: 0 };
-    m.votes.set(key, v);
-  }
-  v.n++;
-  let best = v;
-  for (const c of m.votes.values()) if (c.n > best.n) best = c;
-  if (best.n > (m.votes.get(keyOf(m.frames))?.n ?? 0)) m.frames = best.frames;
-}
-function keyOf(frames: StackFrame[]): string {
-  if (!frames.length) return '';
-  const i = culpritIndex(frames);
-  const f = frames[i >= 0 ? i : 0]!;
-  return `${f.functionName}\u0000${f.fileName}\u0000${f.lineNumber}`;
-}
 
 /** Installs request bookkeeping and the stall-time getter on the current thread. Idempotent per thread. */
 export function startThreadAttribution(options: ThreadAttributionOptions = {}): ThreadAttributionHandle {
@@ -219,7 +178,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   let spanEvents: OtelApi | null = null;
   let running = true;
   let uncountableReported = false;
-  let mark: StallMark | undefined;
+  const marks = new StallMarks<RequestRecord>();
   let deep: DeepAttribution | undefined;
   if (options.deep) {
     try {
@@ -256,7 +215,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (running && tracksRequests) subscribeRequests(context!.needsPerRequest());
   };
 
-  let flushEarly: ((spans: StallSpans) => void) | undefined;
+  let flushEarly: ((spans: StallSpans, culprit: Culprit | undefined) => void) | undefined;
   function onClose(this: ServerResponse): void {
     responseClosed(this);
   }
@@ -283,17 +242,20 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     if (!spanEvents || !req || typeof req !== 'object') return;
     inflight.remove(req);
     // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
-    if (mark && req[kSpan] && flushEarly) endedDuringMark(req, req[kSpan]!, mark);
+    if (req[kSpan] && flushEarly) {
+      const m = marks.live(process.hrtime.bigint());
+      if (m) endedDuringMark(req, req[kSpan]!, m);
+    }
   }
-  function endedDuringMark(req: RequestRecord, span: SpanLike, m: StallMark): void {
-    if (m.flushed?.has(span) || process.hrtime.bigint() - m.lastNs > MARK_STALE_NS) return;
+  function endedDuringMark(req: RequestRecord, span: SpanLike, m: StallMark<RequestRecord>): void {
+    if (m.flushed?.has(span)) return;
     const isCulprit = req === m.request;
     if (!isCulprit && !m.inflight.includes(req)) return;
     (m.flushed ??= new Set()).add(span);
-    const spans: StallSpans = isCulprit ? { culprit: span, victims: [], frames: m.frames } : { victims: [span], frames: m.frames };
+    const spans: StallSpans = isCulprit ? { culprit: span, victims: [] } : { victims: [span] };
     if (m.route) spans.route = m.route;
     try {
-      flushEarly!(spans);
+      flushEarly!(spans, markCulprit(m));
     } catch (err) {
       onError('span event for a request that ended during a stall', err);
     }
@@ -436,17 +398,14 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   };
   // Runs inside the blocked code (a V8 interrupt): notes which request stalled and which were in flight.
   const noteStall = (s: AttributionSample, now: bigint): void => {
+    const m = marks.live(now);
+    if (m) return marks.continueWith(m, s, now);
     let record: RequestRecord | undefined;
     try {
       record = context?.current() ?? undefined;
     } catch (err) {
       record = undefined;
       deferError('reading the request context', err);
-    }
-    if (mark && now - mark.lastNs < MARK_STALE_NS) {
-      mark.lastNs = now;
-      vote(mark, s.frames);
-      return;
     }
     let activeSpan: SpanLike | undefined;
     try {
@@ -455,15 +414,13 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       deferError('reading the active span', err);
     }
     const list = spanEvents ? inflight.first(MAX_STALL_SPANS) : [];
-    mark = { atNs: now, lastNs: now, request: record, activeSpan, inflight: list, frames: s.frames, votes: new Map(), route: s.route, requestsInFlight: s.inflight };
-    vote(mark, s.frames);
+    marks.begin(s, now, record, activeSpan, list);
   };
   const getter = function loopwatchAttributionGetter(): AttributionSample | null {
     try {
       const now = process.hrtime.bigint();
-      const m = mark;
-      const continuing = m !== undefined && now - m.lastNs < MARK_STALE_NS;
-      const s = sampleFrom(loopwatchAttributionGetter, continuing ? m.requestsInFlight : countInflight());
+      const m = marks.live(now);
+      const s = sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : countInflight());
       noteStall(s, now);
       return s;
     } catch (err) {
@@ -475,11 +432,10 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
     const out: StallContext = {};
     const long = deep?.take(sinceNs, endNs);
     if (long) out.deep = long;
-    const m = mark;
-    // Taken once; a mark from before this stall (a sample with no stall detected on this side) is dropped too.
-    if (!m || m.atNs > endNs) return long ? out : undefined;
-    mark = undefined;
-    if (m.atNs < sinceNs) return long ? out : undefined;
+    const m = marks.take(sinceNs, endNs);
+    if (!m) return long ? out : undefined;
+    const culprit = markCulprit(m);
+    if (culprit) out.culprit = culprit;
     if (spanEvents) {
       const victims: SpanLike[] = [];
       const done = m.flushed;
@@ -488,7 +444,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
         if (r !== m.request && span && !done?.has(span)) victims.push(span);
       }
       const culprit = m.request?.[kSpan] ?? m.activeSpan;
-      const spans: StallSpans = { victims, frames: m.frames };
+      const spans: StallSpans = { victims };
       if (culprit && !done?.has(culprit)) spans.culprit = culprit;
       if (m.route) spans.route = m.route;
       out.spans = spans;
@@ -503,7 +459,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const handle: ThreadAttributionHandle = {
     stop() {
       running = false;
-      mark = undefined;
+      marks.clear();
       deep?.stop();
       subscribeRequests(false);
       dc.unsubscribe('http.server.request.start', onSpanRequest);
