@@ -2,7 +2,7 @@
 import { CulpritTally, decideCulprit, type Culprit } from './culprit';
 import { formatFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
-import type { AttributionSample } from './thread';
+import type { AttributionSample } from './thread-types';
 import type { StackFrame, StallEvent } from '../types';
 
 /** What the watchdog learned about one stall. JSON-serialisable (crosses threads). */

@@ -4,7 +4,7 @@
  */
 import { CulpritTally, decideCulprit, type Culprit } from './culprit';
 import type { SpanLike } from './spans';
-import type { AttributionSample } from './thread';
+import type { AttributionSample } from './thread-types';
 
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
 export const MARK_STALE_NS = 1_000_000_000n;
