@@ -1,7 +1,8 @@
 /** Condensing a stall's samples into one attribution, and merging it into the stall event. Pure. */
-import { culpritIndex, culpritOf, formatFrame, isInternalFrame, sourceMapFrames } from './frames';
+import { CulpritTally, decideCulprit, type Culprit } from './culprit';
+import { formatFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
-import type { AttributionSample } from './thread';
+import type { AttributionSample } from './thread-types';
 import type { StackFrame, StallEvent } from '../types';
 
 /** What the watchdog learned about one stall. JSON-serialisable (crosses threads). */
@@ -27,35 +28,13 @@ export interface StallAttributionFields {
   dominantFrames?: { culprit: string; share: number }[];
 }
 
-function frameKey(f: StackFrame): string {
-  return `${f.functionName}\u0000${f.fileName}\u0000${f.lineNumber}`;
-}
-
-/** The frame a sample is blamed on: first app frame, else first non-internal, else the top. */
-function blamed(frames: readonly StackFrame[]): StackFrame | undefined {
-  let i = culpritIndex(frames);
-  if (i < 0) i = frames.findIndex((f) => !isInternalFrame(f));
-  if (i < 0) i = 0;
-  return frames[i];
-}
-
 export function aggregateSamples(samples: readonly AttributionSample[]): StallAttribution | undefined {
   if (!samples.length) return undefined;
-  const counts = new Map<string, { frame: StackFrame; samples: number; last: AttributionSample }>();
-  for (const s of samples) {
-    const f = blamed(s.frames);
-    if (!f) continue;
-    const k = frameKey(f);
-    const c = counts.get(k);
-    if (c) {
-      c.samples++;
-      c.last = s;
-    } else counts.set(k, { frame: f, samples: 1, last: s });
-  }
-  // Most samples first; ties go to the earliest seen (Map order).
-  const ranked = [...counts.values()].sort((a, b) => b.samples - a.samples);
-  const top = ranked[0];
-  const rep = top?.last ?? samples[samples.length - 1]!;
+  // The same tally, over the same samples, as the thread's own notes on the stall (stall-mark.ts).
+  const tally = new CulpritTally<AttributionSample>();
+  for (const s of samples) tally.add(s);
+  const ranked = tally.ranked();
+  const rep = ranked[0]?.last ?? samples[samples.length - 1]!;
   // Request context: from the representative sample, else any sample that had one.
   const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
   const out: StallAttribution = {
@@ -100,12 +79,16 @@ export function mergeAttribution<E extends StallEvent>(
   event: E,
   attribution: StallAttribution | undefined,
   cwd?: string,
+  /** Decided already (the stall record's, from the thread's notes on the same samples): the event names it. */
+  culprit?: Culprit,
 ): E & StallAttributionFields {
   if (!attribution) return { ...event };
-  const stack = sourceMapFrames(attribution.stack);
-  const out: E & StallAttributionFields = { ...event, stack };
-  const culprit = culpritOf(stack, cwd);
-  if (culprit) out.culprit = culprit;
+  const decided = culprit ?? decideCulprit(attribution.stack, cwd);
+  // The stack shown is one that holds the culprit: the watchdog's representative sample, unless its culprit is
+  // another (the thread counted a sample the watchdog did not receive), then the sample the culprit came from.
+  const raw = culprit && decideCulprit(attribution.stack, cwd)?.name !== culprit.name ? culprit.stack : attribution.stack;
+  const out: E & StallAttributionFields = { ...event, stack: sourceMapFrames(raw) };
+  if (decided) out.culprit = decided.name;
   if (attribution.route) out.route = attribution.route;
   if (attribution.traceId) out.traceId = attribution.traceId;
   if (attribution.spanId) out.spanId = attribution.spanId;

@@ -109,11 +109,21 @@ export function formatFrame(f: StackFrame, cwd?: string): string {
   return `${f.functionName} (${displayFile(f.fileName, cwd)}:${f.lineNumber})`;
 }
 
-/** Culprit of a stack: the innermost app frame; failing that the innermost dependency frame; failing that the innermost frame. */
-export function culpritOf(frames: readonly StackFrame[], cwd?: string): string | undefined {
+/**
+ * The rule that names a stack's culprit frame, the only one (attribution/culprit.ts applies it for every consumer):
+ * the innermost app frame; failing that the innermost dependency frame; failing that the innermost frame; -1 for
+ * an empty stack (the culprit is then unknown).
+ */
+export function culpritFrameIndex(frames: readonly StackFrame[]): number {
   let i = culpritIndex(frames);
   if (i < 0) i = frames.findIndex((f) => !isInternalFrame(f));
   if (i < 0) i = frames.length ? 0 : -1;
+  return i;
+}
+
+/** Culprit of a stack, formatted (`culpritFrameIndex`); undefined for an empty stack. */
+export function culpritOf(frames: readonly StackFrame[], cwd?: string): string | undefined {
+  const i = culpritFrameIndex(frames);
   return i < 0 ? undefined : formatFrame(frames[i]!, cwd);
 }
 

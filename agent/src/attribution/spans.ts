@@ -4,8 +4,7 @@
  * stall, while the delayed requests' spans are still open (see docs/attribution.md for the window).
  */
 import { ATTR_CULPRIT, ATTR_THREAD_NAME } from '../metrics/names';
-import type { StackFrame } from '../types';
-import { culpritIndex, formatFrame, isInternalFrame, sourceMapFrames } from './frames';
+import { UNKNOWN_CULPRIT, type Culprit } from './culprit';
 
 export const STALL_SPAN_EVENT = 'loopwatch.stall';
 /** Spans marked per stall at most (a span keeps its own event limit too). */
@@ -24,36 +23,35 @@ export interface StallSpans {
   culprit?: SpanLike;
   /** Spans of the other in-flight requests. */
   victims: SpanLike[];
-  /** Blocking stack of the latest sample, innermost first, not source-mapped. */
-  frames: StackFrame[];
   /** Route template of the stalled request. */
   route?: string;
 }
 
+/** What a span event says about its stall: read from the stall record (stall/record.ts), never worked out here. */
+export interface StallSpanInfo {
+  readonly durationMs: number;
+  readonly startTime: number;
+  readonly thread: string;
+  readonly culprit: Culprit | undefined;
+}
+
 /**
  * Adds one `loopwatch.stall` event to each span. Attributes: duration, role (`culprit` on the stalled request's
- * own span, `victim` on the others), the culprit's code location and the stalled request's route
- * (`loopwatch.stall.route`: on a victim's span, `http.route` would read as the victim's own route).
- * Returns the number of spans marked. Ended spans are skipped (the SDK would warn).
+ * own span, `victim` on the others), the culprit (`unknown` when no sample named one) with its code location, and
+ * the stalled request's route (`loopwatch.stall.route`: on a victim's span, `http.route` would read as the
+ * victim's own route). Returns the number of spans marked. Ended spans are skipped (the SDK would warn).
  */
-export function addStallSpanEvents(
-  target: StallSpans,
-  stall: { durationMs: number; startTime: number; thread: string },
-  cwd?: string,
-): number {
+export function addStallSpanEvents(target: StallSpans, stall: StallSpanInfo): number {
   const common: Record<string, string | number | boolean> = {
     'loopwatch.stall.duration_ms': Math.round(stall.durationMs * 10) / 10,
     [ATTR_THREAD_NAME]: stall.thread,
+    [ATTR_CULPRIT]: stall.culprit?.name ?? UNKNOWN_CULPRIT,
   };
-  // Source-map only the culprit frame (the one exported), on the thread that loaded the code.
-  const i = culpritIndex(target.frames);
-  const raw = i >= 0 ? target.frames[i] : target.frames.find((f) => !isInternalFrame(f));
-  if (raw) {
-    const f = sourceMapFrames([raw])[0]!;
+  const f = stall.culprit?.frame;
+  if (f) {
     common['code.function.name'] = f.functionName;
     common['code.file.path'] = f.fileName;
     common['code.line.number'] = f.lineNumber;
-    common[ATTR_CULPRIT] = formatFrame(f, cwd);
   }
   if (target.route) common['loopwatch.stall.route'] = target.route;
 

@@ -1,3 +1,4 @@
+import { culpritLabel } from '../attribution/culprit';
 import type { StallEvent } from '../types';
 
 const MAX_FRAMES = 5;
@@ -6,7 +7,8 @@ const MAX_FRAMES = 5;
 export function formatStall(e: StallEvent): string {
   const head = [`stall ${Math.round(e.durationMs)} ms on ${e.thread}`];
   if (e.route) head.push(`route ${e.route}`);
-  if (e.culprit) head.push(`culprit ${e.culprit}`);
+  // The same label as the culprit counter and the span events (`unknown` when no sample named the code).
+  head.push(`culprit ${culpritLabel(e)}`);
   if (e.resourceType) head.push(`in ${e.resourceType}`);
   if (e.victims) head.push(`${e.victims} other request${e.victims === 1 ? '' : 's'} delayed`);
   if (e.traceId) head.push(`trace ${e.traceId}`);

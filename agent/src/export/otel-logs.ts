@@ -1,6 +1,7 @@
 import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags, type LoggerProvider } from '@opentelemetry/api';
 import type { Diagnostics } from '../runtime/diag';
 import { ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME } from '../metrics/names';
+import { culpritLabel } from '../attribution/culprit';
 import type { StallEvent } from '../types';
 
 export const STALL_EVENT_NAME = 'loopwatch.stall';
@@ -17,8 +18,9 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
     const attributes: Record<string, string | number> = {
       'loopwatch.stall.duration_ms': Math.round(e.durationMs * 10) / 10,
       [ATTR_THREAD_NAME]: e.thread,
+      // The same label as the culprit counter and the span events (`unknown` when no sample named the code).
+      [ATTR_CULPRIT]: culpritLabel(e),
     };
-    if (e.culprit) attributes[ATTR_CULPRIT] = e.culprit;
     if (top) {
       attributes['code.function.name'] = top.functionName;
       attributes['code.file.path'] = top.fileName;

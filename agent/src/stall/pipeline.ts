@@ -1,13 +1,16 @@
 import type { StallAttribution } from '../attribution/aggregate';
-import { mergeAttribution, mergeDeep } from '../attribution/aggregate';
+import { culpritLabel } from '../attribution/culprit';
 import type { LongCallback } from '../attribution/deep';
-import { CulpritLimiter, groupKey, LabelBudget } from './limiter';
+import { CulpritLimiter, groupKey, LabelBudget, type CulpritLimiterOptions } from './limiter';
 import { addStallSpanEvents } from '../attribution/spans';
 import type { ThreadAttributionHandle } from '../attribution/thread';
 import * as N from '../metrics/names';
 import type { SeriesStore } from '../metrics/store';
-import type { DetectedStall } from '../heartbeat/sampler';
+import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
+import { eventOf, recordEndingNow, recordOfDetected, type LoopState, type StallRecord } from './record';
+
+export type { LoopState } from './record';
 
 /**
  * How long a finished stall waits for the watchdog's attribution before it is
@@ -17,15 +20,21 @@ import type { StallEvent } from '../types';
 export const ATTRIBUTION_WAIT_MS = 400;
 const CULPRIT_LABELS = 20;
 
-/** The parts of the thread's shared state read here. */
-export interface LoopState {
-  readonly loopActiveMs: number;
-  readonly lastBeatNs: bigint;
-  readonly thresholdMs: number;
+const realClock: SamplerClock = {
+  nowNs: () => process.hrtime.bigint(),
+  loopTime: () => performance.eventLoopUtilization(),
+  wallMs: () => Date.now(),
+};
+
+/** Injected for tests; the defaults are the real clock and limits. */
+export interface StallPipelineOptions {
+  clock?: SamplerClock;
+  limiter?: Omit<CulpritLimiterOptions, 'now'>;
+  attributionWaitMs?: number;
 }
 
 interface Pending {
-  event: StallEvent;
+  record: StallRecord;
   timer: NodeJS.Timeout;
   /** Deep mode's record of the callback that blocked. */
   deep: LongCallback | undefined;
@@ -41,7 +50,11 @@ export class StallPipeline {
   private readonly pending = new Map<bigint, Pending>();
   private readonly culprits = new LabelBudget(CULPRIT_LABELS);
   private readonly routes = new LabelBudget(CULPRIT_LABELS);
-  private readonly limiter = new CulpritLimiter();
+  private readonly limiter: CulpritLimiter;
+  private readonly clock: SamplerClock;
+  private readonly waitMs: number;
+  /** The record of a stall a request ending measured before the beat did (the beat keeps its culprit). */
+  private early: StallRecord | undefined;
   private readonly counters = new Map<string, { time: { add(v: number): void }; count: { add(v: number): void } }>();
   private thread: ThreadAttributionHandle | undefined;
   private onError: (what: string, err: unknown) => void = () => {};
@@ -52,7 +65,13 @@ export class StallPipeline {
     private readonly store: SeriesStore,
     private readonly emit: (event: StallEvent) => void,
     private readonly onTraced: (seconds: number, traceId: string, startTime: number) => void = () => {},
-  ) {}
+    options: StallPipelineOptions = {},
+  ) {
+    this.clock = options.clock ?? realClock;
+    const clock = this.clock;
+    this.limiter = new CulpritLimiter({ ...options.limiter, now: () => clock.wallMs() });
+    this.waitMs = options.attributionWaitMs ?? ATTRIBUTION_WAIT_MS;
+  }
 
   /**
    * The thread side of attribution (what its samples saw during each stall). `loop` is this thread's shared state
@@ -62,13 +81,15 @@ export class StallPipeline {
   useThread(thread: ThreadAttributionHandle, loop: LoopState, onError: (what: string, err: unknown) => void): void {
     this.thread = thread;
     this.onError = onError;
-    thread.onRequestEndDuringMark((spans) => {
+    thread.onRequestEndDuringMark((spans, culprit) => {
       try {
-        // The stall is over (the request is ending) but no beat has measured it yet: measure it the way the
-        // heartbeat will, as loop busy time since the last beat, capped by wall time.
-        const busyMs = Math.min(performance.eventLoopUtilization().active - loop.loopActiveMs, Number(process.hrtime.bigint() - loop.lastBeatNs) / 1e6);
-        if (busyMs < loop.thresholdMs) return;
-        addStallSpanEvents(spans, { durationMs: busyMs, startTime: performance.timeOrigin + performance.now() - busyMs, thread: this.threadName });
+        // The stall is over (the request is ending) but no beat has measured it yet: it is measured now, once for all
+        // the requests that end before the beat, and its culprit decided now is the one the beat's record keeps.
+        const record = this.early?.sinceNs === loop.lastBeatNs ? this.early : recordEndingNow(loop, this.clock, this.threadName);
+        if (!record) return;
+        this.early = record;
+        record.culprit ??= culprit;
+        addStallSpanEvents(spans, record);
       } catch (err) {
         this.onError('could not add stall span events', err);
       }
@@ -76,15 +97,21 @@ export class StallPipeline {
   }
 
   detected(stall: DetectedStall): void {
-    const event: StallEvent = { durationMs: stall.durationMs, startTime: stall.startTime, thread: this.threadName, stack: [] };
-    if (!this.attribution) return this.finish(event);
-    const deep = this.onThreadSide(stall, event);
+    const early = this.early;
+    this.early = undefined;
+    // The beat's measure is the stall's duration (with the loop meter, the blocked iteration's busy span: more exact
+    // than the busy time since the last beat that an early span event had to use); the culprit an early span event
+    // named stays the stall's.
+    const record = recordOfDetected(stall, this.threadName);
+    if (early?.sinceNs === stall.sinceNs) record.culprit = early.culprit;
+    if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record);
+    const deep = this.onThreadSide(stall, record);
     const timer = setTimeout(() => {
       this.pending.delete(stall.sinceNs);
-      this.finish(mergeDeep(event, deep));
-    }, ATTRIBUTION_WAIT_MS);
+      this.finish(eventOf(record, undefined, deep), record);
+    }, this.waitMs);
     timer.unref();
-    this.pending.set(stall.sinceNs, { event, timer, deep });
+    this.pending.set(stall.sinceNs, { record, timer, deep });
   }
 
   /** The watchdog's attribution for the stall that began after the beat at `sinceNs`. */
@@ -94,18 +121,20 @@ export class StallPipeline {
     this.pending.delete(sinceNs);
     clearTimeout(p.timer);
     // Source maps resolve here, on the thread that loaded the code.
-    this.finish(mergeDeep(mergeAttribution(p.event, attribution), p.deep));
+    this.finish(eventOf(p.record, attribution, p.deep), p.record);
   }
 
   /**
    * At the first heartbeat after the stall, before the delayed requests can finish: span events must be added
    * while their spans are open, so they cannot wait for the watchdog's attribution.
    */
-  private onThreadSide(stall: DetectedStall, event: StallEvent): LongCallback | undefined {
+  private onThreadSide(stall: DetectedStall, record: StallRecord): LongCallback | undefined {
     if (!this.thread) return undefined;
     try {
       const ctx = this.thread.takeStall(stall.sinceNs, stall.endNs);
-      if (ctx?.spans) addStallSpanEvents(ctx.spans, event);
+      // The mark's culprit is fixed once read: an early span event of this stall named the same.
+      record.culprit ??= ctx?.culprit;
+      if (ctx?.spans) addStallSpanEvents(ctx.spans, record);
       return ctx?.deep;
     } catch (err) {
       this.onError('could not add stall span events', err);
@@ -122,23 +151,25 @@ export class StallPipeline {
     this.pending.clear();
     for (const p of waiting) {
       clearTimeout(p.timer);
-      this.finish(mergeDeep(p.event, p.deep));
+      this.finish(eventOf(p.record, undefined, p.deep), p.record);
     }
   }
 
   stop(): void {
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
+    this.early = undefined;
   }
 
-  private finish(event: StallEvent): void {
-    this.count(event);
-    if (event.traceId) this.onTraced(event.durationMs / 1000, event.traceId, event.startTime + event.durationMs);
+  /** Counts, exemplifies and (rate-capped) emits the event, every part from the one record. */
+  private finish(event: StallEvent, record: StallRecord): void {
+    this.count(event, record);
+    if (event.traceId) this.onTraced(record.durationMs / 1000, event.traceId, record.startTime + record.durationMs);
     if (this.limiter.take(groupKey(event)).allowed) this.emit(event);
   }
 
-  private count(event: StallEvent): void {
-    const culprit = this.culprits.label(event.culprit ?? 'unknown');
+  private count(event: StallEvent, record: StallRecord): void {
+    const culprit = this.culprits.label(culpritLabel(event));
     const route = event.route === undefined ? undefined : this.routes.label(event.route);
     const key = `${culprit}\u0000${route ?? ''}`;
     let c = this.counters.get(key);
@@ -148,7 +179,7 @@ export class StallPipeline {
       c = { time: this.store.counter(N.LOOPWATCH_STALL_CULPRIT_TIME, attrs), count: this.store.counter(N.LOOPWATCH_STALL_CULPRIT_COUNT, attrs) };
       this.counters.set(key, c);
     }
-    c.time.add(event.durationMs / 1000);
+    c.time.add(record.durationMs / 1000);
     c.count.add(1);
   }
 }

@@ -1,0 +1,228 @@
+// The stall pipeline (agent/src/stall/pipeline.ts) with an injected clock and injected samples: one stall's
+// culprit and duration are the same in its event, its span events, the culprit counter, the console line and the
+// OTel log record; "unknown" when no frame; the per-culprit rate cap. The thread side is the real stall mark
+// (attribution/stall-mark.ts) fed the injected samples, the watchdog side the real aggregate of the samples it got.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const dist = (p) => require(`../../../agent/dist/${p}`);
+const { StallPipeline } = dist('stall/pipeline.js');
+const { SeriesStore, SeriesRegistry } = dist('metrics/store.js');
+const N = dist('metrics/names.js');
+const { formatStall } = dist('export/console.js');
+const { emitStallLog } = dist('export/otel-logs.js');
+const { aggregateSamples } = dist('attribution/aggregate.js');
+const { StallMarks, markCulprit } = dist('attribution/stall-mark.js');
+
+const F = (functionName, fileName, lineNumber = 1) => ({ functionName, fileName, lineNumber, columnNumber: 7 });
+const S = (frames) => ({ frames, inflight: 2, inRequest: true, route: 'GET /r/:id' });
+// Two culprits under a node internal frame, as a real blocked stack shows them.
+const A = [F('JSON.parse', 'node:internal/x'), F('parseBody', '/srv/app/parse.js', 3), F('handler', '/srv/app/server.js', 9)];
+const B = [F('renderPage', '/srv/app/render.js', 5), F('handler', '/srv/app/server.js', 10)];
+
+function clock() {
+  const c = { ns: 1_000_000_000n, activeMs: 0, wall: 1_700_000_000_000 };
+  c.api = { nowNs: () => c.ns, loopTime: () => ({ active: c.activeMs, idle: 0 }), wallMs: () => c.wall };
+  return c;
+}
+
+function span(id) {
+  const events = [];
+  return { events, addEvent: (name, attributes, t) => void events.push({ name, attributes, t }), isRecording: () => true, spanContext: () => ({ traceId: 'a'.repeat(32), spanId: id }) };
+}
+
+/**
+ * A thread side built on the real stall mark: `see(samples)` is the getter noting samples during the stall,
+ * `requestEnds(span)` a delayed request whose response closes before the next beat.
+ */
+function threadSide(c, spans) {
+  const marks = new StallMarks();
+  let flushEarly;
+  return {
+    see(samples) {
+      for (const s of samples) {
+        c.ns += 50_000_000n;
+        const m = marks.live(c.ns);
+        if (m) marks.continueWith(m, s, c.ns);
+        else marks.begin(s, c.ns, undefined, undefined, []);
+      }
+    },
+    requestEnds(victim) {
+      const m = marks.live(c.ns);
+      flushEarly({ victims: [victim], route: m.route }, markCulprit(m));
+    },
+    handle: {
+      stop() {},
+      tracksRequests: true,
+      sample() {
+        throw new Error('not used');
+      },
+      takeStall(sinceNs, endNs) {
+        const m = marks.take(sinceNs, endNs);
+        if (!m) return undefined;
+        const out = { spans: { culprit: spans.culprit, victims: spans.victims, route: m.route } };
+        const culprit = markCulprit(m);
+        if (culprit) out.culprit = culprit;
+        return out;
+      },
+      onRequestEndDuringMark(fn) {
+        flushEarly = fn;
+      },
+      refresh() {},
+    },
+  };
+}
+
+function pipeline(c, { attribution = true, waitMs = 60_000 } = {}) {
+  const registry = new SeriesRegistry();
+  const store = new SeriesStore('1', registry, () => {});
+  const events = [];
+  const p = new StallPipeline('main', attribution, store, (e) => events.push(e), () => {}, { clock: c.api, attributionWaitMs: waitMs });
+  const counters = (name) => [...registry.values()].filter((v) => v.def.name === name).map((v) => ({ culprit: v.attributes[N.ATTR_CULPRIT], value: v.data[0] }));
+  return { p, events, counters };
+}
+
+function logRecordOf(event) {
+  const records = [];
+  const provider = { getLogger: () => ({ emit: (r) => records.push(r) }) };
+  emitStallLog(event, { error: (...a) => assert.fail(a.join(' ')) }, provider);
+  assert.equal(records.length, 1);
+  return records[0];
+}
+
+const culpritInLine = (line) => /\| culprit (.+?)( \||\n|$)/.exec(line)?.[1];
+
+test('one culprit for the event, early and late span events, counter, console line and log record; one duration for all but the early span event', () => {
+  const c = clock();
+  const own = span('1'.repeat(16));
+  const victim = span('2'.repeat(16));
+  const early = span('3'.repeat(16));
+  const { p, events, counters } = pipeline(c);
+  const t = threadSide(c, { culprit: own, victims: [victim] });
+  const loop = { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 };
+  p.useThread(t.handle, loop, (what, err) => assert.fail(`${what}: ${err}`));
+  const sinceNs = c.ns;
+
+  // The thread's getter saw A, B, B; the watchdog received only the first two (the last answer was lost): on its own
+  // samples the tie would go to A, first seen.
+  t.see([S(A), S(B), S(B)]);
+  const watchdogSaw = aggregateSamples([S(A), S(B)]);
+  assert.equal(watchdogSaw.dominant[0].frame.functionName, 'parseBody', 'the watchdog alone would name A');
+
+  // The stall is over; a delayed request ends before the next beat: its span event is written now, timed now.
+  c.activeMs = 250.04;
+  c.ns += 200_000_000n;
+  t.requestEnds(early);
+  // The beat comes a little later and measures a little more (other callbacks ran): the stall already has its record.
+  c.ns += 5_000_000n;
+  p.detected({ durationMs: 251.7, startTime: c.wall - 251.7, endNs: c.ns, sinceNs });
+  p.attributed(sinceNs, watchdogSaw);
+
+  assert.equal(events.length, 1);
+  const e = events[0];
+  const culprit = 'renderPage (render.js:5)';
+  const spanEvents = [early, own, victim].map((s) => s.events);
+  assert.deepEqual(spanEvents.map((x) => x.length), [1, 1, 1], 'one span event per span');
+  const line = formatStall(e);
+  const log = logRecordOf(e);
+  const [count] = counters(N.LOOPWATCH_STALL_CULPRIT_COUNT);
+  const [time] = counters(N.LOOPWATCH_STALL_CULPRIT_TIME);
+
+  // Culprit: one string everywhere.
+  assert.equal(e.culprit.replace(/\(.*[\\/]/, '('), culprit);
+  for (const [x] of spanEvents) assert.equal(x.attributes[N.ATTR_CULPRIT], e.culprit, 'span event culprit = event culprit');
+  assert.equal(count.culprit, e.culprit, 'counter label = event culprit');
+  assert.equal(time.culprit, e.culprit);
+  assert.equal(culpritInLine(line), e.culprit, `console line: ${line}`);
+  assert.equal(log.attributes[N.ATTR_CULPRIT], e.culprit, 'log record culprit = event culprit');
+  assert.equal(e.stack[0].functionName, 'renderPage', 'the event shows a stack holding its culprit');
+  assert.equal(early.events[0].attributes['code.function.name'], 'renderPage');
+
+  // Duration: the beat's measure everywhere, except the span event written before the beat (its span was ending):
+  // that one carries the busy time measured then (a loop meter's span is only read by the beat).
+  assert.equal(e.durationMs, 251.7);
+  assert.equal(early.events[0].attributes['loopwatch.stall.duration_ms'], 250);
+  assert.equal(early.events[0].t, c.wall - 250.04);
+  for (const [x] of [own.events, victim.events]) {
+    assert.equal(x.attributes['loopwatch.stall.duration_ms'], 251.7);
+    assert.equal(x.t, e.startTime, 'span events start when the stall did');
+  }
+  assert.equal(count.value, 1);
+  assert.ok(Math.abs(time.value - 0.2517) < 1e-12, `counter time ${time.value}`);
+  assert.match(line, /^stall 252 ms on main/);
+  assert.equal(log.attributes['loopwatch.stall.duration_ms'], 251.7);
+  assert.equal(log.timestamp, e.startTime);
+  assert.equal(e.startTime, c.wall - 251.7);
+});
+
+test('a stall measured only by the beat: its duration; the thread names the culprit when the watchdog never answers', async () => {
+  const c = clock();
+  const own = span('1'.repeat(16));
+  const { p, events, counters } = pipeline(c, { waitMs: 10 });
+  const t = threadSide(c, { culprit: own, victims: [] });
+  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  const sinceNs = c.ns;
+  t.see([S(A)]);
+  p.detected({ durationMs: 180.26, startTime: c.wall - 180.26, endNs: c.ns + 1n, sinceNs });
+  const deadline = Date.now() + 5000;
+  while (!events.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const e = events[0];
+  assert.ok(e, 'emitted without the watchdog');
+  assert.equal(e.culprit.replace(/\(.*[\\/]/, '('), 'parseBody (parse.js:3)');
+  assert.equal(own.events[0].attributes[N.ATTR_CULPRIT], e.culprit);
+  assert.equal(counters(N.LOOPWATCH_STALL_CULPRIT_COUNT)[0].culprit, e.culprit);
+  assert.equal(culpritInLine(formatStall(e)), e.culprit);
+  assert.equal(e.durationMs, 180.26);
+  assert.equal(own.events[0].attributes['loopwatch.stall.duration_ms'], 180.3);
+  assert.ok(Math.abs(counters(N.LOOPWATCH_STALL_CULPRIT_TIME)[0].value - 0.18026) < 1e-12);
+  assert.match(formatStall(e), /^stall 180 ms/);
+  assert.equal(logRecordOf(e).attributes['loopwatch.stall.duration_ms'], 180.3);
+});
+
+test('no frame: "unknown" in the event reading, span events, counter, console line and log record', () => {
+  const c = clock();
+  const own = span('1'.repeat(16));
+  const { p, events, counters } = pipeline(c);
+  const t = threadSide(c, { culprit: own, victims: [] });
+  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  const sinceNs = c.ns;
+  t.see([S([])]);
+  p.detected({ durationMs: 150, startTime: c.wall - 150, endNs: c.ns + 1n, sinceNs });
+  p.attributed(sinceNs, aggregateSamples([S([])]));
+  const e = events[0];
+  assert.equal(e.culprit, undefined, 'the event leaves an unknown culprit out');
+  assert.deepEqual(e.stack, []);
+  assert.equal(own.events[0].attributes[N.ATTR_CULPRIT], 'unknown');
+  assert.equal(counters(N.LOOPWATCH_STALL_CULPRIT_COUNT)[0].culprit, 'unknown');
+  assert.equal(culpritInLine(formatStall(e)), 'unknown');
+  assert.equal(logRecordOf(e).attributes[N.ATTR_CULPRIT], 'unknown');
+});
+
+test('rate cap: every stall counted, events capped per culprit (burst 5, then 1 a minute), other culprits unaffected', () => {
+  const c = clock();
+  const { p, events, counters } = pipeline(c);
+  const stall = (frames) => {
+    const sinceNs = (c.ns += 1_000_000_000n);
+    p.detected({ durationMs: 120, startTime: c.wall, endNs: sinceNs + 1n, sinceNs });
+    p.attributed(sinceNs, aggregateSamples([S(frames)]));
+  };
+  for (let i = 0; i < 8; i++) stall(A);
+  assert.equal(events.length, 5, 'burst of 5');
+  assert.equal(counters(N.LOOPWATCH_STALL_CULPRIT_COUNT)[0].value, 8, 'every stall counted');
+  stall(B);
+  assert.equal(events.length, 6, 'another culprit has its own budget');
+  c.wall += 30_000;
+  stall(A);
+  assert.equal(events.length, 6, 'half a minute: no token yet');
+  c.wall += 30_000;
+  stall(A);
+  assert.equal(events.length, 7, 'one a minute after the burst');
+  assert.deepEqual(
+    counters(N.LOOPWATCH_STALL_CULPRIT_COUNT).map((x) => [x.culprit.replace(/ \(.*/, ''), x.value]),
+    [
+      ['parseBody', 10],
+      ['renderPage', 1],
+    ],
+  );
+});
