@@ -28,6 +28,7 @@
  */
 import * as http from 'node:http';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isMainThread } from 'node:worker_threads';
 import { PREFIX, writeStderr } from './diag';
 
 export type InternalName =
@@ -81,13 +82,16 @@ export function reportInternalsTo(report: InternalsReport): void {
 
 /**
  * Reports after the current JavaScript returns: probes may run inside a V8 interrupt (a stall being sampled), where
- * nothing should be logged or counted. The immediate is unref'd: it never keeps a process alive.
+ * nothing should be logged or counted. The immediate is unref'd (it never keeps a process alive); a process that
+ * exits first still gets the line, from its 'exit' event.
  */
 function say(line: string, onError: InternalsReport | undefined): void {
   if (pending.push([line, onError]) > 1) return;
   setImmediate(flush).unref();
+  process.once('exit', flush);
 }
 function flush(): void {
+  process.removeListener('exit', flush);
   for (const [line, onError] of pending.splice(0)) {
     const to = sink ?? onError;
     if (to) to(line);
@@ -95,7 +99,8 @@ function flush(): void {
   }
 }
 
-{
+// Said by the main thread only: every thread (the watchdog's too) loads this module.
+if (isMainThread) {
   const unknown = [...disabled].filter((n) => !(n in FALLBACK));
   if (unknown.length) say(`${DISABLE_ENV} names no known internal: ${unknown.join(', ')} (known: ${INTERNAL_NAMES.join(', ')})`, undefined);
 }
