@@ -9,6 +9,7 @@ import { markUnavailable, nativeGcTimerAllowed, type InternalsReport } from './i
  *   without a 10 ms heartbeat;
  * - gc.c: a GC timer that adds each GC pause to the thread's histogram from V8's GC callbacks, without the
  *   PerformanceEntry object and JavaScript callback a `gc` PerformanceObserver costs per GC.
+ *   Used only on the V8 versions its tests ran on (runtime/internals.ts, `v8.gcCallbacks`).
  * Without it (another OS, a binary that does not load, `native: false`) the watchdog looks on its own timer,
  * about once per stall threshold, the heartbeat beats every `sampleIntervalMs` while the loop is busy, and GC
  * pauses come from a PerformanceObserver.

@@ -169,3 +169,27 @@ test('otel.sdkSharedState: read off an SDK MeterProvider; off (forced, or moved)
   assert.equal(JSON.parse(forced.stdout).real, 'undefined');
   assert.equal(linesAbout(forced.stderr, 'otel.sdkSharedState').length, 1, forced.stderr);
 });
+
+test("request context: each internal scope 'connection' needs, when off, makes it scope 'request', said once through its onError", () => {
+  const expr = `const { createRequestContext } = require(${JSON.stringify(require.resolve('../../../agent/dist/attribution/request-context.js'))});
+    const said = [];
+    const onError = (what, err) => said.push(what);
+    const a = createRequestContext('connection', onError);
+    const b = createRequestContext('connection', onError);
+    const scopes = [a.scope, b.scope];
+    a.stop(); b.stop();
+    setImmediate(() => console.log(JSON.stringify({ scopes, said })));`;
+  for (const name of ['', 'http.connectionListener', 'http.parserIncoming', 'http.socketResponse']) {
+    const r = spawnSync(process.execPath, ['-e', expr], { encoding: 'utf8', env: { ...process.env, LOOPWATCH_TEST_DISABLE_INTERNALS: name } });
+    assert.equal(r.status, 0, r.stderr);
+    const o = JSON.parse(r.stdout);
+    assert.equal(r.stderr, '', `${name}: nothing on stderr, it went to onError`);
+    if (!name) {
+      assert.deepEqual(o, { scopes: ['connection', 'connection'], said: [] });
+      continue;
+    }
+    assert.deepEqual(o.scopes, ['request', 'request'], name);
+    assert.equal(o.said.length, 1, `${name}: ${JSON.stringify(o.said)}`);
+    assert.match(o.said[0], new RegExp(`^private internal ${name.replace('.', '\\.')} unavailable \\(disabled by LOOPWATCH_TEST_DISABLE_INTERNALS, tests only\\): requestScope 'connection'`));
+  }
+});
