@@ -268,6 +268,8 @@ export function inferAlsOnAsyncHooks(version = process.versions.node, flags = [.
 /** Where `@opentelemetry/api` 1.x keeps what is registered (every copy of the API shares it). */
 const OTEL_GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');
 let otelGlobalState: 0 | 1 | 2 = 0; // 0 not seen yet, 1 checked, 2 off
+// Asked on every heartbeat (refresh): the forced-off check is read once, not looked up each time.
+const otelGlobalForcedOff = disabled.has('otel.apiGlobal');
 
 /**
  * The OTel API's global registry, undefined while nothing registered or where its shape is not the one known. Checked
@@ -275,7 +277,7 @@ let otelGlobalState: 0 | 1 | 2 = 0; // 0 not seen yet, 1 checked, 2 off
  */
 export function otelGlobalRegistry(onError?: InternalsReport): Record<string, unknown> | undefined {
   if (otelGlobalState === 2) return undefined;
-  if (otelGlobalState === 0 && disabled.has('otel.apiGlobal')) {
+  if (otelGlobalForcedOff) {
     otelGlobalState = 2;
     markUnavailable('otel.apiGlobal', `disabled by ${DISABLE_ENV}, tests only`, onError);
     return undefined;

@@ -56,7 +56,7 @@ test('nothing forced off: no internal is missing on this Node, and every feature
   assert.deepEqual(r.result.unavailable, {});
   assert.doesNotMatch(r.err, /private internal/);
   assert.equal(r.result.stall.route, 'GET /spin/:id');
-  assert.equal(r.result.stall.victims, 1, 'the hanging request is counted in flight');
+  assert.equal(r.result.stall.victims, 1, `the hanging request is counted in flight; stalls: ${JSON.stringify(r.result.stalls)}`);
   assert.match(r.result.stall.traceId ?? '', /^[0-9a-f]{32}$/);
   if (linux) assert.equal(r.result.gcObservers, 0, 'GC timed natively');
 });
@@ -67,7 +67,7 @@ for (const name of ['http.connectionListener', 'http.parserIncoming']) {
     assertOff(r, name, name);
     assert.match(linesAbout(r.err, name)[0], /requestScope 'connection' is off; a request context frame is entered per request/);
     assert.equal(r.result.stall.route, 'GET /spin/:id');
-    assert.equal(r.result.stall.victims, 1);
+    assert.equal(r.result.stall.victims, 1, `stalls: ${JSON.stringify(r.result.stalls)}`);
   });
 }
 
