@@ -7,11 +7,13 @@
 // V8's GC callbacks are C++ (v8::Isolate member functions) and Node-API does not offer them. Node's binary exports
 // them, so they are looked up by their mangled names with dlsym. A mangled name encodes the parameter types: if a
 // future V8 changes the signature, the lookup fails, gcwatch() throws LOOPWATCH_NATIVE_GC_UNAVAILABLE and the
-// agent uses the PerformanceObserver instead. The timing rules are Node's own (src/node_perf.cc), so the
-// durations equal the observer's: the prologue of a GC that starts while another is running is ignored, and the
-// epilogue records only the GC whose prologue started the clock.
+// agent uses the PerformanceObserver instead. A change that keeps the names resolvable (an enum's values, the
+// callback's calling rules) would not be caught here, so the agent calls gcwatch() only on the V8 versions the tests
+// ran on (agent/src/runtime/internals.ts). The timing rules are Node's own (src/node_perf.cc), so the durations
+// equal the observer's: the prologue of a GC that starts while another is running is ignored, and the epilogue
+// records only the GC whose prologue started the clock.
 //
-// JavaScript API (agent/src/native.ts wraps it; nothing else calls it):
+// JavaScript API (agent/src/runtime/native.ts wraps it; nothing else calls it):
 //   gcwatch(region, bounds, kinds) -> watch   start timing the calling thread's GCs into `region`, a Float64Array
 //                                             over a SharedArrayBuffer (held until unwatched; a plain ArrayBuffer
 //                                             could be transferred or shrunk under the callbacks): per GC type, one

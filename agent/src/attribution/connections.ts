@@ -1,3 +1,13 @@
+import {
+  activeHandles,
+  activeHandlesAvailable,
+  httpServerConnections,
+  internalUnavailable,
+  socketResponse,
+  socketResponseAvailable,
+  type ConnectionsList,
+} from '../runtime/internals';
+
 /**
  * HTTP requests in flight on the current thread, counted when a stall is sampled instead of on every request.
  *
@@ -17,25 +27,12 @@
  * the count says so once (a diagnostic) instead of failing.
  */
 
-/** The shape of node:http's internal ConnectionsList, as far as it is read. */
-export interface ConnectionsList {
-  all(): ArrayLike<{ socket?: { _httpMessage?: unknown } | null } | null | undefined>;
-}
+export type { ConnectionsList } from '../runtime/internals';
 
-const CONNECTIONS_DESCRIPTION = 'http.server.connections';
-let connectionsKey: symbol | undefined;
-
-/** The object's connections list if it is a listening node:http(s) server. */
+/** The object's connections list if it is a listening node:http(s) server (see runtime/internals.ts). */
 export function connectionsOf(handle: object): ConnectionsList | undefined {
-  if (connectionsKey === undefined) {
-    connectionsKey = Object.getOwnPropertySymbols(handle).find((s) => s.description === CONNECTIONS_DESCRIPTION);
-    if (connectionsKey === undefined) return undefined;
-  }
-  const list = (handle as Record<symbol, unknown>)[connectionsKey] as Partial<ConnectionsList> | undefined;
-  return list && typeof list.all === 'function' ? (list as ConnectionsList) : undefined;
+  return httpServerConnections(handle);
 }
-
-type ActiveHandles = () => unknown[];
 
 /**
  * The thread's node:http(s) servers (runs at start, and during a stall inside the blocked thread): listening ones,
@@ -43,13 +40,13 @@ type ActiveHandles = () => unknown[];
  */
 export function findHttpServers(): Set<object> {
   const servers = new Set<object>();
-  const activeHandles = (process as unknown as { _getActiveHandles?: ActiveHandles })._getActiveHandles;
-  if (typeof activeHandles !== 'function') return servers;
+  const handles = activeHandles();
+  if (handles === undefined) return servers;
   const consider = (candidate: unknown): void => {
     if (candidate && typeof candidate === 'object' && connectionsOf(candidate)) servers.add(candidate);
   };
   let lastServer: unknown;
-  for (const handle of activeHandles.call(process)) {
+  for (const handle of handles) {
     if (!handle || typeof handle !== 'object') continue;
     consider(handle);
     // A server-side socket names its server (thousands of sockets, a few servers: skip repeats cheaply).
@@ -64,14 +61,19 @@ export function findHttpServers(): Set<object> {
 
 /**
  * Requests in flight on this thread's HTTP servers now (runs during a stall, inside the blocked thread); undefined
- * where this Node has no way to list them.
+ * where this Node has no way to list them (each missing internal says so once, through runtime/internals.ts).
  */
 export function countRequestsInFlight(): number | undefined {
-  if (typeof (process as unknown as { _getActiveHandles?: ActiveHandles })._getActiveHandles !== 'function') return undefined;
+  if (!activeHandlesAvailable() || !socketResponseAvailable()) return undefined;
+  const servers = findHttpServers();
+  if (internalUnavailable('http.serverConnections') !== undefined) return undefined;
   let n = 0;
-  for (const server of findHttpServers()) {
+  for (const server of servers) {
     const all = connectionsOf(server)!.all();
-    for (let i = 0; i < all.length; i++) if (all[i]?.socket?._httpMessage) n++;
+    for (let i = 0; i < all.length; i++) {
+      const socket = all[i]?.socket;
+      if (socket && socketResponse(socket)) n++;
+    }
   }
   return n;
 }

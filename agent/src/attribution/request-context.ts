@@ -21,16 +21,14 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
-import * as http from 'node:http';
 import { Socket } from 'node:net';
 import { connectionsOf, findHttpServers } from './connections';
+import { httpConnectionListener, parserIncomingAvailable, socketResponse, socketResponseAvailable } from '../runtime/internals';
 
 export type RequestScope = 'connection' | 'request';
 
 /** Published by net.Server#listen() (Node 22 and 24): the server, before it accepts anything. */
 const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
-/** node:http's per-connection listener (on 'connection'; on 'secureConnection' for HTTPS), exported by node:http. */
-const HTTP_CONNECTION_LISTENER = (http as unknown as { _connectionListener?: unknown })._connectionListener;
 
 /** How often the flags are looked at (what `needsPerRequest()` returns changes at most this often). */
 const LOOK_MS = 1000;
@@ -47,7 +45,6 @@ const PROBE_EVERY_MS = 10_000;
 interface HttpSocket {
   destroyed?: boolean;
   parser?: { incoming?: object | null } | null;
-  _httpMessage?: { req?: object | null } | null;
 }
 interface Emitter {
   listeners(event: string): Function[];
@@ -87,7 +84,11 @@ export function createRequestContext<R extends object>(
   const walkMs = timing.walkMs ?? WALK_MS;
   const probeEveryMs = timing.probeEveryMs ?? PROBE_EVERY_MS;
   const als = new AsyncLocalStorage<object | undefined>();
-  if (scope === 'request' || typeof HTTP_CONNECTION_LISTENER !== 'function') {
+  // node:http's per-connection listener (on 'connection'; on 'secureConnection' for HTTPS), and the two fields the
+  // socket names its request by: without any of them, scope 'connection' falls back to a frame per request.
+  const listener =
+    scope === 'connection' && parserIncomingAvailable(onError) && socketResponseAvailable(onError) ? httpConnectionListener(onError) : undefined;
+  if (listener === undefined) {
     return {
       scope: 'request',
       enter: (request) => als.enterWith(request),
@@ -97,6 +98,7 @@ export function createRequestContext<R extends object>(
     };
   }
 
+  const HTTP_CONNECTION_LISTENER: Function = listener;
   let running = true;
   const watched = new WeakSet<object>();
   // Sockets whose connection was set up inside their own frame.
@@ -139,7 +141,7 @@ export function createRequestContext<R extends object>(
     try {
       // HTTPS servers run node:http's listener on 'secureConnection' (the TLS socket), plain ones on 'connection'.
       for (const event of ['connection', 'secureConnection']) {
-        if (!s.listeners(event).includes(HTTP_CONNECTION_LISTENER as Function)) continue;
+        if (!s.listeners(event).includes(HTTP_CONNECTION_LISTENER)) continue;
         s.prependListener(event, onConnection);
         s.on(event, afterConnection);
         watchedRefs.push(new WeakRef(s as Emitter));
@@ -233,7 +235,7 @@ export function createRequestContext<R extends object>(
       // response is for: the same request unless requests are pipelined, when which one the code serves is unknown.
       const parser = socket.parser;
       const incoming = parser?.incoming ?? null;
-      const responding = socket._httpMessage?.req ?? null;
+      const responding = socketResponse(socket)?.req ?? null;
       if (incoming !== null && responding !== null && incoming !== responding) return null;
       const request = incoming ?? responding;
       if (request !== null) return request as R;

@@ -26,7 +26,8 @@ export interface GcTiming {
 export function observeGc(state: ThreadState, onError: (what: string, err: unknown) => void, native?: Native): GcTiming {
   if (native) {
     try {
-      const watch = native.watchGc(state.gcRegion(), GC_BUCKETS, nativeKinds());
+      // Where the timer is not allowed or V8's callbacks are missing, runtime/internals.ts has said so, once.
+      const watch = native.watchGc(state.gcRegion(), GC_BUCKETS, nativeKinds(), (what) => onError(what, undefined));
       return { source: 'native', stop: () => watch.close() };
     } catch (err) {
       // A node binary that does not export V8's GC callbacks (another embedder, a future V8 signature) is

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { markUnavailable, nativeGcTimerAllowed, type InternalsReport } from './internals';
 
 /**
  * loopwatch's optional native addon (agent/native/, Linux):
@@ -8,6 +9,7 @@ import { join } from 'node:path';
  *   without a 10 ms heartbeat;
  * - gc.c: a GC timer that adds each GC pause to the thread's histogram from V8's GC callbacks, without the
  *   PerformanceEntry object and JavaScript callback a `gc` PerformanceObserver costs per GC.
+ *   Used only on the V8 versions its tests ran on (runtime/internals.ts, `v8.gcCallbacks`).
  * Without it (another OS, a binary that does not load, `native: false`) the watchdog looks on its own timer,
  * about once per stall threshold, the heartbeat beats every `sampleIntervalMs` while the loop is busy, and GC
  * pauses come from a PerformanceObserver.
@@ -54,9 +56,10 @@ export interface Native {
   /**
    * Times every GC of the calling thread into `region` (per GC type: a count per bucket of `bounds`, upper bounds
    * inclusive, then +Inf, then the sum of seconds); `kinds[v8GcType]` is the type's block index, -1 to skip it.
-   * Throws with code `LOOPWATCH_NATIVE_GC_UNAVAILABLE` where the node binary does not export V8's GC callbacks.
+   * Throws with code `LOOPWATCH_NATIVE_GC_UNAVAILABLE` on a V8 the timer was not tested on (nothing is looked up
+   * there) or where the node binary does not export V8's GC callbacks; either is said once through `onError`.
    */
-  watchGc(region: Float64Array, bounds: readonly number[], kinds: Int32Array): GcWatch;
+  watchGc(region: Float64Array, bounds: readonly number[], kinds: Int32Array, onError?: InternalsReport): GcWatch;
   /**
    * Polls a deadline (by id) in this thread's event loop; `onFire` runs each time it fires. Throws with code
    * `LOOPWATCH_DEADLINE_GONE` if it was closed since its id was read.
@@ -111,8 +114,18 @@ export function loadNative(): { native: Native } | { error: string } {
           const w = b.watch(id, onFire);
           return { close: () => b.unwatch(w) };
         },
-        watchGc(region, bounds, kinds) {
-          const w = b.gcwatch(region, Float64Array.from(bounds), kinds);
+        watchGc(region, bounds, kinds, onError) {
+          // A mangled name that resolves on an untested V8 could mean another signature: never call it there.
+          if (!nativeGcTimerAllowed(onError)) throw gcUnavailable(`V8 ${process.versions.v8} is not a version the native GC timer was tested on`);
+          let w: object;
+          try {
+            w = b.gcwatch(region, Float64Array.from(bounds), kinds);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException | undefined)?.code === 'LOOPWATCH_NATIVE_GC_UNAVAILABLE') {
+              markUnavailable('v8.gcCallbacks', (err as Error).message, onError);
+            }
+            throw err;
+          }
           return { close: () => b.ungcwatch(w) };
         },
       },
@@ -121,4 +134,8 @@ export function loadNative(): { native: Native } | { error: string } {
     loaded = { error: `native addon not loaded (${err instanceof Error ? err.message : String(err)})` };
   }
   return loaded;
+}
+
+function gcUnavailable(message: string): Error {
+  return Object.assign(new Error(message), { code: 'LOOPWATCH_NATIVE_GC_UNAVAILABLE' });
 }

@@ -1,18 +1,19 @@
 import type * as OtelApi from '@opentelemetry/api';
+import { OTEL_SPAN_KEY, otelGlobalRegistry } from './internals';
 
 /**
  * `@opentelemetry/api` costs ~5 MB of RSS and ~17 ms to load, and most of it is
  * useless until something registers a provider. The API keeps what is
  * registered on one global object per major version; reading that object tells
- * whether anything was registered without loading the API.
+ * whether anything was registered without loading the API (runtime/internals.ts checks its shape once, and turns
+ * the OpenTelemetry integration off where it is not the one known).
  */
-const GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');
 
 export type OtelGlobalKind = 'metrics' | 'trace' | 'logs' | 'context';
 
 /** Whether an OpenTelemetry v1 API (any copy) has a global `kind` registered. */
 export function otelRegistered(kind: OtelGlobalKind): boolean {
-  const registry = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[GLOBAL_KEY];
+  const registry = otelGlobalRegistry();
   return registry !== undefined && registry[kind] !== undefined;
 }
 
@@ -32,9 +33,6 @@ export function loadOtelApi(onError: (err: unknown) => void): typeof OtelApi | n
   return api;
 }
 
-/** `@opentelemetry/api`'s key of the active span in a Context (`createContextKey` is `Symbol.for`). */
-const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
-
 /** What `trace.getActiveSpan()` returns, typed as far as it is read. */
 export interface ActiveSpanLike {
   spanContext(): { traceId: string; spanId: string };
@@ -46,9 +44,9 @@ export interface ActiveSpanLike {
  * Undefined when no context manager is registered (the API's no-op one has no active span either).
  */
 export function activeSpanFromGlobal(): ActiveSpanLike | undefined {
-  const registry = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[GLOBAL_KEY];
+  const registry = otelGlobalRegistry();
   const manager = registry?.context as { active?(): { getValue?(key: symbol): unknown } | undefined } | undefined;
   if (!manager || typeof manager.active !== 'function') return undefined;
-  const span = manager.active()?.getValue?.(SPAN_KEY) as Partial<ActiveSpanLike> | undefined;
+  const span = manager.active()?.getValue?.(OTEL_SPAN_KEY) as Partial<ActiveSpanLike> | undefined;
   return span && typeof span.spanContext === 'function' ? (span as ActiveSpanLike) : undefined;
 }
