@@ -4,17 +4,15 @@
  *
  * Whatever the collector does (accepts and never answers, answers slowly, resets, fails TLS, is not in DNS):
  * - the exporters' sockets are unref'd (an in-flight export does not keep an app that is done alive);
- * - at most one metrics export is in flight: an export still running when the next is due is skipped (the points
- *   are cumulative, the next export carries them), so a hanging collector costs one socket, not one per interval;
+ * - the SDK never waits on an export under a ref'd timer, and the exporters do not retry on ref'd timers
+ *   (detachedExporter, withoutRetries);
  * - a failed export is one diagnostic line (at most once a minute), not silence;
  * - shutdown (agent.stop(), the last flush) waits at most SHUTDOWN_DEADLINE_MS.
- * The exporters' own retries (on 429/5xx/resets, within the export timeout) use ref'd timers of the exporter
- * package: a collector answering with errors can hold an idle process for at most OTEL_EXPORTER_OTLP_TIMEOUT.
  */
 import { readFileSync } from 'node:fs';
 import type { Agent as HttpAgent } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Diagnostics } from '../runtime/diag';
+import { describe, type Diagnostics } from '../runtime/diag';
 import type { OtlpSignal } from './otlp-protocol';
 import { LOG_EXPORTERS, METRIC_EXPORTERS } from './otlp-protocol';
 import type { OtelEnvSettings, SignalSettings } from './otel-env';
@@ -88,6 +86,14 @@ function exporterClass(signal: OtlpSignal, settings: SignalSettings, diag: Diagn
   }
 }
 
+function origin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
 /** Constructor options for an OTLP exporter of loopwatch's own pipeline. */
 function exporterConfig(signal: OtlpSignal, settings: SignalSettings, diag: Diagnostics): object {
   const config: Record<string, unknown> = { timeoutMillis: settings.timeoutMs };
@@ -97,31 +103,61 @@ function exporterConfig(signal: OtlpSignal, settings: SignalSettings, diag: Diag
   return config;
 }
 
-/** One export in flight at most, failures reported; see the file comment. */
-export function boundedExporter(inner: PushExporterLike, diag: Diagnostics, where: string): PushExporterLike {
-  let inFlight = false;
+/**
+ * The exporter packages retry a failed export (429, 502–504, resets, DNS errors, timeouts) on ref'd timers, for up to
+ * their timeout: a failing collector would hold an idle process for that long, every export. loopwatch's points
+ * are cumulative (the next export carries them) and a stall record is worth less than an app that cannot exit, so
+ * its own exporters send each export once. The retrying layer is a private field of the exporter (otlp-exporter-base
+ * 0.2xx/0.3xx): each part is checked before use; where it is not there the exporter keeps its retries.
+ */
+export function withoutRetries(exporter: object, diag: Diagnostics): void {
+  interface Transport {
+    send?: unknown;
+    _transport?: Transport;
+  }
+  const delegate = (exporter as { _delegate?: { _transport?: Transport } })._delegate;
+  const retrying = delegate?._transport;
+  if (retrying?.constructor?.name === 'RetryingTransport' && typeof retrying._transport?.send === 'function') delegate!._transport = retrying._transport;
+  else diag.error('otel', 'the OTLP exporter has no retrying transport where expected; its retries may hold an idle process for up to its timeout');
+}
+
+/**
+ * What the SDK's reader / batch processor calls, around an OTLP exporter, so that no export holds the process:
+ * - the SDK awaits each export under a ref'd timeout timer (up to OTEL_METRIC_EXPORT_TIMEOUT, 30 s): the SDK is
+ *   answered at once and the export tracked here; `forceFlush()` (the last flush at shutdown) waits for it;
+ * - one export in flight at most: one due while the last is still out is skipped (cumulative points: the next export
+ *   carries them), so a hanging collector costs one socket, not one per interval;
+ * - a failed export is one diagnostic line (at most once a minute).
+ */
+export function detachedExporter(inner: PushExporterLike, diag: Diagnostics, what: string, where: string): PushExporterLike {
+  let inFlight: Promise<void> | undefined;
+  // Keyed by the collector, not the signal: one collector down is one line, not one for metrics and one for logs.
+  const failed = (err: unknown) => diag.error('otel', `OTLP export to ${origin(where)} failed`, `${what}: ${describe(err)}`);
   return {
     export(data, done) {
-      if (inFlight) {
-        // Not worth a line: the points are cumulative, the next export carries them; the stuck one reports itself.
-        done({ code: 1, error: new Error('previous export still in flight') });
-        return;
+      if (!inFlight) {
+        inFlight = new Promise<void>((resolve) => {
+          try {
+            inner.export(data, (r) => {
+              if (r.code !== 0) failed(r.error ?? 'no detail');
+              resolve();
+            });
+          } catch (err) {
+            failed(err);
+            resolve();
+          }
+        }).finally(() => (inFlight = undefined));
       }
-      inFlight = true;
-      try {
-        inner.export(data, (r) => {
-          inFlight = false;
-          if (r.code !== 0) diag.error('otel', `OTLP metrics export to ${where} failed`, r.error ?? 'no detail');
-          done(r);
-        });
-      } catch (err) {
-        inFlight = false;
-        diag.error('otel', `OTLP metrics export to ${where} failed`, err);
-        done({ code: 1, error: err as Error });
-      }
+      done({ code: 0 });
     },
-    forceFlush: () => inner.forceFlush(),
-    shutdown: () => inner.shutdown(),
+    forceFlush: async () => {
+      await inFlight;
+      await inner.forceFlush();
+    },
+    shutdown: async () => {
+      await inFlight;
+      await inner.shutdown();
+    },
     selectAggregationTemporality: inner.selectAggregationTemporality?.bind(inner),
   };
 }
@@ -144,7 +180,9 @@ export function startOwnPipeline(
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
-      const exporter = new LogExporter(exporterConfig('LOGS', settings.logs, diag)) as import('@opentelemetry/sdk-logs').LogRecordExporter;
+      const inner = new LogExporter(exporterConfig('LOGS', settings.logs, diag)) as PushExporterLike;
+      withoutRetries(inner, diag);
+      const exporter = detachedExporter(inner, diag, 'stall log records', settings.logs.url ?? 'the default endpoint') as unknown as import('@opentelemetry/sdk-logs').LogRecordExporter;
       logs = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter })] });
     } catch (err) {
       diag.error('otel', 'could not start OTLP export of stall log records', err);
@@ -156,7 +194,8 @@ export function startOwnPipeline(
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
     const inner = new MetricExporter(exporterConfig('METRICS', settings.metrics, diag)) as PushExporterLike;
-    const exporter = boundedExporter(inner, diag, settings.metrics.url ?? 'the default endpoint');
+    withoutRetries(inner, diag);
+    const exporter = detachedExporter(inner, diag, 'metrics', settings.metrics.url ?? 'the default endpoint');
     const reader = new PeriodicExportingMetricReader({
       exporter: exporter as unknown as import('@opentelemetry/sdk-metrics').PushMetricExporter,
       exportIntervalMillis: settings.intervalMs,
