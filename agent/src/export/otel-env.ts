@@ -55,12 +55,17 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
   // The variables shared by both signals are checked once here; each signal then only checks its own.
   const generic = {
     protocol: checkProtocol('OTEL_EXPORTER_OTLP_PROTOCOL', DEFAULT_PROTOCOL),
-    endpoint: checkUrl('OTEL_EXPORTER_OTLP_ENDPOINT', 'metrics and logs'),
+    endpoint: checkUrl('OTEL_EXPORTER_OTLP_ENDPOINT', genericEndpointUsers()),
     timeoutMs: positive('OTEL_EXPORTER_OTLP_TIMEOUT', DEFAULT_TIMEOUT_MS, `${DEFAULT_TIMEOUT_MS}`),
   };
   checkCompression('OTEL_EXPORTER_OTLP_COMPRESSION', 'none');
   checkHeaders('OTEL_EXPORTER_OTLP_HEADERS');
 
+  /** What a bad OTEL_EXPORTER_OTLP_ENDPOINT costs: the signals without an endpoint of their own. */
+  function genericEndpointUsers(): string {
+    const users = ['metrics', 'logs'].filter((s) => !set(`OTEL_EXPORTER_OTLP_${s.toUpperCase()}_ENDPOINT`));
+    return users.length ? `not exporting ${users.join(' and ')} over OTLP` : 'ignoring it (both signals have an endpoint of their own)';
+  }
   function checkProtocol(name: string, fallback: string): string | undefined {
     if (!set(name)) return undefined;
     const p = env[name]!.trim();
@@ -69,7 +74,7 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
     return fallback;
   }
   /** undefined: not set; false: set and unusable. */
-  function checkUrl(name: string, signals: string): string | false | undefined {
+  function checkUrl(name: string, instead: string): string | false | undefined {
     if (!set(name)) return undefined;
     const raw = env[name]!.trim();
     let url: URL | undefined;
@@ -79,7 +84,7 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
       url = undefined;
     }
     if (url && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') return raw;
-    bad(name, 'an http:// or https:// URL', `not exporting ${signals} over OTLP`);
+    bad(name, 'an http:// or https:// URL', instead);
     return false;
   }
   function checkCompression(name: string, fallback: string): void {
@@ -104,7 +109,7 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
     }
     const specific = `OTEL_EXPORTER_OTLP_${s}_`;
     const protocol = checkProtocol(`${specific}PROTOCOL`, generic.protocol ?? DEFAULT_PROTOCOL) ?? generic.protocol ?? DEFAULT_PROTOCOL;
-    const own = checkUrl(`${specific}ENDPOINT`, lower);
+    const own = checkUrl(`${specific}ENDPOINT`, `not exporting ${lower} over OTLP`);
     const timeoutMs = positive(`${specific}TIMEOUT`, generic.timeoutMs ?? DEFAULT_TIMEOUT_MS, `${generic.timeoutMs ?? DEFAULT_TIMEOUT_MS}`) ?? generic.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     checkCompression(`${specific}COMPRESSION`, set('OTEL_EXPORTER_OTLP_COMPRESSION') ? 'OTEL_EXPORTER_OTLP_COMPRESSION' : 'none');
     checkHeaders(`${specific}HEADERS`);

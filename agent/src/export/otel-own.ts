@@ -68,7 +68,11 @@ export function unrefAgentFactory(signal: OtlpSignal, diag: Diagnostics, env = p
       : new Agent({ keepAlive: true });
     const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
     (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection = (...args: unknown[]) => create(...args).unref();
-    agent.reuseSocket = (socket: Socket) => void socket.unref();
+    const reuse = agent.reuseSocket.bind(agent);
+    agent.reuseSocket = (socket: Socket, req) => {
+      reuse(socket, req);
+      socket.unref();
+    };
     return agent;
   };
 }
