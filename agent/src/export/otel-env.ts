@@ -60,6 +60,10 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
   };
   checkCompression('OTEL_EXPORTER_OTLP_COMPRESSION', 'none');
   checkHeaders('OTEL_EXPORTER_OTLP_HEADERS');
+  // The resource detector drops the whole variable on any bad entry (the spec's rule), silently.
+  if (set('OTEL_RESOURCE_ATTRIBUTES') && !resourceAttributesValid(env.OTEL_RESOURCE_ATTRIBUTES!)) {
+    bad('OTEL_RESOURCE_ATTRIBUTES', 'a comma-separated list of key=value, with "," and "=" in them percent-encoded', 'ignoring all of it');
+  }
 
   /** What a bad OTEL_EXPORTER_OTLP_ENDPOINT costs: the signals without an endpoint of their own. */
   function genericEndpointUsers(): string {
@@ -127,4 +131,20 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
     return { enabled: selected && usable, protocol: Object.hasOwn(s === 'METRICS' ? METRIC_EXPORTERS : LOG_EXPORTERS, protocol) ? protocol : DEFAULT_PROTOCOL, url, timeoutMs };
   };
   return { metrics: signal('METRICS'), logs: signal('LOGS'), intervalMs, exportTimeoutMs };
+}
+
+function resourceAttributesValid(raw: string): boolean {
+  for (const entry of raw.split(',')) {
+    if (entry.trim() === '') continue;
+    const kv = entry.split('=');
+    if (kv.length !== 2 || kv[0]!.trim() === '') return false;
+    try {
+      decodeURIComponent(kv[0]!.trim());
+      decodeURIComponent(kv[1]!.trim());
+    } catch {
+      // Not percent-decodable: the detector would throw on it and drop the variable.
+      return false;
+    }
+  }
+  return true;
 }

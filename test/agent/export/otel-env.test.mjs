@@ -26,6 +26,7 @@ test('valid or unset variables: no line, the spec defaults', () => {
     OTEL_METRIC_EXPORT_INTERVAL: '15000',
     OTEL_METRICS_EXPORTER: 'otlp,prometheus',
     OTEL_LOGS_EXPORTER: 'none',
+    OTEL_RESOURCE_ATTRIBUTES: 'service.namespace=shop, k8s.pod.name=api%2C1',
   });
   assert.deepEqual(ok.lines, []);
   assert.deepEqual(ok.settings.metrics, { enabled: true, protocol: 'http/json', url: 'https://collector:4318/v1/metrics', timeoutMs: 2500 });
@@ -46,6 +47,8 @@ test('each bad variable is exactly one line in the LOOPWATCH_* format, and the f
     [{ OTEL_EXPORTER_OTLP_HEADERS: 'api-key' }, 'OTEL_EXPORTER_OTLP_HEADERS="api-key" is not valid (accepted: a comma-separated list of key=value); sending only its key=value entries', () => true],
     [{ OTEL_EXPORTER_OTLP_COMPRESSION: 'zip' }, 'OTEL_EXPORTER_OTLP_COMPRESSION="zip" is not valid (accepted: none, gzip); using none', () => true],
     [{ OTEL_METRICS_EXPORTER: 'otel' }, 'OTEL_METRICS_EXPORTER="otel" is not valid (accepted: a comma-separated list of otlp, prometheus, console, none); loopwatch does not export metrics over OTLP', (s) => !s.metrics.enabled && s.logs.enabled],
+    [{ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod,team' }, 'OTEL_RESOURCE_ATTRIBUTES="deployment.environment=prod,team" is not valid (accepted: a comma-separated list of key=value, with "," and "=" in them percent-encoded); ignoring all of it', () => true],
+    [{ OTEL_RESOURCE_ATTRIBUTES: 'a=%E0%A4%A' }, 'OTEL_RESOURCE_ATTRIBUTES="a=%E0%A4%A" is not valid (accepted: a comma-separated list of key=value, with "," and "=" in them percent-encoded); ignoring all of it', () => true],
     [{ OTEL_LOGS_EXPORTER: 'otlp,carrier' }, 'OTEL_LOGS_EXPORTER="otlp,carrier" is not valid (accepted: a comma-separated list of otlp, prometheus, console, none); ignoring the others', (s) => s.logs.enabled],
   ];
   for (const [env, line, check] of cases) {
