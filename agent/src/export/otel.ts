@@ -1,11 +1,14 @@
-import type { Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
-import type { Collected, MetricsCollector } from './collect';
+import type { Histogram, Meter, MeterProvider, Observable, BatchObservableResult } from '@opentelemetry/api';
+import type { MetricsCollector } from './collect';
 import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
-import { LOG_EXPORTERS, METRIC_EXPORTERS, otlpProtocol, otlpSelected, type OtlpSignal } from './otlp-protocol';
 import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
+import { readOtelEnv, type OtelEnvSettings } from './otel-env';
+import { SHUTDOWN_DEADLINE_MS, startOwnPipeline, withDeadline } from './otel-own';
+import { LoopwatchProducer } from './otel-producer';
+import { HistogramReplay } from './otel-replay';
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
 const PUSH_AFTER_MS = 1000;
@@ -13,39 +16,34 @@ const PUSH_EVERY_MS = 5000;
 
 const SCOPE = 'loopwatch';
 
-function positiveInt(value: string | undefined, fallback: number): number {
-  const n = value === undefined || value.trim() === '' ? NaN : Number(value);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
 /**
- * Publishes loopwatch's metrics through the OpenTelemetry metrics API.
+ * Publishes loopwatch's metrics through OpenTelemetry.
  *
- * The API has no proxy meter provider: instruments created before the app's
- * SDK registers stay no-ops forever. So until a real provider is registered
- * we check for one on a slow unref'd timer and bind once it appears; with
- * OTLP asked for and no provider, loopwatch exports through a MeterProvider of
- * its own, never registered globally (see startOwnProvider). The check reads
- * the API's global registry; the API itself is loaded only once something is
- * registered there (see otel-global.ts).
+ * With OTLP asked for and no MeterProvider registered, loopwatch exports through a pipeline of its own (otel-own.ts),
+ * exact: a MetricProducer hands the SDK the counts, sums and bucket boundaries of shared memory (otel-producer.ts).
  *
- * Gauges and counters are observable instruments read at collection time.
- * Histograms live in shared memory as bucket counts; at collection time the
- * new counts since the last collection are replayed into synchronous
- * histograms with the same bucket boundaries (so bucket counts and totals are
- * exact; the sum is approximated by bucket midpoints).
+ * Otherwise through the app's MeterProvider, via the metrics API. The API has no proxy meter provider: instruments
+ * created before the app's SDK registers stay no-ops forever. So until a real provider is registered we check for
+ * one on a slow unref'd timer and bind once it appears. The check reads the API's global registry; the API itself is
+ * loaded only once something is registered there (see otel-global.ts). Gauges and counters are observable
+ * instruments read at collection time; histograms are replayed into synchronous histograms with the same bucket
+ * boundaries (otel-replay.ts: exact counts, sums exact up to floating-point rounding, series appear at their first
+ * observation) — the API offers an app's provider nothing better.
  */
 export class OtelExporter {
   private meter: Meter | undefined;
   private detectTimer: NodeJS.Timeout | undefined;
   private observables: Observable[] = [];
-  private callback: ((r: import('@opentelemetry/api').BatchObservableResult) => void) | undefined;
+  private callback: ((r: BatchObservableResult) => void) | undefined;
   private own: { shutdown(): Promise<void> } | undefined;
   private ownLogs: (import('@opentelemetry/api').LoggerProvider & { shutdown(): Promise<void> }) | undefined;
-  private readonly replayed = new Map<string, Float64Array>();
+  private producer: LoopwatchProducer | undefined;
+  private readonly replay = new HistogramReplay();
   private stopping = false;
   /** The resource of loopwatch's own OTLP export, when it runs one. */
   private ownResource: ResourceLike | undefined;
+  /** The OTEL_* variables, validated once (one line per bad one). */
+  private readonly env: OtelEnvSettings;
 
   constructor(
     private readonly collector: MetricsCollector,
@@ -54,15 +52,14 @@ export class OtelExporter {
     private readonly version: string,
     /** Called once bound to an OTLP pipeline, for the watchdog's in-progress push (watchdog/otlp-push.ts). */
     private readonly onOtlp: (config: OtlpPushConfig) => void = () => {},
-  ) {}
+  ) {
+    this.env = readOtelEnv(process.env, (line) => diag.warn(line));
+  }
 
   start(): void {
     const provider = this.options.meterProvider ?? this.globalProvider();
     if (provider) return this.bind(provider);
-    if (this.options.otlp) {
-      const own = this.startOwnProvider();
-      if (own) return this.bind(own, true);
-    }
+    if (this.options.otlp && this.startOwn()) return;
     // The app may register its SDK after loopwatch starts: keep looking, cheaply.
     this.detectTimer = setInterval(() => {
       const p = this.globalProvider();
@@ -81,18 +78,24 @@ export class OtelExporter {
   }
 
   get bound(): boolean {
-    return this.meter !== undefined;
+    return this.meter !== undefined || this.producer !== undefined;
   }
 
   async stop(): Promise<void> {
     if (this.detectTimer) clearInterval(this.detectTimer);
     this.stopping = true;
-    // loopwatch's own providers flush at shutdown: with the callback still there, so the last export has its metrics.
-    await Promise.all(
+    if (this.producer) this.producer.stopping = true;
+    // loopwatch's own providers flush at shutdown, with the metrics still readable, so the last export has them —
+    // for SHUTDOWN_DEADLINE_MS at most: a collector that never answers must not hold agent.stop() (or the process).
+    const shutdown = Promise.all(
       [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
+    );
+    await withDeadline(shutdown, SHUTDOWN_DEADLINE_MS, () =>
+      this.diag.error('otel', `the last OTLP export did not finish within ${SHUTDOWN_DEADLINE_MS} ms; stopped without it`),
     );
     if (this.meter && this.callback) this.meter.removeBatchObservableCallback(this.callback, this.observables);
     this.meter = undefined;
+    this.producer = undefined;
   }
 
   private globalProvider(): MeterProvider | undefined {
@@ -110,72 +113,46 @@ export class OtelExporter {
    * (loopwatch used to start `@opentelemetry/sdk-node` here, which registers the global tracer, context manager,
    * propagator, meter and logger providers: an app starting its own SDK after loopwatch — the usual order with
    * `--require loopwatch/register` — had all five registrations refused, its tracing included.) Honours the
-   * standard variables: `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` (a list without `otlp`, e.g. `none`: not
-   * exported), `OTEL_EXPORTER_OTLP[_METRICS|_LOGS]_PROTOCOL` (`http/protobuf`, the default, `http/json`, `grpc`),
-   * `OTEL_METRIC_EXPORT_INTERVAL` / `_TIMEOUT`, `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`; the exporters read
-   * their endpoint, headers, compression and temporality variables themselves.
+   * standard variables, validated in otel-env.ts; `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` name the resource.
    */
-  private startOwnProvider(): MeterProvider | undefined {
-    const env = process.env;
-    let resource: import('@opentelemetry/resources').Resource;
+  private startOwn(): boolean {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      /* eslint-disable @typescript-eslint/no-require-imports */
       const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+      const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+      const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+      /* eslint-enable @typescript-eslint/no-require-imports */
       // OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over the configured default name.
-      resource = resourceFromAttributes({ 'service.name': this.options.serviceName }).merge(detectResources({ detectors: [envDetector] }));
+      const resource = resourceFromAttributes({ 'service.name': this.options.serviceName }).merge(detectResources({ detectors: [envDetector] }));
+      const kinds = {
+        gauge: sdk.DataPointType.GAUGE,
+        sum: sdk.DataPointType.SUM,
+        histogram: sdk.DataPointType.HISTOGRAM,
+        cumulative: sdk.AggregationTemporality.CUMULATIVE,
+        double: api.ValueType.DOUBLE,
+      };
+      const producer = new LoopwatchProducer(this.collector, resource, { name: SCOPE, version: this.version }, kinds, this.diag);
+      const pipeline = startOwnPipeline(this.env, resource, producer, this.diag);
+      if (!pipeline) return false;
+      this.own = pipeline.provider;
+      this.ownLogs = pipeline.logs;
+      this.ownResource = resource;
+      this.producer = producer;
+      this.setUpPush(pipeline.provider, true);
+      return true;
     } catch (err) {
       this.diag.error('otel', 'could not start OTLP export', err);
-      return undefined;
-    }
-    const logExporter = this.otlpExporter('LOGS', LOG_EXPORTERS) as (new () => import('@opentelemetry/sdk-logs').LogRecordExporter) | undefined;
-    if (logExporter) {
-      try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
-        this.ownLogs = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new logExporter() })] });
-      } catch (err) {
-        this.diag.error('otel', 'could not start OTLP export of stall log records', err);
-      }
-    }
-    const metricExporter = this.otlpExporter('METRICS', METRIC_EXPORTERS) as (new () => import('@opentelemetry/sdk-metrics').PushMetricExporter) | undefined;
-    if (!metricExporter) return undefined;
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { MeterProvider: SdkMeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
-      const interval = positiveInt(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
-      const reader = new PeriodicExportingMetricReader({
-        exporter: new metricExporter(),
-        exportIntervalMillis: interval,
-        // The SDK refuses a timeout longer than the interval.
-        exportTimeoutMillis: Math.min(interval, positiveInt(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000)),
-      });
-      const provider = new SdkMeterProvider({ resource, readers: [reader] });
-      this.own = provider;
-      this.ownResource = resource;
-      return provider;
-    } catch (err) {
-      this.diag.error('otel', 'could not start OTLP export of loopwatch metrics', err);
-      return undefined;
+      return false;
     }
   }
 
-  /** The OTLP exporter class for a signal, per OTEL_<signal>_EXPORTER and the protocol variables; undefined if none. */
-  private otlpExporter(signal: OtlpSignal, modules: Readonly<Record<string, string>>): Function | undefined {
-    if (!otlpSelected(signal)) return undefined;
-    const { protocol, variable } = otlpProtocol(signal);
-    const module = Object.hasOwn(modules, protocol) ? modules[protocol] : undefined;
-    if (!module) {
-      this.diag.error('otel', `${variable} must be one of ${Object.keys(modules).join(', ')}, got ${JSON.stringify(protocol)}; loopwatch does not export ${signal.toLowerCase()} over OTLP`);
-      return undefined;
-    }
-    try {
-      // Loaded only when needed: most apps bring their own SDK, or scrape Prometheus.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return (require(module) as { [k: string]: Function })[signal === 'METRICS' ? 'OTLPMetricExporter' : 'OTLPLogExporter'];
-    } catch (err) {
-      this.diag.error('otel', `could not load ${module}`, err);
-      return undefined;
-    }
+  private setUpPush(provider: MeterProvider, own: boolean): void {
+    this.pushConfig(provider, own).then(
+      (push) => {
+        if (push && this.bound) this.onOtlp(push);
+      },
+      (err: unknown) => this.diag.error('otel', 'could not set up the stall-in-progress push', err),
+    );
   }
 
   /**
@@ -187,13 +164,10 @@ export class OtelExporter {
     const mode = this.options.stallPush;
     if (mode === false) return undefined;
     const sdk = provider as SdkMeterProviderLike;
-    if (mode === 'auto' && !own && !appExportsOtlp(sdk)) return undefined;
-    const { protocol, variable } = otlpProtocol('METRICS');
-    if (!Object.hasOwn(METRIC_EXPORTERS, protocol)) {
-      // loopwatch's own export has said so already.
-      if (!own) this.diag.error('otel', `${variable} must be one of ${Object.keys(METRIC_EXPORTERS).join(', ')}, got ${JSON.stringify(protocol)}; the stall in progress is not pushed over OTLP`);
-      return undefined;
-    }
+    if (mode === 'auto' && !own && !appExportsOtlp(sdk, this.env.metrics.enabled)) return undefined;
+    // An unusable endpoint or OTEL_METRICS_EXPORTER without otlp: said once at start (otel-env.ts), nothing pushed.
+    if (!this.env.metrics.enabled) return undefined;
+    const protocol = this.env.metrics.protocol;
     // The app's SDK keeps its resource in a private field. Its detectors may still be settling (host.id, …):
     // wait, or the pushed series would carry a resource of its own.
     const resource = own ? this.ownResource : sdk._sharedState?.resource;
@@ -215,11 +189,11 @@ export class OtelExporter {
       env: otlpEnv,
       scopeVersion: this.version,
       afterMs: PUSH_AFTER_MS,
-      everyMs: Math.min(PUSH_EVERY_MS, positiveInt(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000)),
+      everyMs: Math.min(PUSH_EVERY_MS, this.env.intervalMs),
     };
   }
 
-  private bind(provider: MeterProvider, own = false): void {
+  private bind(provider: MeterProvider): void {
     const meter = provider.getMeter(SCOPE, this.version);
     const histograms = new Map<string, Histogram>();
     const observables = new Map<string, Observable>();
@@ -235,17 +209,16 @@ export class OtelExporter {
     }
     this.callback = (result) => {
       try {
-        const seen = new Set<string>();
         for (const c of this.collector.collect()) {
-          if (c.kind === 'histogram') this.replay(c, histograms.get(c.def.name)!, seen);
-          else {
+          if (c.kind === 'histogram') {
+            for (const p of c.points) this.replay.replay(c.def.name, c.def.buckets ?? [], p, histograms.get(c.def.name)!);
+          } else {
             // The last export of a stopping agent must not leave a backend holding a block in progress for minutes.
             const zero = this.stopping && c.def.name === LOOPWATCH_STALL_IN_PROGRESS;
             for (const p of c.points) result.observe(observables.get(c.def.name)!, zero ? 0 : p.value, p.attributes);
           }
         }
-        // Series that went away (a closed pool, an exited thread) must not keep their replay state forever.
-        for (const key of this.replayed.keys()) if (!seen.has(key)) this.replayed.delete(key);
+        this.replay.endCollection();
       } catch (err) {
         this.diag.error('otel', 'collection failed', err);
       }
@@ -253,33 +226,7 @@ export class OtelExporter {
     this.observables = [...observables.values()];
     meter.addBatchObservableCallback(this.callback, this.observables);
     this.meter = meter;
-    this.pushConfig(provider, own).then(
-      (push) => {
-        if (push && this.meter === meter) this.onOtlp(push);
-      },
-      (err: unknown) => this.diag.error('otel', 'could not set up the stall-in-progress push', err),
-    );
-  }
-
-  private replay(c: Extract<Collected, { kind: 'histogram' }>, histogram: Histogram, seen: Set<string>): void {
-    const bounds = c.def.buckets ?? [];
-    for (const p of c.points) {
-      const key = `${c.def.name}|${JSON.stringify(p.attributes)}`;
-      seen.add(key);
-      let prev = this.replayed.get(key);
-      if (!prev) {
-        prev = new Float64Array(bounds.length + 1);
-        this.replayed.set(key, prev);
-      }
-      for (let i = 0; i <= bounds.length; i++) {
-        const n = (p.counts[i] ?? 0) - prev[i]!;
-        if (n <= 0) continue;
-        prev[i] = p.counts[i]!;
-        const lo = i === 0 ? 0 : bounds[i - 1]!;
-        const value = i < bounds.length ? (lo + bounds[i]!) / 2 : lo * 1.5;
-        for (let k = 0; k < n; k++) histogram.record(value, p.attributes);
-      }
-    }
+    this.setUpPush(provider, false);
   }
 }
 
@@ -298,11 +245,11 @@ interface SdkMeterProviderLike {
  * three OTLP exporter packages). Where the readers cannot be seen, an OTLP endpoint variable with
  * `OTEL_METRICS_EXPORTER` unset or including `otlp` (NodeSDK's rule) has to do.
  */
-function appExportsOtlp(provider: SdkMeterProviderLike): boolean {
+function appExportsOtlp(provider: SdkMeterProviderLike, otlpSelected: boolean): boolean {
   const collectors = provider._sharedState?.metricCollectors;
   if (Array.isArray(collectors)) return collectors.some((c) => c?._metricReader?._exporter?.constructor?.name === 'OTLPMetricExporter');
   const env = process.env;
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) && otlpSelected('METRICS');
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) && otlpSelected;
 }
 
 /** Structured-clone-safe attribute values (they travel to the watchdog thread). */

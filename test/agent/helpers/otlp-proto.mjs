@@ -58,12 +58,30 @@ function numberPoint(buf) {
   };
 }
 
+/** repeated fixed64 / double, packed (wire 2) or not (wire 1). */
+const fixed64s = (f, no, read) => (f.get(no) ?? []).flatMap(({ wire, value }) => (wire === 1 ? [read(value, 0)] : Array.from({ length: value.length / 8 }, (_, k) => read(value, k * 8))));
+/** HistogramDataPoint: count 4 (fixed64), sum 5, bucket_counts 6, explicit_bounds 7, attributes 9, min 11, max 12. */
+function histogramPoint(buf) {
+  const f = fields(buf);
+  const dbl = (no) => (f.has(no) ? one(f, no).readDoubleLE(0) : undefined);
+  return {
+    attributes: attributes(all(f, 9)),
+    count: f.has(4) ? Number(one(f, 4).readBigUInt64LE(0)) : 0,
+    sum: dbl(5),
+    bucketCounts: fixed64s(f, 6, (b, o) => Number(b.readBigUInt64LE(o))),
+    explicitBounds: fixed64s(f, 7, (b, o) => b.readDoubleLE(o)),
+    min: dbl(11),
+    max: dbl(12),
+  };
+}
+
 /** Metric: name 1, description 2, unit 3, gauge 5, sum 7, histogram 9. */
 function metric(buf) {
   const f = fields(buf);
   const type = f.has(5) ? 'gauge' : f.has(7) ? 'sum' : f.has(9) ? 'histogram' : 'other';
   const body = one(f, 5) ?? one(f, 7);
-  return { name: str(one(f, 1)), unit: str(one(f, 3)) ?? '', type, points: body ? all(fields(body), 1).map(numberPoint) : [] };
+  const points = body ? all(fields(body), 1).map(numberPoint) : f.has(9) ? all(fields(one(f, 9)), 1).map(histogramPoint) : [];
+  return { name: str(one(f, 1)), unit: str(one(f, 3)) ?? '', type, points };
 }
 
 /** ExportMetricsServiceRequest (resource_metrics 1) → [{ resource, scopeMetrics: [{ scope, metrics }] }]. */
