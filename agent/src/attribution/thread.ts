@@ -14,7 +14,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { captureFrames, culpritIndex } from './frames';
-import { compileRoutePatterns, routeOf } from './route';
+import { compileRoutePatterns, routeOf, startRouteLinking } from './route';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { InflightList } from './inflight';
 import { createRequestContext, type RequestContext, type RequestScope } from './request-context';
@@ -215,6 +215,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       }).unref();
     }
   };
+  // Koa and hapi keep no route on node's request: link them as they load (routes/index.ts).
+  startRouteLinking(onError);
   // Set by refresh() once a tracer is registered (span events only); read (never loaded) inside interrupts.
   let spanEvents: OtelApi | null = null;
   let running = true;

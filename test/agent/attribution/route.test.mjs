@@ -17,14 +17,14 @@ test('normalisePath replaces ids and drops query strings', () => {
 });
 
 test('express template: baseUrl + route.path', () => {
-  assert.equal(expressRoute({ baseUrl: '/api', route: { path: '/items/:id' } }), '/api/items/:id');
-  assert.equal(expressRoute({ route: { path: ['/a', '/b'] } }), '/a|/b');
+  assert.equal(expressRoute({ baseUrl: '/api', route: { methods: {}, path: '/items/:id' } }), '/api/items/:id');
+  assert.equal(expressRoute({ route: { methods: {}, path: ['/a', '/b'] } }), '/a|/b');
   assert.equal(expressRoute({}), undefined);
 });
 
 test('routeOf prefers framework template, then express, then normalised path', () => {
   assert.equal(routeOf('GET', { url: '/p/1' }, '/p/:sku'), 'GET /p/:sku');
-  assert.equal(routeOf('post', { url: '/x/9', baseUrl: '', route: { path: '/x/:n' } }), 'POST /x/:n');
+  assert.equal(routeOf('post', { url: '/x/9', baseUrl: '', route: { methods: {}, path: '/x/:n' } }), 'POST /x/:n');
   assert.equal(routeOf(undefined, { method: 'DELETE', url: '/x/9?y' }), 'DELETE /x/:id');
 });
 
@@ -58,7 +58,7 @@ test('express: mounted routers give their mount pattern, never the matched path 
 });
 
 test('express: without the router stack (Express 4, or a hand-made request), the mount path is normalised', () => {
-  assert.equal(expressRoute({ baseUrl: '/users/12345', route: { path: '/orders' } }), '/users/:id/orders');
+  assert.equal(expressRoute({ baseUrl: '/users/12345', route: { methods: {}, path: '/orders' } }), '/users/:id/orders');
 });
 
 test('normalisePath: matrix parameters, encoded query strings and short hex ids do not leak', () => {
@@ -104,7 +104,7 @@ test('routeOf: framework template, then express route, then a pattern, then the 
   const p = compileRoutePatterns(['/users/:name']);
   assert.equal(routeOf('GET', { url: '/users/alice' }, undefined, p), 'GET /users/:name');
   assert.equal(routeOf('GET', { url: '/users/alice' }, '/users/:userId', p), 'GET /users/:userId', 'fastify template wins');
-  assert.equal(routeOf('GET', { url: '/users/alice', route: { path: '/users/:handle' } }, undefined, p), 'GET /users/:handle', 'express route wins');
-  assert.equal(routeOf('GET', { url: '/users/alice' }), 'GET /users/alice', 'without patterns, as documented');
+  assert.equal(routeOf('GET', { url: '/users/alice', route: { methods: {}, path: '/users/:handle' } }, undefined, p), 'GET /users/:handle', 'express route wins');
+  assert.equal(routeOf('GET', { url: '/users/alice' }), 'GET /users/:id', 'without patterns: a name after a collection word folds');
   assert.equal(routeOf('GET', { url: '/orders/42' }, undefined, p), 'GET /orders/:id');
 });
