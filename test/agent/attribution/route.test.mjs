@@ -108,3 +108,48 @@ test('routeOf: framework template, then express route, then a pattern, then the 
   assert.equal(routeOf('GET', { url: '/users/alice' }), 'GET /users/:id', 'without patterns: a name after a collection word folds');
   assert.equal(routeOf('GET', { url: '/orders/42' }, undefined, p), 'GET /orders/:id');
 });
+
+test('fallback fold (issue 22.4): interleaved letters and digits, tokens, ULIDs, dates fold; versions and words stay', () => {
+  assert.equal(normalisePath('/item/q585017f236e'), '/item/:id');
+  assert.equal(normalisePath('/item/a1b2'), '/item/:id');
+  assert.equal(normalisePath('/orders/item12345'), '/orders/:id');
+  assert.equal(normalisePath('/x/01ARZ3NDEKTSV4RRFFQ69G5FAV'), '/x/:id', 'ULID');
+  assert.equal(normalisePath('/k/dGhpc2lzYWxvbmdrZXlvZmxldHRlcnM'), '/k/:id', 'mixed-case base64 without digits');
+  assert.equal(normalisePath('/reports/2024-01-05'), '/reports/:id');
+  assert.equal(normalisePath('/apis/apps/v1beta1/deployments'), '/apis/apps/v1beta1/deployments');
+  assert.equal(normalisePath('/api/v2/oauth2/h264'), '/api/v2/oauth2/h264');
+  assert.equal(normalisePath('/logs/export'), '/logs/export');
+});
+
+test('fallback fold (issue 23): a name after a collection word folds, known words after one stay', () => {
+  assert.equal(normalisePath('/shops/acme/items/blue-shirt'), '/shops/:id/items/:id');
+  assert.equal(normalisePath('/teams/ravens/members'), '/teams/:id/members');
+  assert.equal(normalisePath('/users/Alice_Smith/orders/42'), '/users/:id/orders/:id');
+  assert.equal(normalisePath('/users/me'), '/users/me');
+  assert.equal(normalisePath('/items/search'), '/items/search');
+  assert.equal(normalisePath('/users/profile/settings'), '/users/profile/settings');
+  assert.equal(normalisePath('/users/caf%C3%A9'), '/users/:id');
+  // No collection word before it: a word (what LOOPWATCH_ROUTE_PATTERNS is for).
+  assert.equal(normalisePath('/alice'), '/alice');
+});
+
+test('Express 4 request shape: the app.router getter (throws by design) is never called; the mount pattern is rebuilt from the layer', () => {
+  const express4 = require('express4');
+  const app = express4();
+  const users = express4.Router();
+  users.get('/:userId/profile', () => {});
+  app.use('/orgs/:org/users', users);
+  const route = users.stack[0].route;
+  // What Express 4 leaves on the request: its app (whose `router` getter throws), baseUrl (the matched path), req.route.
+  assert.throws(() => app.router, /deprecated/);
+  assert.equal(expressRoute({ app, baseUrl: '/orgs/acme/users', route }), '/orgs/:org/users/:userId/profile');
+  assert.equal(expressRoute({ app, baseUrl: '/elsewhere/12345', route }), '/elsewhere/:id/:userId/profile', 'unexplained mount: folded');
+});
+
+test('a route read that throws falls back to the next method, counted, never thrown', () => {
+  const { routeReadFailures } = require('../../../agent/dist/attribution/route.js');
+  const before = routeReadFailures();
+  const hostile = new Proxy({}, { getOwnPropertyDescriptor() { throw new Error('boom'); }, getPrototypeOf() { throw new Error('boom'); } });
+  assert.equal(routeOf('GET', { url: '/shops/acme', route: hostile, app: hostile }), 'GET /shops/:id');
+  assert.ok(routeReadFailures() > before);
+});

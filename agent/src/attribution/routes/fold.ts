@@ -119,7 +119,7 @@ export function normalisePath(url: string | undefined): string {
       afterCollection = false;
     } else {
       const word = seg.toLowerCase();
-      const named: boolean = afterCollection && !COLLECTIONS.has(word) && !KEEP.has(word);
+      const named: boolean = afterCollection && !VERSION.test(seg) && !COLLECTIONS.has(word) && !KEEP.has(word);
       out.push(named ? ':id' : seg);
       afterCollection = !named && COLLECTIONS.has(word);
     }
