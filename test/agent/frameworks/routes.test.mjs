@@ -15,9 +15,9 @@ const require = createRequire(import.meta.url);
 // Node 22's AsyncLocalStorage on async_hooks: request tracking is off by default there (as in scenarios.test.mjs).
 const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--experimental-async-context-frame'] : [];
 
-function run(file) {
+function run(file, args = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...ARGS, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures });
+    const child = spawn(process.execPath, [...ARGS, ...args, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -32,8 +32,8 @@ function run(file) {
   });
 }
 
-async function expectRoutes(file, routes) {
-  const { code, stalls, err } = await run(file);
+async function expectRoutes(file, routes, args) {
+  const { code, stalls, err } = await run(file, args);
   assert.equal(code, 0, `${file} exited ${code}: ${err}`);
   // No framework noise and no agent diagnostic: reading a route calls no getter that throws or warns.
   // (restify's own DEP0111 at load time, on Node 22, is not the agent's.)
@@ -53,10 +53,16 @@ test('Express 4: routers mounted under a prefix and a parameter, app.route()', (
 test('Express 5: an array path, a router with a parameter inside one mounted at "/", app.route()', () =>
   expectRoutes('express5.cjs', ['GET /users/:userId/profile|/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
 
-test('Koa + @koa/router: nested router with a prefix, three stalls, each with its template', () =>
+test('Koa + @koa/router (loaded before the agent): nested router with a prefix, three stalls, each with its template', () =>
   expectRoutes('koa.cjs', ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /shops/:shop/items/:item']));
 
-test("hapi: request.route.path, in hapi's notation", () =>
+test('Koa imported from ESM, the agent preloaded first: linked through the module.require channel', () =>
+  expectRoutes('koa-esm.mjs', ['GET /shops/:shop/items/:item', 'GET /shops/:shop/items/:item'], ['-r', join(fixtures, '_preload.cjs')]));
+
+test("hapi: request.route.path, in hapi's notation (loaded after the agent: linked as it loads)", () =>
+  expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}'], ['-r', join(fixtures, '_preload.cjs')]));
+
+test('hapi loaded before the agent: linked from the module cache', () =>
   expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}']));
 
 let restifyLoads = true;

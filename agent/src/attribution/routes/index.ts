@@ -70,7 +70,7 @@ export function startRouteLinking(onError: (what: string, err: unknown) => void)
 let nextScanMs = 0;
 /**
  * Looks for linkable modules already loaded — at start, and again (at most every 10 s) when a stall finds no
- * template: Koa imported from ESM loads its CommonJS files without a `require` event.
+ * template (linking started late, or a module loaded in a way that published no `require` event).
  */
 export function linkLoaded(onError: (what: string, err: unknown) => void, nowMs = 0): void {
   if (!linkers || nowMs < nextScanMs) return;

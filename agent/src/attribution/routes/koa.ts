@@ -10,6 +10,7 @@ import type { ModuleLinker, RawRequest, RouteAdapter } from './types';
 /** Shared by every copy of the agent in the process, so one wrapper serves them all. */
 const kContext = Symbol.for('loopwatch.koa.context');
 const kWrapped = Symbol.for('loopwatch.koa.wrapped');
+const KOA_APPLICATION = /[\\/]koa[\\/]lib[\\/]application\.js$/;
 
 type CreateContext = (this: unknown, req: unknown, res: unknown) => unknown;
 
@@ -37,7 +38,8 @@ export function koaLinker(onError: (what: string, err: unknown) => void): Module
     name: 'koa',
     files: ['/koa/lib/application.js'],
     onRequire(id, _parent, exports) {
-      if (id === 'koa' || id.endsWith('/koa') || id.endsWith('/koa/lib/application.js')) linkKoa(exports, onError);
+      // `koa` from CommonJS; the file's absolute path when ESM imports Koa (its `dist/koa.mjs` imports it).
+      if (id === 'koa' || KOA_APPLICATION.test(id)) linkKoa(exports, onError);
     },
     onLoaded: (exports) => linkKoa(exports, onError),
   };
