@@ -16,6 +16,7 @@ import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
 import { formatStall } from '../export/console';
 import { StallPipeline } from '../stall/pipeline';
 import { startThreadAttribution, type ThreadAttributionHandle } from '../attribution/thread';
+import { countRouteFailuresWith } from '../attribution/route';
 import { otelRegistered } from '../runtime/otel-global';
 import { loadNative, type Deadline, type LoopMeter, type Native } from '../runtime/native';
 import { ThreadMonitor } from '../heartbeat/monitor';
@@ -435,6 +436,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         counters.set(component, this.store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component }));
       }
     }
+    // Route reads that fail fall back silently; counted here (attribution/routes).
+    countRouteFailuresWith(this.store.counter(N.LOOPWATCH_ROUTE_FAILURES, {}));
     this.diag.countErrorsWith((component) => {
       let c = counters.get(component);
       if (!c) {

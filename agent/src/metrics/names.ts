@@ -22,6 +22,7 @@ export const LOOPWATCH_STALL_TIME = 'loopwatch.eventloop.stall';
 export const LOOPWATCH_STALL_IN_PROGRESS = 'loopwatch.eventloop.stall.in_progress';
 export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
 export const LOOPWATCH_AGENT_CPU_TIME = 'loopwatch.agent.cpu.time';
+export const LOOPWATCH_ROUTE_FAILURES = 'loopwatch.attribution.route.failures';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 
@@ -169,6 +170,13 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: '{error}',
     description: 'Internal errors the agent caught and did not pass to the application, by component.',
     attributes: [ATTR_COMPONENT],
+  },
+  {
+    name: LOOPWATCH_ROUTE_FAILURES,
+    kind: 'counter',
+    unit: '{read}',
+    description: "Route reads that failed on a framework's object; each fell back to the next method (another framework, a route pattern, the folded path). Not printed.",
+    attributes: [],
   },
   {
     name: LOOPWATCH_AGENT_CPU_TIME,

@@ -146,10 +146,14 @@ test('Express 4 request shape: the app.router getter (throws by design) is never
   assert.equal(expressRoute({ app, baseUrl: '/elsewhere/12345', route }), '/elsewhere/:id/:userId/profile', 'unexplained mount: folded');
 });
 
-test('a route read that throws falls back to the next method, counted, never thrown', () => {
-  const { routeReadFailures } = require('../../../agent/dist/attribution/route.js');
+test('a route read that throws falls back to the next method, counted in the self-metric, never thrown', (t) => {
+  const { routeReadFailures, countRouteFailuresWith } = require('../../../agent/dist/attribution/route.js');
   const before = routeReadFailures();
+  let counted = 0;
+  countRouteFailuresWith({ add: (n) => (counted += n) });
+  t.after(() => countRouteFailuresWith(undefined));
   const hostile = new Proxy({}, { getOwnPropertyDescriptor() { throw new Error('boom'); }, getPrototypeOf() { throw new Error('boom'); } });
   assert.equal(routeOf('GET', { url: '/shops/acme', route: hostile, app: hostile }), 'GET /shops/:id');
   assert.ok(routeReadFailures() > before);
+  assert.equal(counted, routeReadFailures() - before, 'every failure reaches the counter');
 });

@@ -18,13 +18,19 @@ export { isIdSegment, normalisePath } from './fold';
 export const ADAPTERS: readonly RouteAdapter[] = [koa, hapi, express, restify, tinyhttp];
 
 let failures = 0;
+let sink: { add(v: number): void } | undefined;
 /** Route reads that threw on this thread since it started (each fell back to the next method). */
 export function routeReadFailures(): number {
   return failures;
 }
+/** Where failures are counted as a self-metric (`loopwatch.attribution.route.failures`, wired by the agent). */
+export function countRouteFailuresWith(counter: { add(v: number): void } | undefined): void {
+  sink = counter;
+}
 /** Counts a failure without printing it (an `onError` for callers inside a stall sample). */
 export function countRouteFailure(): void {
   failures++;
+  sink?.add(1);
 }
 
 /** The template the request's framework routed it with, or undefined. Never throws. */
@@ -34,8 +40,8 @@ export function frameworkRoute(req: RawRequest): string | undefined {
       const t = ADAPTERS[i]!.template(req);
       if (t !== undefined) return t;
     } catch {
-      // Counted, not printed: routeReadFailures() (the next adapter, or the folded path, names the route).
-      failures++;
+      // Counted, not printed (the next adapter, or the folded path, names the route).
+      countRouteFailure();
     }
   }
   return undefined;
@@ -50,7 +56,8 @@ const onRequireEnd = (msg: unknown): void => {
     try {
       linkers[i]!.onRequire(m.id, typeof m.parentFilename === 'string' ? m.parentFilename : undefined, m.result);
     } catch {
-      failures++;
+      // Counted, not printed: a module that looked like a framework's and was not.
+      countRouteFailure();
     }
   }
 };
