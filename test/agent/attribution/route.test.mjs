@@ -65,7 +65,7 @@ test('normalisePath: matrix parameters, encoded query strings and short hex ids 
   assert.equal(normalisePath('/a;jsessionid=0A1B2C3D4E5F6A7B'), '/a');
   assert.equal(normalisePath('/users/42%3Ftoken%3Dsecret/more'), '/users/:id');
   assert.equal(normalisePath('/p/ab12cd34'), '/p/:id');
-  // Words stay (a letters-only path parameter cannot be told from a path word: frameworks' templates avoid it).
+  // Words stay where no collection word comes before them (docs/attribution.md, the fallback rule).
   assert.equal(normalisePath('/api/oauth2/deadbeef'), '/api/oauth2/deadbeef');
 });
 

@@ -47,8 +47,8 @@ async function expectRoutes(file, routes, args) {
   );
 }
 
-test('Express 4: routers mounted under a prefix and a parameter, app.route()', () =>
-  expectRoutes('express4.cjs', ['GET /users/:userId/profile', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
+test('Express 4: routers mounted under a prefix and a parameter, app.route(), a router listing on "/" (json-server)', () =>
+  expectRoutes('express4.cjs', ['GET /users/:userId/profile', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item', 'GET /items']));
 
 test('Express 5: an array path, a router with a parameter inside one mounted at "/", app.route()', () =>
   expectRoutes('express5.cjs', ['GET /users/:userId/profile|/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));

@@ -127,6 +127,8 @@ export const express: RouteAdapter = {
     if (!base) return own || '/';
     const mount = mountTemplate(stackOf(dataProp(req, 'app')), base);
     // A mount path no layer explains (a sub-app): folded like a raw path, never as it came.
-    return (mount ?? normalisePath(base)) + own || '/';
+    const prefix = mount ?? normalisePath(base);
+    // A router's '/' under a mount is the mount itself (json-server's `/items`), not `/items/`.
+    return (own === '/' && prefix !== '' ? prefix : prefix + own) || '/';
   },
 };
