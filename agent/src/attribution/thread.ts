@@ -10,7 +10,7 @@
  * code's stack and async context (or, if the thread is inside a native call, runs the moment the call returns,
  * still inside its JavaScript caller).
  */
-import { compileRoutePatterns } from './route';
+import { compileRoutePatterns, startRouteLinking } from './route';
 import { startDeepAttribution, type DeepAttribution } from './deep';
 import { InterruptSampler } from './interrupt-sampler';
 import { RequestTracking } from './request-tracking';
@@ -39,6 +39,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   if (existing) return existing;
 
   const onError = options.onError ?? (() => {});
+  // Koa and hapi keep no route on node's request: link them as they load (routes/index.ts).
+  startRouteLinking(onError);
   const wantTrace = options.otel !== false;
   const wantSpanEvents = options.spanEvents === true && wantTrace;
   let deep: DeepAttribution | undefined;

@@ -2,6 +2,7 @@ import { isMainThread } from 'node:worker_threads';
 import * as N from '../metrics/names';
 import type { SeriesStore } from '../metrics/store';
 import type { Diagnostics } from '../runtime/diag';
+import { countRouteFailuresWith } from '../attribution/route';
 
 /** Every error the diagnostic logger reports is counted in `loopwatch.agent.errors`, by component. */
 export function countErrors(diag: Diagnostics, store: SeriesStore): void {
@@ -12,6 +13,8 @@ export function countErrors(diag: Diagnostics, store: SeriesStore): void {
       counters.set(component, store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component }));
     }
   }
+  // Route reads that fail fall back silently; counted here (attribution/routes).
+  countRouteFailuresWith(store.counter(N.LOOPWATCH_ROUTE_FAILURES, {}));
   diag.countErrorsWith((component) => {
     let c = counters.get(component);
     if (!c) {

@@ -23,6 +23,7 @@ export const LOOPWATCH_STALL_IN_PROGRESS = 'loopwatch.eventloop.stall.in_progres
 export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
 export const LOOPWATCH_AGENT_CPU_TIME = 'loopwatch.agent.cpu.time';
 export const LOOPWATCH_WATCHDOG_RESTARTS = 'loopwatch.watchdog.restarts';
+export const LOOPWATCH_ROUTE_FAILURES = 'loopwatch.attribution.route.failures';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 
@@ -178,6 +179,13 @@ export const METRICS: readonly MetricDefinition[] = [
     description:
       'Times the watchdog thread died (heap cap, exception, terminated from outside) and was restarted. While it is down ' +
       'stalls are not watched and its endpoint does not answer; each death is also counted in `loopwatch.agent.errors{loopwatch.component="watchdog"}`.',
+    attributes: [],
+  },
+  {
+    name: LOOPWATCH_ROUTE_FAILURES,
+    kind: 'counter',
+    unit: '{read}',
+    description: "Route reads that failed on a framework's object; each fell back to the next method (another framework, a route pattern, the folded path). Not printed.",
     attributes: [],
   },
   {

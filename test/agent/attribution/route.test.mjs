@@ -17,14 +17,14 @@ test('normalisePath replaces ids and drops query strings', () => {
 });
 
 test('express template: baseUrl + route.path', () => {
-  assert.equal(expressRoute({ baseUrl: '/api', route: { path: '/items/:id' } }), '/api/items/:id');
-  assert.equal(expressRoute({ route: { path: ['/a', '/b'] } }), '/a|/b');
+  assert.equal(expressRoute({ baseUrl: '/api', route: { methods: {}, path: '/items/:id' } }), '/api/items/:id');
+  assert.equal(expressRoute({ route: { methods: {}, path: ['/a', '/b'] } }), '/a|/b');
   assert.equal(expressRoute({}), undefined);
 });
 
 test('routeOf prefers framework template, then express, then normalised path', () => {
   assert.equal(routeOf('GET', { url: '/p/1' }, '/p/:sku'), 'GET /p/:sku');
-  assert.equal(routeOf('post', { url: '/x/9', baseUrl: '', route: { path: '/x/:n' } }), 'POST /x/:n');
+  assert.equal(routeOf('post', { url: '/x/9', baseUrl: '', route: { methods: {}, path: '/x/:n' } }), 'POST /x/:n');
   assert.equal(routeOf(undefined, { method: 'DELETE', url: '/x/9?y' }), 'DELETE /x/:id');
 });
 
@@ -58,14 +58,14 @@ test('express: mounted routers give their mount pattern, never the matched path 
 });
 
 test('express: without the router stack (Express 4, or a hand-made request), the mount path is normalised', () => {
-  assert.equal(expressRoute({ baseUrl: '/users/12345', route: { path: '/orders' } }), '/users/:id/orders');
+  assert.equal(expressRoute({ baseUrl: '/users/12345', route: { methods: {}, path: '/orders' } }), '/users/:id/orders');
 });
 
 test('normalisePath: matrix parameters, encoded query strings and short hex ids do not leak', () => {
   assert.equal(normalisePath('/a;jsessionid=0A1B2C3D4E5F6A7B'), '/a');
   assert.equal(normalisePath('/users/42%3Ftoken%3Dsecret/more'), '/users/:id');
   assert.equal(normalisePath('/p/ab12cd34'), '/p/:id');
-  // Words stay (a letters-only path parameter cannot be told from a path word: frameworks' templates avoid it).
+  // Words stay where no collection word comes before them (docs/attribution.md, the fallback rule).
   assert.equal(normalisePath('/api/oauth2/deadbeef'), '/api/oauth2/deadbeef');
 });
 
@@ -104,7 +104,56 @@ test('routeOf: framework template, then express route, then a pattern, then the 
   const p = compileRoutePatterns(['/users/:name']);
   assert.equal(routeOf('GET', { url: '/users/alice' }, undefined, p), 'GET /users/:name');
   assert.equal(routeOf('GET', { url: '/users/alice' }, '/users/:userId', p), 'GET /users/:userId', 'fastify template wins');
-  assert.equal(routeOf('GET', { url: '/users/alice', route: { path: '/users/:handle' } }, undefined, p), 'GET /users/:handle', 'express route wins');
-  assert.equal(routeOf('GET', { url: '/users/alice' }), 'GET /users/alice', 'without patterns, as documented');
+  assert.equal(routeOf('GET', { url: '/users/alice', route: { methods: {}, path: '/users/:handle' } }, undefined, p), 'GET /users/:handle', 'express route wins');
+  assert.equal(routeOf('GET', { url: '/users/alice' }), 'GET /users/:id', 'without patterns: a name after a collection word folds');
   assert.equal(routeOf('GET', { url: '/orders/42' }, undefined, p), 'GET /orders/:id');
+});
+
+test('fallback fold (issue 22.4): interleaved letters and digits, tokens, ULIDs, dates fold; versions and words stay', () => {
+  assert.equal(normalisePath('/item/q585017f236e'), '/item/:id');
+  assert.equal(normalisePath('/item/a1b2'), '/item/:id');
+  assert.equal(normalisePath('/orders/item12345'), '/orders/:id');
+  assert.equal(normalisePath('/x/01ARZ3NDEKTSV4RRFFQ69G5FAV'), '/x/:id', 'ULID');
+  assert.equal(normalisePath('/k/dGhpc2lzYWxvbmdrZXlvZmxldHRlcnM'), '/k/:id', 'mixed-case base64 without digits');
+  assert.equal(normalisePath('/reports/2024-01-05'), '/reports/:id');
+  assert.equal(normalisePath('/apis/apps/v1beta1/deployments'), '/apis/apps/v1beta1/deployments');
+  assert.equal(normalisePath('/api/v2/oauth2/h264'), '/api/v2/oauth2/h264');
+  assert.equal(normalisePath('/logs/export'), '/logs/export');
+});
+
+test('fallback fold (issue 23): a name after a collection word folds, known words after one stay', () => {
+  assert.equal(normalisePath('/shops/acme/items/blue-shirt'), '/shops/:id/items/:id');
+  assert.equal(normalisePath('/teams/ravens/members'), '/teams/:id/members');
+  assert.equal(normalisePath('/users/Alice_Smith/orders/42'), '/users/:id/orders/:id');
+  assert.equal(normalisePath('/users/me'), '/users/me');
+  assert.equal(normalisePath('/items/search'), '/items/search');
+  assert.equal(normalisePath('/users/profile/settings'), '/users/profile/settings');
+  assert.equal(normalisePath('/users/caf%C3%A9'), '/users/:id');
+  // No collection word before it: a word (what LOOPWATCH_ROUTE_PATTERNS is for).
+  assert.equal(normalisePath('/alice'), '/alice');
+});
+
+test('Express 4 request shape: the app.router getter (throws by design) is never called; the mount pattern is rebuilt from the layer', () => {
+  const express4 = require('express4');
+  const app = express4();
+  const users = express4.Router();
+  users.get('/:userId/profile', () => {});
+  app.use('/orgs/:org/users', users);
+  const route = users.stack[0].route;
+  // What Express 4 leaves on the request: its app (whose `router` getter throws), baseUrl (the matched path), req.route.
+  assert.throws(() => app.router, /deprecated/);
+  assert.equal(expressRoute({ app, baseUrl: '/orgs/acme/users', route }), '/orgs/:org/users/:userId/profile');
+  assert.equal(expressRoute({ app, baseUrl: '/elsewhere/12345', route }), '/elsewhere/:id/:userId/profile', 'unexplained mount: folded');
+});
+
+test('a route read that throws falls back to the next method, counted in the self-metric, never thrown', (t) => {
+  const { routeReadFailures, countRouteFailuresWith } = require('../../../agent/dist/attribution/route.js');
+  const before = routeReadFailures();
+  let counted = 0;
+  countRouteFailuresWith({ add: (n) => (counted += n) });
+  t.after(() => countRouteFailuresWith(undefined));
+  const hostile = new Proxy({}, { getOwnPropertyDescriptor() { throw new Error('boom'); }, getPrototypeOf() { throw new Error('boom'); } });
+  assert.equal(routeOf('GET', { url: '/shops/acme', route: hostile, app: hostile }), 'GET /shops/:id');
+  assert.ok(routeReadFailures() > before);
+  assert.equal(counted, routeReadFailures() - before, 'every failure reaches the counter');
 });

@@ -1,0 +1,94 @@
+/**
+ * Route adapters, tried in order on the raw request; the first template wins. fastify's template arrives
+ * separately (its tracing channel, attribution/thread.ts). A read that throws is counted and the next adapter is
+ * tried: nothing is printed (a framework's odd object is not the app's problem) and nothing reaches the app.
+ */
+import * as dc from 'node:diagnostics_channel';
+import { express } from './express';
+import { hapi, hapiLinker } from './hapi';
+import { koa, koaLinker } from './koa';
+import { restify } from './restify';
+import { tinyhttp } from './tinyhttp';
+import type { ModuleLinker, RawRequest, RouteAdapter } from './types';
+
+export type { RawRequest, RouteAdapter } from './types';
+export { isIdSegment, normalisePath } from './fold';
+
+/** Most specific first: Koa's and hapi's links are exact; Express, restify and tinyhttp tell their `req.route` apart by shape. */
+export const ADAPTERS: readonly RouteAdapter[] = [koa, hapi, express, restify, tinyhttp];
+
+let failures = 0;
+let sink: { add(v: number): void } | undefined;
+/** Route reads that threw on this thread since it started (each fell back to the next method). */
+export function routeReadFailures(): number {
+  return failures;
+}
+/** Where failures are counted as a self-metric (`loopwatch.attribution.route.failures`, wired by the agent). */
+export function countRouteFailuresWith(counter: { add(v: number): void } | undefined): void {
+  sink = counter;
+}
+/** Counts a failure without printing it (an `onError` for callers inside a stall sample). */
+export function countRouteFailure(): void {
+  failures++;
+  sink?.add(1);
+}
+
+/** The template the request's framework routed it with, or undefined. Never throws. */
+export function frameworkRoute(req: RawRequest): string | undefined {
+  for (let i = 0; i < ADAPTERS.length; i++) {
+    try {
+      const t = ADAPTERS[i]!.template(req);
+      if (t !== undefined) return t;
+    } catch {
+      // Counted, not printed (the next adapter, or the folded path, names the route).
+      countRouteFailure();
+    }
+  }
+  return undefined;
+}
+
+const REQUIRE_END = 'tracing:module.require:end';
+let linkers: ModuleLinker[] | undefined;
+const onRequireEnd = (msg: unknown): void => {
+  const m = msg as { id?: unknown; parentFilename?: unknown; result?: unknown };
+  if (typeof m.id !== 'string' || !linkers) return;
+  for (let i = 0; i < linkers.length; i++) {
+    try {
+      linkers[i]!.onRequire(m.id, typeof m.parentFilename === 'string' ? m.parentFilename : undefined, m.result);
+    } catch {
+      // Counted, not printed: a module that looked like a framework's and was not.
+      countRouteFailure();
+    }
+  }
+};
+
+/**
+ * Links the frameworks that keep no route on the raw request (Koa, hapi): those already in the CommonJS module
+ * cache now, the others as they are required (`module.require` diagnostics channel: one call per `require`).
+ * Idempotent per thread; the wrappers stay for the life of the process (one property store per request).
+ */
+export function startRouteLinking(onError: (what: string, err: unknown) => void): void {
+  if (linkers) return;
+  linkers = [koaLinker(onError), hapiLinker(onError)];
+  linkLoaded(onError);
+  dc.subscribe(REQUIRE_END, onRequireEnd);
+}
+
+let nextScanMs = 0;
+/**
+ * Looks for linkable modules already loaded — at start, and again (at most every 10 s) when a stall finds no
+ * template (linking started late, or a module loaded in a way that published no `require` event).
+ */
+export function linkLoaded(onError: (what: string, err: unknown) => void, nowMs = 0): void {
+  if (!linkers || nowMs < nextScanMs) return;
+  nextScanMs = nowMs + 10_000;
+  try {
+    const cache = require.cache;
+    for (const file of Object.keys(cache)) {
+      const normal = file.replace(/\\/g, '/');
+      for (const l of linkers) if (l.files.some((f) => normal.endsWith(f))) l.onLoaded(cache[file]?.exports);
+    }
+  } catch (err) {
+    onError('looking for loaded web frameworks', err);
+  }
+}

@@ -1,0 +1,79 @@
+// Route templates read from each framework's own routing result: a real server per framework in a child process
+// with the agent, a handler that stalls on a templated route whose raw path has letters-only segments (a raw or
+// folded path fails the test), and the exact template asserted on the stall event.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixtures = join(here, 'fixtures');
+const require = createRequire(import.meta.url);
+// Node 22's AsyncLocalStorage on async_hooks: request tracking is off by default there (as in scenarios.test.mjs).
+const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--experimental-async-context-frame'] : [];
+
+function run(file, args = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...ARGS, ...args, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const stalls = out.split('\n').filter((l) => l.startsWith('STALL ')).map((l) => JSON.parse(l.slice(6)));
+      resolve({ code, stalls, err });
+    });
+  });
+}
+
+async function expectRoutes(file, routes, args) {
+  const { code, stalls, err } = await run(file, args);
+  assert.equal(code, 0, `${file} exited ${code}: ${err}`);
+  // No framework noise and no agent diagnostic: reading a route calls no getter that throws or warns.
+  // (restify's own DEP0111 at load time, on Node 22, is not the agent's.)
+  assert.doesNotMatch(err, /\[loopwatch\]|deprecated!|DeprecationWarning(?!: Access to process\.binding\('http_parser'\))/, `${file} printed: ${err}`);
+  // The handlers' stalls (a loaded machine adds its own: start-up, a descheduled thread), each with its template.
+  const handlers = stalls.filter((s) => /^stall \(.*_stall\.cjs:\d+\)$/.test(s.culprit ?? ''));
+  assert.deepEqual(
+    handlers.map((s) => s.route),
+    routes,
+    `${file}: ${JSON.stringify(stalls.map((s) => ({ route: s.route, culprit: s.culprit, ms: s.durationMs })))}`,
+  );
+}
+
+test('Express 4: routers mounted under a prefix and a parameter, app.route(), a router listing on "/" (json-server)', () =>
+  expectRoutes('express4.cjs', ['GET /users/:userId/profile', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item', 'GET /items']));
+
+test('Express 5: an array path, a router with a parameter inside one mounted at "/", app.route()', () =>
+  expectRoutes('express5.cjs', ['GET /users/:userId/profile|/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
+
+test('Koa + @koa/router (loaded before the agent): nested router with a prefix, three stalls, each with its template', () =>
+  expectRoutes('koa.cjs', ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /shops/:shop/items/:item']));
+
+test('Koa imported from ESM, the agent preloaded first: linked through the module.require channel', () =>
+  expectRoutes('koa-esm.mjs', ['GET /shops/:shop/items/:item', 'GET /shops/:shop/items/:item'], ['-r', join(fixtures, '_preload.cjs')]));
+
+test("hapi: request.route.path, in hapi's notation (loaded after the agent: linked as it loads)", () =>
+  expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}'], ['-r', join(fixtures, '_preload.cjs')]));
+
+test('hapi loaded before the agent: linked from the module cache', () =>
+  expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}']));
+
+let restifyLoads = true;
+try {
+  require('restify');
+} catch {
+  // restify 11 requires spdy → http-deceiver, which calls process.binding('http_parser'): removed in Node 24.
+  restifyLoads = false;
+}
+test('restify: req.route.path', { skip: !restifyLoads && 'restify cannot load on this Node (process.binding("http_parser") is gone)' }, () =>
+  expectRoutes('restify.cjs', ['GET /shops/:shop/items/:item']));
+
+test('tinyhttp (ESM, enableReqRoute): a letters-only parameter at the root', () =>
+  expectRoutes('tinyhttp.mjs', ['GET /:name', 'GET /shops/:shop/items/:item']));
