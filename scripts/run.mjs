@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // Project task runner. Runs on any Node ≥ 18 (npm may invoke it with the
-// machine's own Node), and runs loopwatch itself on the Node 22 and 24
+// machine's own Node), and runs loopwatch itself on the Node 22, 24 and 26
 // binaries the project installs from the npm registry (devDependencies
-// `node22` and `node24`), because the machine's Node may be older than the
-// agent supports.
+// `node22`, `node24` and `node26`), because the machine's Node may be older
+// than the agent supports.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const NODES = { 22: join(root, 'node_modules/node22/bin/node'), 24: join(root, 'node_modules/node24/bin/node') };
+const NODES = Object.fromEntries([22, 24, 26].map((m) => [m, join(root, `node_modules/node${m}/bin/node`)]));
 
 function nodeBin(major) {
   const bin = NODES[major];
@@ -34,7 +34,7 @@ function build() {
 /**
  * The native addon (agent/native/: deadline.c, meter.c, gc.c; Linux only; agent/src/runtime/native.ts loads it and the agent
  * falls back to timers and a GC PerformanceObserver without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
- * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24. Published
+ * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22, 24 and 26. Published
  * from Linux x64, the package carries the linux-x64 binary; other platforms and architectures use the timer.
  */
 function buildNative() {
@@ -100,6 +100,7 @@ async function test(args) {
   const plan = [
     [22, pick(agentTests)],
     [24, pick([...agentTests, ...otherTests])],
+    [26, pick(agentTests)],
   ];
   const totals = { pass: 0, fail: 0, skipped: 0, failedRuns: 0 };
   for (const [major, files] of plan) {
