@@ -5,7 +5,7 @@
 // `node22`, `node24` and `node26`), because the machine's Node may be older
 // than the agent supports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,14 +21,14 @@ function nodeBin(major) {
   return bin;
 }
 
-function build() {
+function build({ nativeRequired = false } = {}) {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(nodeBin(24), [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
   if (r.status !== 0) {
     console.error('loopwatch: TypeScript build failed');
     process.exit(r.status ?? 1);
   }
-  buildNative();
+  buildNative({ required: nativeRequired });
 }
 
 /**
@@ -37,7 +37,7 @@ function build() {
  * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22, 24 and 26. Published
  * from Linux x64, the package carries the linux-x64 binary; other platforms and architectures use the timer.
  */
-function buildNative() {
+function buildNative({ required = false } = {}) {
   if (process.platform !== 'linux') return;
   const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
   const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
@@ -53,6 +53,22 @@ function buildNative() {
     // The addon is optional at run time (the agent falls back to a timer); test/agent/native.test.mjs fails on Linux
     // without it, so a CI machine missing a compiler does not go unnoticed.
     console.error(`loopwatch: could not compile the native addon (agent/native/*.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; the agent will poll on a timer (set CC to pick a C compiler)`);
+    if (required) process.exit(1);
+  }
+}
+
+/**
+ * `prepack` of the agent package (`npm pack -w agent`, `npm publish`): a clean build, so the tarball holds exactly
+ * what agent/src compiles to (no output of a deleted source), and, on Linux, the native addon — a package published
+ * without it would silently give every Linux user the timer fallback, so here a failed compile fails the pack.
+ */
+function buildPackage() {
+  rmSync(join(root, 'agent/dist'), { recursive: true, force: true });
+  build({ nativeRequired: true });
+  const missing = ['agent/dist/index.js', 'agent/dist/register.js', 'agent/dist/index.d.ts'].filter((f) => !existsSync(join(root, f)));
+  if (missing.length) {
+    console.error(`loopwatch: the build did not produce ${missing.join(', ')}; not packing`);
+    process.exit(1);
   }
 }
 
@@ -127,6 +143,9 @@ switch (task) {
   case 'build':
     build();
     break;
+  case 'package':
+    buildPackage();
+    break;
   case 'test':
     await test(rest);
     break;
@@ -137,6 +156,6 @@ switch (task) {
     runOnNode24('bench/overhead.mjs', rest);
     break;
   default:
-    console.error('usage: node scripts/run.mjs build|test [filter…]|demo|bench');
+    console.error('usage: node scripts/run.mjs build|package|test [filter…]|demo|bench');
     process.exit(2);
 }
