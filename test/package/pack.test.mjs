@@ -87,7 +87,10 @@ test('installed into an empty app, `node --require loopwatch/register` reports a
   // From the npm cache where it can (the checkout's install filled it); the registry for anything else.
   const i = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: app });
   assert.equal(i.status, 0, show(i));
+  // The default install is lean: gRPC is an optional peer, not pulled in.
   assert.ok(existsSync(join(app, 'node_modules/loopwatch/dist/index.js')));
+  assert.ok(!existsSync(join(app, 'node_modules/@grpc/grpc-js')), 'no @grpc/grpc-js in the default install');
+  assert.ok(!existsSync(join(app, 'node_modules/@opentelemetry/exporter-metrics-otlp-grpc')));
 
   writeFileSync(
     join(app, 'block.js'),
@@ -118,5 +121,29 @@ test('the ESM preload of the installed package reports the stall too', () => {
     env: { LOOPWATCH_LOG: 'stderr', LOOPWATCH_PROMETHEUS_PORT: 'off' },
   });
   assert.equal(r.status, 0, show(r));
+  assert.match(r.stderr, /stall \d+ ms on main/, show(r));
+});
+
+test('asking for OTLP over gRPC without the optional exporter says what to install, once per signal, and stalls are still reported', () => {
+  assert.ok(app, 'installed');
+  const r = run(process.execPath, ['--require', 'loopwatch/register', 'block.js'], {
+    cwd: app,
+    timeout: 30_000,
+    env: {
+      LOOPWATCH_LOG: 'stderr',
+      LOOPWATCH_PROMETHEUS_PORT: 'off',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      // Nothing listens there; no export is attempted without the exporter anyway.
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+    },
+  });
+  assert.equal(r.status, 0, show(r));
+  const lines = r.stderr.split('\n');
+  for (const pkg of ['@opentelemetry/exporter-metrics-otlp-grpc', '@opentelemetry/exporter-logs-otlp-grpc']) {
+    const said = lines.filter((l) => l.includes(`needs the optional package ${pkg}`));
+    assert.equal(said.length, 1, `one line naming ${pkg}\n${show(r)}`);
+    assert.match(said[0], new RegExp(`OTEL_EXPORTER_OTLP_PROTOCOL=grpc .*npm install ${pkg}`));
+  }
+  assert.ok(!/Require stack/.test(r.stderr), `no require stack in the output\n${show(r)}`);
   assert.match(r.stderr, /stall \d+ ms on main/, show(r));
 });

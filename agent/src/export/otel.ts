@@ -4,7 +4,7 @@ import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
-import { LOG_EXPORTERS, METRIC_EXPORTERS, otlpProtocol, otlpSelected, type OtlpSignal } from './otlp-protocol';
+import { LOG_EXPORTERS, METRIC_EXPORTERS, otlpProtocol, otlpSelected, requireOtlpExporter, type OtlpSignal } from './otlp-protocol';
 import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
@@ -170,8 +170,7 @@ export class OtelExporter {
     }
     try {
       // Loaded only when needed: most apps bring their own SDK, or scrape Prometheus.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return (require(module) as { [k: string]: Function })[signal === 'METRICS' ? 'OTLPMetricExporter' : 'OTLPLogExporter'];
+      return (requireOtlpExporter(module, protocol, variable) as { [k: string]: Function })[signal === 'METRICS' ? 'OTLPMetricExporter' : 'OTLPLogExporter'];
     } catch (err) {
       this.diag.error('otel', `could not load ${module}`, err);
       return undefined;
