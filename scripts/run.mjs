@@ -42,12 +42,13 @@ function buildNative({ required = false } = {}) {
   const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
   const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
   const sources = ['deadline.c', 'meter.c', 'gc.c'].map((f) => join(root, 'agent/native', f));
-  const inputs = [...sources, ...['meter.h', 'gc.h'].map((f) => join(root, 'agent/native', f)), fileURLToPath(import.meta.url)];
+  const baseline = join(root, 'agent/native/glibc-baseline.h');
+  const inputs = [...sources, ...['meter.h', 'gc.h', 'glibc-baseline.h'].map((f) => join(root, 'agent/native', f)), fileURLToPath(import.meta.url)];
   // Rebuilt when a source or this script (its flags) changed.
   if (existsSync(out) && statSync(out).mtimeMs > Math.max(...inputs.map((f) => statSync(f).mtimeMs))) return;
   mkdirSync(dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, ...sources, '-ldl'];
+  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-include', baseline, '-I', include, '-o', out, ...sources, '-ldl'];
   const r = spawnSync(cc, args, { stdio: 'inherit' });
   if (r.error || r.status !== 0) {
     // The addon is optional at run time (the agent falls back to a timer); test/agent/native.test.mjs fails on Linux
