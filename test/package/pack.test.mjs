@@ -37,6 +37,7 @@ function freshCopy() {
   return copy;
 }
 
+const extract = join(work, 'extract');
 let tarball;
 let files;
 let app;
@@ -58,14 +59,13 @@ test('npm pack -w agent on a fresh copy builds, and the tarball holds what the p
   if (process.platform === 'linux') {
     assert.ok(files.has(`dist/native/loopwatch.linux-${process.arch}.node`), 'the native addon is in the tarball');
   }
+  mkdirSync(extract);
+  const x = run('tar', ['-xzf', tarball, '-C', extract], {});
+  assert.equal(x.status, 0, show(x));
 });
 
 test('every source map in the tarball points at sources that are in it', () => {
   assert.ok(files, 'packed');
-  const extract = join(work, 'extract');
-  mkdirSync(extract);
-  const r = run('tar', ['-xzf', tarball, '-C', extract], {});
-  assert.equal(r.status, 0, show(r));
   const maps = [...files].filter((f) => f.endsWith('.map'));
   assert.ok(maps.length > 10, `source maps shipped: ${maps.length}`);
   const missing = [];
@@ -77,6 +77,19 @@ test('every source map in the tarball points at sources that are in it', () => {
     }
   }
   assert.deepEqual(missing, []);
+});
+
+test('the Linux native addon in the tarball needs no glibc newer than Node itself does (2.28)', (t) => {
+  if (process.platform !== 'linux') return t.skip('Linux only');
+  assert.ok(files, 'packed');
+  const bin = join(extract, 'package/dist/native', `loopwatch.linux-${process.arch}.node`);
+  const r = spawnSync('objdump', ['-T', bin], { encoding: 'utf8' });
+  if (r.error?.code === 'ENOENT') return t.skip('objdump not installed: apt-get install binutils');
+  assert.equal(r.status, 0, show(r));
+  const versions = [...new Set(r.stdout.match(/GLIBC_[0-9.]+/g) ?? [])];
+  const num = (v) => v.slice(6).split('.').map(Number);
+  const newer = versions.filter((v) => { const [a, b = 0] = num(v); return a > 2 || (a === 2 && b > 28); });
+  assert.deepEqual(newer, [], `glibc symbol versions required: ${versions.join(', ')}`);
 });
 
 test('installed into an empty app, `node --require loopwatch/register` reports a 300 ms stall on stderr', () => {
