@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // Project task runner. Runs on any Node ≥ 18 (npm may invoke it with the
-// machine's own Node), and runs loopwatch itself on the Node 22 and 24
+// machine's own Node), and runs loopwatch itself on the Node 22, 24 and 26
 // binaries the project installs from the npm registry (devDependencies
-// `node22` and `node24`), because the machine's Node may be older than the
-// agent supports.
+// `node22`, `node24` and `node26`), because the machine's Node may be older
+// than the agent supports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const NODES = { 22: join(root, 'node_modules/node22/bin/node'), 24: join(root, 'node_modules/node24/bin/node') };
+const NODES = Object.fromEntries([22, 24, 26].map((m) => [m, join(root, `node_modules/node${m}/bin/node`)]));
 
 function nodeBin(major) {
   const bin = NODES[major];
@@ -21,38 +21,89 @@ function nodeBin(major) {
   return bin;
 }
 
-function build() {
+function build({ nativeRequired = false } = {}) {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(nodeBin(24), [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
   if (r.status !== 0) {
     console.error('loopwatch: TypeScript build failed');
     process.exit(r.status ?? 1);
   }
-  buildNative();
+  buildNative({ required: nativeRequired });
 }
 
 /**
  * The native addon (agent/native/: deadline.c, meter.c, gc.c; Linux only; agent/src/runtime/native.ts loads it and the agent
  * falls back to timers and a GC PerformanceObserver without it). Compiled against the Node-API and libuv headers of the project's Node 24 package, so the build
- * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22 and 24. Published
+ * needs a C compiler and nothing else; Node-API is ABI-stable, so the one binary serves Node 22, 24 and 26. Published
  * from Linux x64, the package carries the linux-x64 binary; other platforms and architectures use the timer.
  */
-function buildNative() {
+function buildNative({ required = false } = {}) {
   if (process.platform !== 'linux') return;
   const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
   const out = join(root, 'agent/dist/native', `loopwatch.${process.platform}-${process.arch}.node`);
   const sources = ['deadline.c', 'meter.c', 'gc.c'].map((f) => join(root, 'agent/native', f));
-  const inputs = [...sources, ...['meter.h', 'gc.h'].map((f) => join(root, 'agent/native', f)), fileURLToPath(import.meta.url)];
+  const baseline = join(root, 'agent/native/glibc-baseline.h');
+  const inputs = [...sources, ...['meter.h', 'gc.h', 'glibc-baseline.h'].map((f) => join(root, 'agent/native', f)), fileURLToPath(import.meta.url)];
   // Rebuilt when a source or this script (its flags) changed.
   if (existsSync(out) && statSync(out).mtimeMs > Math.max(...inputs.map((f) => statSync(f).mtimeMs))) return;
   mkdirSync(dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-I', include, '-o', out, ...sources, '-ldl'];
+  const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-include', baseline, '-I', include, '-o', out, ...sources, '-ldl'];
   const r = spawnSync(cc, args, { stdio: 'inherit' });
   if (r.error || r.status !== 0) {
     // The addon is optional at run time (the agent falls back to a timer); test/agent/native.test.mjs fails on Linux
     // without it, so a CI machine missing a compiler does not go unnoticed.
     console.error(`loopwatch: could not compile the native addon (agent/native/*.c) with ${cc}: ${r.error?.message ?? `exit ${r.status}`}; the agent will poll on a timer (set CC to pick a C compiler)`);
+    if (required) process.exit(1);
+  }
+}
+
+/**
+ * Prebuilt addons for the Linux targets other than the build machine's, cross-compiled with Debian's toolchains
+ * (`apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross musl-tools`) into agent/prebuilds/<target>/. The
+ * Node-API and libuv headers are the same on every target. A target whose compiler is missing is skipped with one
+ * line, so a package built without them ships fewer binaries (those platforms use the timer) but still packs.
+ * musl: linked without libc (-nostdlib): Alpine names its libc libc.musl-<arch>.so.1, Debian's musl-gcc links
+ * "libc.so", so the addon takes libc's symbols from the node process, which has musl loaded.
+ */
+const PREBUILDS = [
+  { target: 'linux-x64', cc: 'x86_64-linux-gnu-gcc', flags: ['-ldl'] },
+  { target: 'linux-arm64', cc: 'aarch64-linux-gnu-gcc', flags: ['-ldl'] },
+  { target: 'linux-x64-musl', cc: 'musl-gcc', flags: ['-nostdlib', '-lgcc'] },
+];
+
+function buildPrebuilds() {
+  if (process.platform !== 'linux') return [];
+  const include = join(root, `node_modules/node24/node_modules/node-linux-${process.arch}/include/node`);
+  const sources = ['deadline.c', 'meter.c', 'gc.c'].map((f) => join(root, 'agent/native', f));
+  rmSync(join(root, 'agent/prebuilds'), { recursive: true, force: true });
+  const built = [];
+  for (const { target, cc, flags } of PREBUILDS) {
+    const out = join(root, 'agent/prebuilds', target, 'loopwatch.node');
+    mkdirSync(dirname(out), { recursive: true });
+    const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-pthread', '-D_GNU_SOURCE', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', '-include', join(root, 'agent/native/glibc-baseline.h'), '-I', include, '-o', out, ...sources, ...flags];
+    const r = spawnSync(cc, args, { stdio: 'inherit' });
+    if (r.error || r.status !== 0) {
+      rmSync(dirname(out), { recursive: true, force: true });
+      console.error(`loopwatch: no prebuilt addon for ${target} (${cc}: ${r.error?.code === 'ENOENT' ? 'not installed' : (r.error?.message ?? `exit ${r.status}`)})`);
+    } else built.push(target);
+  }
+  return built;
+}
+
+/**
+ * `prepack` of the agent package (`npm pack -w agent`, `npm publish`): a clean build, so the tarball holds exactly
+ * what agent/src compiles to (no output of a deleted source), and, on Linux, the native addon — a package published
+ * without it would silently give every Linux user the timer fallback, so here a failed compile fails the pack.
+ */
+function buildPackage() {
+  rmSync(join(root, 'agent/dist'), { recursive: true, force: true });
+  build({ nativeRequired: true });
+  buildPrebuilds();
+  const missing = ['agent/dist/index.js', 'agent/dist/register.js', 'agent/dist/index.d.ts'].filter((f) => !existsSync(join(root, f)));
+  if (missing.length) {
+    console.error(`loopwatch: the build did not produce ${missing.join(', ')}; not packing`);
+    process.exit(1);
   }
 }
 
@@ -100,6 +151,7 @@ async function test(args) {
   const plan = [
     [22, pick(agentTests)],
     [24, pick([...agentTests, ...otherTests])],
+    [26, pick(agentTests)],
   ];
   const totals = { pass: 0, fail: 0, skipped: 0, failedRuns: 0 };
   for (const [major, files] of plan) {
@@ -126,6 +178,12 @@ switch (task) {
   case 'build':
     build();
     break;
+  case 'package':
+    buildPackage();
+    break;
+  case 'prebuilds':
+    console.log(`loopwatch: prebuilt ${buildPrebuilds().join(', ') || 'nothing'}`);
+    break;
   case 'test':
     await test(rest);
     break;
@@ -136,6 +194,6 @@ switch (task) {
     runOnNode24('bench/overhead.mjs', rest);
     break;
   default:
-    console.error('usage: node scripts/run.mjs build|test [filter…]|demo|bench');
+    console.error('usage: node scripts/run.mjs build|package|prebuilds|test [filter…]|demo|bench');
     process.exit(2);
 }

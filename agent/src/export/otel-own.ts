@@ -14,7 +14,7 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Socket } from 'node:net';
 import { describe, type Diagnostics } from '../runtime/diag';
 import type { OtlpSignal } from './otlp-protocol';
-import { LOG_EXPORTERS, METRIC_EXPORTERS } from './otlp-protocol';
+import { LOG_EXPORTERS, METRIC_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
 import type { OtelEnvSettings, SignalSettings } from './otel-env';
 
 /** agent.stop() and the exit flush wait this long at most for the last export. */
@@ -81,13 +81,19 @@ export function unrefAgentFactory(signal: OtlpSignal, diag: Diagnostics, env = p
 function exporterClass(signal: OtlpSignal, settings: SignalSettings, diag: Diagnostics): (new (config: object) => unknown) | undefined {
   const module = (signal === 'METRICS' ? METRIC_EXPORTERS : LOG_EXPORTERS)[settings.protocol]!;
   try {
-    // Loaded only when needed: most apps bring their own SDK, or scrape Prometheus.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require(module) as Record<string, new (config: object) => unknown>)[signal === 'METRICS' ? 'OTLPMetricExporter' : 'OTLPLogExporter'];
+    // Loaded only when needed: most apps bring their own SDK, or scrape Prometheus. Only http/protobuf is bundled.
+    const loaded = requireOtlpExporter(module, settings.protocol, protocolVariable(signal)) as Record<string, new (config: object) => unknown>;
+    return loaded[signal === 'METRICS' ? 'OTLPMetricExporter' : 'OTLPLogExporter'];
   } catch (err) {
     diag.error('otel', `could not load ${module}`, err);
     return undefined;
   }
+}
+
+/** The variable that chose a signal's protocol, for the message when its exporter is not installed. */
+function protocolVariable(signal: OtlpSignal): string {
+  const specific = `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`;
+  return process.env[specific] ? specific : 'OTEL_EXPORTER_OTLP_PROTOCOL';
 }
 
 function origin(url: string): string {

@@ -1,4 +1,8 @@
-/** Which OTLP exporter package serves each value of `OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL` (shared by both threads). */
+/**
+ * Which OTLP exporter package serves each value of `OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL` (shared by both threads).
+ * Only the default protocol's (http/protobuf) are dependencies of the package; the others are optional peer
+ * dependencies, installed by the apps that choose them — gRPC alone is ~6 MB of the install (docs/install.md).
+ */
 
 export type OtlpSignal = 'METRICS' | 'LOGS';
 
@@ -13,15 +17,25 @@ export const LOG_EXPORTERS: Readonly<Record<string, string>> = {
   grpc: '@opentelemetry/exporter-logs-otlp-grpc',
 };
 
-/** The protocol a signal is exported with (`http/protobuf` by default, as the spec says) and the variable that set it. */
-export function otlpProtocol(signal: OtlpSignal, env: NodeJS.ProcessEnv = process.env): { protocol: string; variable: string } {
-  const specific = `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`;
-  const variable = env[specific] ? specific : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  return { protocol: env[variable] || 'http/protobuf', variable };
+/** The protocol whose exporters the package depends on; the others' are optional peers. */
+export const BUNDLED_PROTOCOL = 'http/protobuf';
+
+/**
+ * Loads an exporter package of the maps above. When an optional peer is not installed, the error says which package
+ * the protocol needs and how to get it, in one line (Node's own "Cannot find module" carries the require stack).
+ */
+export function requireOtlpExporter(module: string, protocol: string, variable = 'OTEL_EXPORTER_OTLP_PROTOCOL'): Record<string, unknown> {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(module) as Record<string, unknown>;
+  } catch (err) {
+    // Only the package itself missing: a missing dependency of an installed exporter is a broken install, said as is.
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code !== 'MODULE_NOT_FOUND' || !String(e.message).startsWith(`Cannot find module '${module}'`)) throw err;
+    throw new Error(
+      `${variable}=${protocol} needs the optional package ${module}, which is not installed: \`npm install ${module}\` ` +
+        `in the application (loopwatch bundles the ${BUNDLED_PROTOCOL} exporters only)`,
+    );
+  }
 }
 
-/** Whether `OTEL_<signal>_EXPORTER` (a list; unset means the default, otlp) selects OTLP. */
-export function otlpSelected(signal: OtlpSignal, env: NodeJS.ProcessEnv = process.env): boolean {
-  const selected = env[`OTEL_${signal}_EXPORTER`];
-  return !selected || selected.split(',').some((e) => e.trim().toLowerCase() === 'otlp');
-}

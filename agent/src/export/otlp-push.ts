@@ -9,7 +9,7 @@
  * Prometheus exporter does, for minutes — does not keep a freeze that is over).
  */
 import type { Diagnostics } from '../runtime/diag';
-import { METRIC_EXPORTERS } from './otlp-protocol';
+import { METRIC_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
 import { ATTR_THREAD_NAME, LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 
 export type ResourceValue = string | number | boolean | (string | number | boolean)[];
@@ -185,7 +185,7 @@ export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics):
           const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
           const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
           const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-          const { OTLPMetricExporter } = require(METRIC_EXPORTERS[config.protocol]!) as { OTLPMetricExporter: new () => PushExporter };
+          const { OTLPMetricExporter } = requireOtlpExporter(METRIC_EXPORTERS[config.protocol]!, config.protocol) as unknown as { OTLPMetricExporter: new () => PushExporter };
           /* eslint-enable @typescript-eslint/no-require-imports */
           resource = resourceFromAttributes(config.resource);
           kinds = { gauge: sdk.DataPointType.GAUGE, cumulative: sdk.AggregationTemporality.CUMULATIVE, double: api.ValueType.DOUBLE };

