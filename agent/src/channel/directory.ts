@@ -15,7 +15,7 @@ export interface MetricSource {
 }
 
 /** Label cardinality bound: at most this many threads are reported per process. */
-export const MAX_THREADS = 64;
+const MAX_THREADS = 64;
 /** How many ended threads are remembered (a late announcement comes within moments of the end). */
 const MAX_EXITED = 1024;
 
@@ -82,7 +82,9 @@ export class ThreadDirectory implements MetricSource {
 
   private markExited(id: number): void {
     this.exited.add(id);
-    if (this.exited.size > MAX_EXITED) this.exited.delete(this.exited.values().next().value!);
+    if (this.exited.size <= MAX_EXITED) return;
+    const oldest = this.exited.values().next();
+    if (!oldest.done) this.exited.delete(oldest.value);
   }
 
   threads(): Iterable<MonitoredThread> {

@@ -10,7 +10,7 @@ import type { StallEvent } from '../types';
  * BroadcastChannel message loads Node's bundled undici (its MessageEvent), ~14 MB of RSS that an app
  * without monitored worker threads should not pay.
  */
-export const CHANNEL_NAME = 'loopwatch:v1';
+const CHANNEL_NAME = 'loopwatch:v1';
 
 export type ChannelMessage =
   /** A thread announces its shared state (sent at start and again on `hello`). */

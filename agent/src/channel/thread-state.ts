@@ -99,13 +99,13 @@ export class ThreadState {
   }
 
   recordStall(seconds: number): void {
-    this.f[STALL + bucketIndex(STALL_BUCKETS, seconds)]!++;
+    this.f[STALL + bucketIndex(STALL_BUCKETS, seconds)]++;
     this.f[H.StallSum] += seconds;
   }
 
   recordGc(type: GcType, seconds: number): void {
     const base = GC + GC_STRIDE * GC_TYPES.indexOf(type);
-    this.f[base + bucketIndex(GC_BUCKETS, seconds)]!++;
+    this.f[base + bucketIndex(GC_BUCKETS, seconds)]++;
     this.f[base + GC_STRIDE - 1] += seconds;
   }
 
@@ -148,34 +148,34 @@ export class ThreadState {
   }
   /** The heartbeat's current interval (adaptive: between the resolution and the configured maximum). */
   get intervalMs(): number {
-    return this.f[H.IntervalMs]!;
+    return this.f[H.IntervalMs];
   }
   /** The id of the thread's native deadline, if it has one. */
   get deadlineId(): number | undefined {
-    const v = this.f[H.DeadlineId]!;
+    const v = this.f[H.DeadlineId];
     return v > 0 ? v - 1 : undefined;
   }
   /** The delay-sampling resolution (ms). */
   get resolutionMs(): number {
-    return this.f[H.ResolutionMs]!;
+    return this.f[H.ResolutionMs];
   }
   get thresholdMs(): number {
-    return this.f[H.ThresholdMs]!;
+    return this.f[H.ThresholdMs];
   }
   get loopActiveMs(): number {
-    return this.f[H.EluActiveMs]!;
+    return this.f[H.EluActiveMs];
   }
   get loopIdleMs(): number {
-    return this.f[H.EluIdleMs]!;
+    return this.f[H.EluIdleMs];
   }
   get delaySum(): number {
-    return this.f[H.DelaySum]!;
+    return this.f[H.DelaySum];
   }
   get delaySumSq(): number {
-    return this.f[H.DelaySumSq]!;
+    return this.f[H.DelaySumSq];
   }
   get stallSum(): number {
-    return this.f[H.StallSum]!;
+    return this.f[H.StallSum];
   }
   delayBuckets(): Float64Array {
     return this.f.subarray(DELAY_COARSE, DELAY_COARSE + DELAY_BUCKETS.length + 1);
@@ -195,13 +195,13 @@ export class ThreadState {
     const out: (Exemplar | undefined)[] = [];
     for (let i = 0; i <= STALL_BUCKETS.length; i++) {
       const base = EXEMPLAR + EXEMPLAR_STRIDE * i;
-      const timestamp = this.f[base + 1]!;
+      const timestamp = this.f[base + 1];
       out.push(
         timestamp > 0
           ? {
-              value: this.f[base]!,
+              value: this.f[base],
               timestamp,
-              traceId: this.u[base + 2]!.toString(16).padStart(16, '0') + this.u[base + 3]!.toString(16).padStart(16, '0'),
+              traceId: this.u[base + 2].toString(16).padStart(16, '0') + this.u[base + 3].toString(16).padStart(16, '0'),
             }
           : undefined,
       );
@@ -210,7 +210,7 @@ export class ThreadState {
   }
 
   gcSum(type: GcType): number {
-    return this.f[GC + GC_STRIDE * GC_TYPES.indexOf(type) + GC_STRIDE - 1]!;
+    return this.f[GC + GC_STRIDE * GC_TYPES.indexOf(type) + GC_STRIDE - 1];
   }
 
   /**

@@ -6,7 +6,7 @@ import { LoopSampler, type DetectedStall, type SamplerClock } from './sampler';
 import { ThreadState } from '../channel/thread-state';
 
 const realClock: SamplerClock = {
-  nowNs: process.hrtime.bigint,
+  nowNs: () => process.hrtime.bigint(),
   loopTime: () => {
     const u = performance.eventLoopUtilization();
     return { active: u.active, idle: u.idle };

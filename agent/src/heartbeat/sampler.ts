@@ -86,14 +86,14 @@ export class LoopSampler {
     const t = clock.loopTime();
     this.prevActive = t.active;
     this.interval = meterCells ? this.maxIntervalMs : resolutionMs;
-    this.firstSpanId = meterCells ? meterCells[0]! : NaN;
+    this.firstSpanId = meterCells ? meterCells[0] : NaN;
     if (meterCells) {
       meterCells[4] = thresholdMs;
       // Before the loop started (utilization all zero), the first iteration holds the rest of the script's run:
       // ignored by the meter if it completes before the first beat, which otherwise sets the script's part aside.
       if (t.active + t.idle === 0) {
         meterCells[5] = Infinity;
-        meterCells[6] = meterCells[0]!;
+        meterCells[6] = meterCells[0];
       }
     }
     this.errorBudgetMs = DURATION_ERROR_BUDGET * thresholdMs;
@@ -171,15 +171,15 @@ export class LoopSampler {
       this.firstSpan = false;
       preLoopMs = Math.max(0, nowMs - (activeMs + idleMs) - this.firstSpanId);
     }
-    let durationMs = c[2]!;
-    let startMs = c[3]!;
+    let durationMs = c[2];
+    let startMs = c[3];
     c[2] = 0;
-    const current = nowMs - c[0]! - (idleMs - c[1]!);
-    const counted = c[0] !== c[6] ? 0 : c[5] === Infinity ? preLoopMs : c[5]!;
+    const current = nowMs - c[0] - (idleMs - c[1]);
+    const counted = c[0] !== c[6] ? 0 : c[5] === Infinity ? preLoopMs : c[5];
     const currentNew = current - counted;
     // Counted from here on: the meter subtracts it when this iteration completes.
     c[5] = current;
-    c[6] = c[0]!;
+    c[6] = c[0];
     if (currentNew >= this.thresholdMs) {
       if (durationMs === 0) startMs = nowMs - currentNew;
       durationMs += currentNew;

@@ -11,7 +11,7 @@
 /** Index of the explicit bucket for `value` (upper bounds inclusive, like Prometheus `le`). */
 export function bucketIndex(bounds: readonly number[], value: number): number {
   let i = 0;
-  while (i < bounds.length && value > bounds[i]!) i++;
+  while (i < bounds.length && value > bounds[i]) i++;
   return i;
 }
 
@@ -27,7 +27,7 @@ export function fineIndex(seconds: number): number {
 }
 
 /** Geometric middle of a fine bucket: the value reported for samples in it. */
-export function fineValue(index: number): number {
+function fineValue(index: number): number {
   if (index === 0) return FINE_BASE_S / 2;
   return FINE_BASE_S * 2 ** ((index + 0.5) / FINE_PER_OCTAVE);
 }
@@ -49,14 +49,14 @@ export interface WindowStats {
  */
 export function windowStats(fine: ArrayLike<number>, sum: number, sumSq: number): WindowStats | undefined {
   let count = 0;
-  for (let i = 0; i < fine.length; i++) count += fine[i]!;
+  for (let i = 0; i < fine.length; i++) count += fine[i];
   if (count <= 0) return undefined;
   const mean = sum / count;
   const variance = Math.max(0, sumSq / count - mean * mean);
   let first = -1;
   let last = -1;
   for (let i = 0; i < fine.length; i++) {
-    if (fine[i]! > 0) {
+    if (fine[i] > 0) {
       if (first < 0) first = i;
       last = i;
     }
@@ -77,8 +77,8 @@ function quantile(fine: ArrayLike<number>, count: number, q: number): number {
   const rank = q * count;
   let seen = 0;
   for (let i = 0; i < fine.length; i++) {
-    seen += fine[i]!;
-    if (seen >= rank && fine[i]! > 0) return fineValue(i);
+    seen += fine[i];
+    if (seen >= rank && fine[i] > 0) return fineValue(i);
   }
   return fineValue(fine.length - 1);
 }

@@ -3,7 +3,7 @@ import * as N from './names';
 import type { SeriesStore } from './store';
 
 /** Label cardinality bound: pools reported per thread. */
-export const MAX_POOLS = 50;
+const MAX_POOLS = 50;
 
 /**
  * The core's PoolSink: each pool gets its own series in shared memory, read by
@@ -14,6 +14,8 @@ export const MAX_POOLS = 50;
 export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) => void): SinkFactory {
   const live = new Set<string>();
   const factory: SinkFactory = (rawName: string, kind: PoolKind): PoolSink => {
+    // The name reaches here from monitorPool({ name }) in JavaScript, where it may not be a string.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- defends the untyped caller
     const base = String(rawName).slice(0, 64) || kind;
     let name = base;
     for (let i = 2; live.has(name); i++) name = `${base}#${i}`;
@@ -42,8 +44,12 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
         idle.set(s.idle);
         pending.set(s.pending);
       },
-      observeWait: (seconds) => void (closed || wait.observe(seconds)),
-      observeUse: (seconds) => void (closed || use.observe(seconds)),
+      observeWait(seconds) {
+        if (!closed) wait.observe(seconds);
+      },
+      observeUse(seconds) {
+        if (!closed) use.observe(seconds);
+      },
       error(type) {
         if (closed) return;
         let c = errors.get(type);
@@ -66,8 +72,12 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
     const submitted = THREADPOOL_FAMILIES.map((f) => store.counter(N.THREADPOOL_OPERATIONS, { [N.ATTR_THREADPOOL_FAMILY]: f }));
     let closed = false;
     return {
-      inFlight: (i, n) => void (closed || inFlight[i]?.set(n)),
-      submitted: (i) => void (closed || submitted[i]?.add(1)),
+      inFlight(i, n) {
+        if (!closed) inFlight[i]?.set(n);
+      },
+      submitted(i) {
+        if (!closed) submitted[i]?.add(1);
+      },
       close() {
         if (closed) return;
         closed = true;

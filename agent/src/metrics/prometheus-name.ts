@@ -35,9 +35,11 @@ export function prometheusLabel(attribute: string): string {
 function unitToWord(unit: string): string {
   const stripped = unit.replace(/\{[^}]*\}/g, '');
   if (!stripped) return '';
-  const [num, per] = stripped.split('/');
+  const parts = stripped.split('/');
+  const num = parts[0];
   const first = num ? (UNIT_WORDS[num] ?? num) : '';
-  if (per === undefined) return first;
+  if (parts.length === 1) return first;
+  const per = parts[1];
   const second = UNIT_WORDS[per] ?? per;
   return first ? `${first}_per_${second}` : `per_${second}`;
 }

@@ -1,7 +1,8 @@
 import { bucketIndex } from './histogram';
 import { ATTR_POOL_KIND, ATTR_POOL_NAME, ATTR_THREAD_NAME, metricDefinition, type MetricDefinition } from './names';
 
-export type Attributes = Readonly<Record<string, string>>;
+/** Partial: a lookup of a key the series does not carry is undefined, and the code checks for it. */
+export type Attributes = Readonly<Partial<Record<string, string>>>;
 
 /** A metric series living in shared memory, announced to other threads by message. */
 export interface SeriesAnnouncement {
@@ -46,12 +47,22 @@ export class SeriesStore {
 
   gauge(name: string, attributes: Attributes): GaugeHandle & { remove(): void } {
     const view = this.create(name, attributes);
-    return { set: (v) => void (view.data[0] = v), remove: () => this.remove(view.id) };
+    return {
+      set: (v) => {
+        view.data[0] = v;
+      },
+      remove: () => this.remove(view.id),
+    };
   }
 
   counter(name: string, attributes: Attributes): CounterHandle & { remove(): void } {
     const view = this.create(name, attributes);
-    return { add: (v) => void (view.data[0]! += v), remove: () => this.remove(view.id) };
+    return {
+      add: (v) => {
+        view.data[0] += v;
+      },
+      remove: () => this.remove(view.id),
+    };
   }
 
   histogram(name: string, attributes: Attributes): HistogramHandle & { remove(): void } {
@@ -60,8 +71,8 @@ export class SeriesStore {
     const sumIndex = bounds.length + 1;
     return {
       observe: (v) => {
-        view.data[bucketIndex(bounds, v)]!++;
-        view.data[sumIndex]! += v;
+        view.data[bucketIndex(bounds, v)]++;
+        view.data[sumIndex] += v;
       },
       remove: () => this.remove(view.id),
     };
