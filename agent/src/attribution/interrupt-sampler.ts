@@ -21,7 +21,6 @@ export class InterruptSampler {
   /** A sample of the current thread now (tests, and in-process fallbacks). */
   readonly sample: () => AttributionSample;
   private readonly deferred: [string, unknown][] = [];
-  private uncountableReported = false;
 
   constructor(
     private readonly tracking: RequestTracking,
@@ -64,12 +63,8 @@ export class InterruptSampler {
   // used), not on every sample inside the stall it measures.
   private countInflight(): number | undefined {
     try {
-      const n = countRequestsInFlight();
-      if (n === undefined && !this.uncountableReported) {
-        this.uncountableReported = true;
-        this.deferError('counting the requests in flight', new Error('process._getActiveHandles() is missing: requests in flight are not counted'));
-      }
-      return n;
+      // Undefined where the private internals it needs are missing (runtime/internals.ts said so, once).
+      return countRequestsInFlight();
     } catch (err) {
       this.deferError('counting the requests in flight', err);
       return undefined;

@@ -3,18 +3,11 @@
  * heartbeat under 'auto'), the `http.server.request.start` subscriber that enters a request's context where a
  * connection has no frame of its own, and fastify's route templates.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import { createRequestContext, type RequestContext } from './request-context';
 import { kTemplate, type RequestRecord, type ThreadAttributionOptions } from './thread-types';
 import { otelRegistered } from '../runtime/otel-global';
-
-/**
- * AsyncLocalStorage built on async_hooks (Node 22 without --experimental-async-context-frame; Node 24 with
- * --no-async-context-frame): once a store is entered, every async resource the app creates — every promise
- * included — runs a JS init hook. The AsyncContextFrame implementation has no `_propagate`.
- */
-const ALS_ON_ASYNC_HOOKS = typeof (AsyncLocalStorage.prototype as { _propagate?: unknown })._propagate === 'function';
+import { alsOnAsyncHooks } from '../runtime/internals';
 
 type TrackingOptions = Pick<ThreadAttributionOptions, 'requests' | 'requestScope' | 'onUntrackedRequest'>;
 
@@ -41,7 +34,7 @@ export class RequestTracking {
   ) {
     // See ThreadAttributionOptions.requests. Under 'auto' without it, refresh() looks on each heartbeat whether an
     // OpenTelemetry context manager has since made AsyncLocalStorage paid for.
-    this.tracks = options.requests === true || (options.requests !== false && (!ALS_ON_ASYNC_HOOKS || deepRuns || otelRegistered('context')));
+    this.tracks = options.requests === true || (options.requests !== false && (!alsOnAsyncHooks(onError) || deepRuns || otelRegistered('context')));
     if (this.tracks) this.trackingContext();
     this.mayTrackLater = !this.tracks && options.requests !== false;
     this.untrackedUnreported = options.requests !== false;

@@ -11,6 +11,7 @@ import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
 import { markCulprit, type StallMark, type StallMarks } from './stall-mark';
 import { kSpan, type RequestRecord } from './thread-types';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
+import { socketResponse } from '../runtime/internals';
 
 interface OtelApi {
   trace: { getActiveSpan(): (SpanLike & { spanContext(): { traceId: string; spanId: string } }) | undefined };
@@ -148,7 +149,8 @@ export class SpanCapture {
   private requestStarted({ request, response, socket, server }: RequestStart): void {
     // Published before node:http assigns the response: a socket still busy with an earlier response means this
     // one is queued behind it (pipelining).
-    if (!socket || !socket._httpMessage || socket._httpMessage === response || typeof socket.once !== 'function') {
+    const assigned = socket ? socketResponse(socket) : undefined;
+    if (!socket || !assigned || assigned === response || typeof socket.once !== 'function') {
       // `on`, not `once`: a response emits 'close' once, and `once` would allocate a wrapper per request and
       // search the listener list to remove it.
       response.on('close', this.onClose);

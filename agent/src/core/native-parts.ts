@@ -7,8 +7,13 @@ import { loadNative, type Deadline, type LoopMeter, type Native } from '../runti
 export function createDeadline(diag: Diagnostics): Deadline | undefined {
   const loaded = loadNative();
   if ('error' in loaded) {
-    // Expected elsewhere; on Linux it ships with the package, so say why once (the main thread's agent only).
-    if (process.platform === 'linux' && isMainThread) diag.warn(`${loaded.error}; the watchdog polls on a timer instead (LOOPWATCH_NATIVE=off silences this)`);
+    // Information, not a fault: one line at start (the main thread's agent only) saying what precision this platform gets.
+    if (isMainThread) {
+      diag.warn(
+        `${loaded.error}: stalls are timed by JavaScript timers (a heartbeat every 10 ms under load) and the watchdog polls; ` +
+          'LOOPWATCH_NATIVE=off silences this',
+      );
+    }
     return undefined;
   }
   try {

@@ -4,6 +4,7 @@ import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
+import { otelSdkSharedState } from '../runtime/internals';
 import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
 import { readOtelEnv, type OtelEnvSettings } from './otel-env';
 import { SHUTDOWN_DEADLINE_MS, startOwnPipeline, withDeadline } from './otel-own';
@@ -170,7 +171,7 @@ export class OtelExporter {
     const protocol = this.env.metrics.protocol;
     // The app's SDK keeps its resource in a private field. Its detectors may still be settling (host.id, …):
     // wait, or the pushed series would carry a resource of its own.
-    const resource = own ? this.ownResource : sdk._sharedState?.resource;
+    const resource = own ? this.ownResource : otelSdkSharedState(sdk, (what) => this.diag.error('otel', what))?.resource;
     if (resource?.asyncAttributesPending) await resource.waitForAsyncAttributes?.();
     let attributes = resource?.attributes;
     if (!attributes) {
@@ -246,7 +247,7 @@ interface SdkMeterProviderLike {
  * `OTEL_METRICS_EXPORTER` unset or including `otlp` (NodeSDK's rule) has to do.
  */
 function appExportsOtlp(provider: SdkMeterProviderLike, otlpSelected: boolean): boolean {
-  const collectors = provider._sharedState?.metricCollectors;
+  const collectors = otelSdkSharedState(provider)?.metricCollectors;
   if (Array.isArray(collectors)) return collectors.some((c) => c?._metricReader?._exporter?.constructor?.name === 'OTLPMetricExporter');
   const env = process.env;
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) && otlpSelected;

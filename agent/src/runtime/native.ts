@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { markUnavailable, nativeGcTimerAllowed, type InternalsReport } from './internals';
 
@@ -83,15 +84,35 @@ interface Binding {
 /** Where the build puts the addon for this platform (scripts/run.mjs). */
 export const NATIVE_PATH = join(__dirname, '..', 'native', `loopwatch.${process.platform}-${process.arch}.node`);
 
+/** The C library this Linux process runs on: Alpine's musl or glibc (musl's loader is the tell). */
+function linuxLibc(): 'musl' | 'glibc' {
+  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+  return existsSync(`/lib/ld-musl-${arch}.so.1`) ? 'musl' : 'glibc';
+}
+
+/**
+ * Where the addon may be, best first: the one built for this machine (a source checkout, or the package's own
+ * build), then the package's prebuilt one for this platform (`prebuilds/linux-<arch>[-musl]/`, built by
+ * scripts/run.mjs at pack time). Only files that exist: a missing binary is a fallback, never a crash.
+ */
+export function nativeCandidates(libc: 'musl' | 'glibc' = linuxLibc()): string[] {
+  const target = `${process.platform}-${process.arch}${libc === 'musl' ? '-musl' : ''}`;
+  const built = libc === 'glibc' ? [NATIVE_PATH] : [];
+  return [...built, join(__dirname, '..', '..', 'prebuilds', target, 'loopwatch.node')].filter((f) => existsSync(f));
+}
+
 let loaded: { native: Native } | { error: string } | undefined;
 
 /** The addon, or why it is not there. Loaded once per thread (N-API: each thread gets its own instance). */
 export function loadNative(): { native: Native } | { error: string } {
   if (loaded) return loaded;
   if (process.platform !== 'linux') return (loaded = { error: `no native addon for ${process.platform} (Linux only)` });
+  const libc = linuxLibc();
+  const candidates = nativeCandidates(libc);
+  if (!candidates.length) return (loaded = { error: `no native addon for ${process.platform}-${process.arch} (${libc}) in this package` });
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const b = require(NATIVE_PATH) as Binding;
+    const b = require(candidates[0]!) as Binding;
     loaded = {
       native: {
         createDeadline(): Deadline {
@@ -131,7 +152,8 @@ export function loadNative(): { native: Native } | { error: string } {
       },
     };
   } catch (err) {
-    loaded = { error: `native addon not loaded (${err instanceof Error ? err.message : String(err)})` };
+    // The first line only: a dlopen error carries no require stack worth printing.
+    loaded = { error: `native addon not loaded (${(err instanceof Error ? err.message : String(err)).split('\n')[0]})` };
   }
   return loaded;
 }
