@@ -91,6 +91,8 @@ export interface ThreadpoolStats {
   lastWait: number;
   /** Builtins (zlib, dns) not wrapped yet because nothing has loaded them. */
   unloaded: string[];
+  /** Module exports currently replaced by a counting wrapper (0 with `countOperations: false` and after stop). */
+  wrapped: number;
 }
 
 export interface ThreadpoolMonitorHandle {
