@@ -45,6 +45,8 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
   private readonly probe: QueueWaitProbe;
   private readonly wrappers: Wrappers | null;
   private readonly lazy: LazyBuiltins | null;
+  /** Reused for every push: counting an operation allocates nothing (the sink copies the values). */
+  private readonly snap = { max: 0, used: 0, idle: 0, pending: 0 };
   private readonly reporter = (err: unknown, where: string): void => this.onError(err, where);
 
   constructor(
@@ -141,8 +143,13 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
     const max = this.size;
     const n = this.inFlight;
     const used = n < max ? n : max;
+    const s = this.snap;
+    s.max = max;
+    s.used = used;
+    s.idle = max - used;
+    s.pending = n > max ? n - max : 0;
     try {
-      sink.update({ max, used, idle: max - used, pending: n > max ? n - max : 0 });
+      sink.update(s);
     } catch (err) {
       this.onError(err, 'sink.update');
     }
