@@ -37,7 +37,7 @@ const onError = (err, where) => {
   console.error('monitor error', where, err);
   process.exit(1);
 };
-const handle = startThreadpoolMonitor(sinks, onError, { probeIntervalMs: 1000 });
+const handle = startThreadpoolMonitor(sinks, onError, { probeIntervalMs: 1000, countOperations: true });
 const wrapped = { stat: fs.stat, randomBytes: crypto.randomBytes, deflate: zlib.deflate, pstat: fs.promises.stat, lookup: dns.lookup, plookup: dns.promises.lookup };
 for (const k of Object.keys(plain)) if (plain[k] === wrapped[k]) throw new Error(`${k} was not wrapped`);
 
@@ -146,6 +146,6 @@ const timeIt = (fn, n) => {
   return ((performance.now() - t0) * 1000) / n;
 };
 const syncUs = timeIt(() => moduleMod.syncBuiltinESMExports(), 200);
-const cycleUs = timeIt(() => startThreadpoolMonitor(sinks, onError).stop(), 50);
+const cycleUs = timeIt(() => startThreadpoolMonitor(sinks, onError, { countOperations: true }).stop(), 50);
 const cycleNoCountUs = timeIt(() => startThreadpoolMonitor(sinks, onError, { countOperations: false }).stop(), 50);
 console.log(`\nsyncBuiltinESMExports(): ${f(syncUs, 1)} µs per call; start()+stop(): ${f(cycleUs, 1)} µs counting, ${f(cycleNoCountUs, 1)} µs with countOperations: false`);

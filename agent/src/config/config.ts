@@ -237,7 +237,7 @@ function resolveThreadpool(problems: string[], opt: LoopwatchOptions['threadpool
   if (typeof probe !== 'number' || !Number.isFinite(probe) || probe < 10 || probe > 60_000) {
     problems.push(`threadpool.probeIntervalMs must be a number from 10 to 60000 (ms), got ${show(probe)}`);
   }
-  const count = o.countOperations ?? true;
+  const count = o.countOperations ?? false;
   if (typeof count !== 'boolean') problems.push(`threadpool.countOperations must be a boolean, got ${show(count)}`);
   return { probeIntervalMs: probe, countOperations: count === true };
 }

@@ -59,7 +59,7 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
     this.families = families;
     this.size = threadpoolSize();
     this.probe = new QueueWaitProbe(this);
-    const counting = opts.countOperations !== false;
+    const counting = opts.countOperations === true;
     this.wrappers = counting ? new Wrappers(this, this.reporter) : null;
     this.lazy = counting ? new LazyBuiltins((m) => this.wrappers!.wrapLazy(m), this.reporter) : null;
   }
@@ -210,7 +210,8 @@ export function startThreadpoolMonitor(
       return noop;
     }
     const sink = sinks('libuv', 'libuv');
-    const counting = options?.countOperations !== false;
+    // Opt-in: see docs/pools.md, "Counting operations: opt-in".
+    const counting = options?.countOperations === true;
     const families = counting && sinks.threadpoolFamilies ? sinks.threadpoolFamilies() : null;
     const m = new ThreadpoolMonitor(sink, families, onError, options ?? {});
     running = m;

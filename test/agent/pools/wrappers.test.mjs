@@ -41,7 +41,7 @@ test('every wrapper keeps name, length, own properties and toString; stop() puts
   const list = targets();
   const originals = list.map(([, mod, n]) => mod[n]);
   const { list: errors, onError } = errorLog();
-  const h = startThreadpoolMonitor(recorder().factory, onError, { probeIntervalMs: 1000 });
+  const h = startThreadpoolMonitor(recorder().factory, onError, { probeIntervalMs: 1000, countOperations: true });
   let wrapped = 0;
   try {
     list.forEach(([label, mod, n], i) => {
@@ -70,7 +70,7 @@ test('every wrapper keeps name, length, own properties and toString; stop() puts
 test('util.promisify: custom implementations and object results are kept; fs.promises results and errors unchanged', async () => {
   const customExists = fs.exists[util.promisify.custom];
   const customReadFile = fs.readFile[util.promisify.custom];
-  const h = startThreadpoolMonitor(recorder().factory, errorLog().onError, { probeIntervalMs: 1000 });
+  const h = startThreadpoolMonitor(recorder().factory, errorLog().onError, { probeIntervalMs: 1000, countOperations: true });
   try {
     assert.equal(fs.exists[util.promisify.custom], customExists);
     assert.equal(fs.readFile[util.promisify.custom], customReadFile);
@@ -100,7 +100,7 @@ test('util.promisify: custom implementations and object results are kept; fs.pro
 });
 
 test('a wrapper someone captured before stop() passes straight through afterwards and counts nothing', async () => {
-  const h = startThreadpoolMonitor(recorder().factory, errorLog().onError, { probeIntervalMs: 1000 });
+  const h = startThreadpoolMonitor(recorder().factory, errorLog().onError, { probeIntervalMs: 1000, countOperations: true });
   const heldStat = fs.stat;
   const heldPromise = fs.promises.stat;
   const done = new Promise((res) => heldStat(self, res));
@@ -133,4 +133,24 @@ test('100 start/stop cycles: originals back after every stop, module hook gone, 
   // Bound: syncBuiltinESMExports (twice per cycle) raises RSS by ≈ 8–11 MB over its first ~50 calls and then stays
   // flat (docs/pools.md); more than that over 100 cycles would be a leak of the monitor's own.
   assert.ok(grewMb < 14, `RSS grew ${grewMb.toFixed(1)} MB over 100 cycles`);
+});
+
+test('by default nothing is wrapped and no module hook is installed; the queue-wait probe still runs', async () => {
+  const list = targets();
+  const originals = list.map(([, mod, n]) => mod[n]);
+  const { rec, factory } = recorder();
+  const { list: errors, onError } = errorLog();
+  const h = startThreadpoolMonitor(factory, onError, { probeIntervalMs: 10 });
+  try {
+    list.forEach(([label, mod, n], i) => assert.equal(mod[n], originals[i], `${label} not wrapped by default`));
+    assert.equal(h.stats().wrapped, 0);
+    assert.deepEqual(h.stats().unloaded, [], 'no deferred builtins, so no load hook');
+    const deadline = Date.now() + 10_000;
+    while (rec.waits.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(rec.waits.length >= 3, `probe waits observed (${rec.waits.length})`);
+    assert.equal(rec.last.max, h.stats().size);
+  } finally {
+    h.stop();
+  }
+  assert.deepEqual(errors, []);
 });
