@@ -14,8 +14,8 @@
 //   B: every pool monitored (threadpool monitor on, monitorPool on all four)
 // --fs: the threadpool monitor's operation counting alone, on a file-serving handler (fs.stat + fs.promises.readFile
 // of a 4 KiB file per request; no database):
-//   A: loopwatch with threadpool: { countOperations: false } (the queue-wait probe only)
-//   B: loopwatch defaults (fs/crypto/zlib/dns counted)
+//   A: loopwatch with threadpool: { countOperations: false } (the default: the queue-wait probe only)
+//   B: loopwatch with threadpool: { countOperations: true } (fs/crypto/zlib/dns counted)
 // Output: a markdown table (per-round CPU/request, ratio B/A with min … max) and bench/results/pools-http[-fs].md.
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -29,8 +29,15 @@ const here = dirname(fileURLToPath(import.meta.url));
 async function fsServerMain(arm) {
   const http = require('node:http');
   const fs = require('node:fs');
-  const agent = require('loopwatch').start({ prometheus: { port: 0 }, ...(arm === 'B' ? {} : { threadpool: { countOperations: false } }) });
+  // --preload: zlib and dns loaded before the agent, so the monitor wraps them at start and registers no module hook.
+  if (PRELOAD) {
+    require('node:zlib');
+    require('node:dns');
+  }
+  const agent = require('loopwatch').start({ prometheus: { port: 0 }, threadpool: { countOperations: arm === 'B' } });
   const metricsUrl = (await agent.ready()).prometheusUrl;
+  // --sync-a: arm A also calls module.syncBuiltinESMExports() once, as the counting monitor does at start.
+  if (SYNC_A && arm === 'A') require('node:module').syncBuiltinESMExports();
   const file = join(require('node:os').tmpdir(), `lw-pools-http-${process.pid}`);
   fs.writeFileSync(file, Buffer.alloc(4096, 120));
   let served = 0;
@@ -64,7 +71,7 @@ async function fsServerMain(arm) {
 async function serverMain(arm) {
   const http = require('node:http');
   const monitored = arm === 'B';
-  const agent = require('loopwatch').start({ prometheus: { port: 0 }, ...(monitored ? {} : { threadpool: false }) });
+  const agent = require('loopwatch').start({ prometheus: { port: 0 }, threadpool: monitored ? { countOperations: true } : false });
   const metricsUrl = (await agent.ready()).prometheusUrl;
   const genericPool = require('generic-pool');
   const { Pool: TarnPool } = require('tarn');
@@ -115,9 +122,11 @@ async function serverMain(arm) {
 }
 
 const FS_MODE = process.argv.includes('--fs');
+const PRELOAD = process.argv.includes('--preload');
+const SYNC_A = process.argv.includes('--sync-a');
 
 function startServer(arm) {
-  const child = fork(fileURLToPath(import.meta.url), ['--server', arm, ...(FS_MODE ? ['--fs'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--server', arm, ...(FS_MODE ? ['--fs'] : []), ...(PRELOAD ? ['--preload'] : []), ...(SYNC_A ? ['--sync-a'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waitFor = (type) =>
     new Promise((resolve, reject) => {
       const onMsg = (m) => {
@@ -171,7 +180,7 @@ async function main() {
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (k === 'quick') Object.assign(o, { rounds: 2, duration: 3, warmup: 1 });
-    else if (k === 'fs') continue;
+    else if (k === 'fs' || k === 'preload' || k === 'sync-a') continue;
     else if (k in o) o[k] = Number(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
@@ -199,7 +208,7 @@ async function main() {
     '| arm | CPU µs/request (median) | rounds |',
     '|---|---:|---|',
     `| A: ${FS_MODE ? 'loopwatch, countOperations: false (fs handler)' : 'loopwatch, no pool monitoring'} | ${median(A).toFixed(1)} | ${A.map((x) => x.toFixed(1)).join(', ')} |`,
-    `| B: ${FS_MODE ? 'loopwatch defaults, fs counted (fs handler)' : 'loopwatch, threadpool + 4 pools monitored'} | ${median(B).toFixed(1)} | ${B.map((x) => x.toFixed(1)).join(', ')} |`,
+    `| B: ${FS_MODE ? 'loopwatch, countOperations: true (fs handler)' : 'loopwatch, threadpool + 4 pools monitored'} | ${median(B).toFixed(1)} | ${B.map((x) => x.toFixed(1)).join(', ')} |`,
     '',
     `B / A per round: median ${pct(median(ratios))} (min ${pct(Math.min(...ratios))} … max ${pct(Math.max(...ratios))}).`,
   ];
