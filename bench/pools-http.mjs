@@ -34,6 +34,12 @@ async function fsServerMain(arm) {
     require('node:zlib');
     require('node:dns');
   }
+  // --taint-a: arm A first starts and stops a counting monitor (wrap, then restore) before the agent starts without
+  // counting: does the cost stay with a process whose builtins were wrapped once?
+  if (TAINT_A && arm === 'A') {
+    const sink = { update() {}, observeWait() {}, observeUse() {}, error() {}, close() {} };
+    require('../agent/dist/pools/index.js').startThreadpoolMonitor(() => sink, () => {}, { countOperations: true }).stop();
+  }
   const agent = require('loopwatch').start({ prometheus: { port: 0 }, threadpool: { countOperations: arm === 'B' } });
   const metricsUrl = (await agent.ready()).prometheusUrl;
   // --sync-a: arm A also calls module.syncBuiltinESMExports() once, as the counting monitor does at start.
@@ -124,9 +130,10 @@ async function serverMain(arm) {
 const FS_MODE = process.argv.includes('--fs');
 const PRELOAD = process.argv.includes('--preload');
 const SYNC_A = process.argv.includes('--sync-a');
+const TAINT_A = process.argv.includes('--taint-a');
 
 function startServer(arm) {
-  const child = fork(fileURLToPath(import.meta.url), ['--server', arm, ...(FS_MODE ? ['--fs'] : []), ...(PRELOAD ? ['--preload'] : []), ...(SYNC_A ? ['--sync-a'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--server', arm, ...(FS_MODE ? ['--fs'] : []), ...(PRELOAD ? ['--preload'] : []), ...(SYNC_A ? ['--sync-a'] : []), ...(TAINT_A ? ['--taint-a'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waitFor = (type) =>
     new Promise((resolve, reject) => {
       const onMsg = (m) => {
@@ -180,7 +187,7 @@ async function main() {
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (k === 'quick') Object.assign(o, { rounds: 2, duration: 3, warmup: 1 });
-    else if (k === 'fs' || k === 'preload' || k === 'sync-a') continue;
+    else if (k === 'fs' || k === 'preload' || k === 'sync-a' || k === 'taint-a') continue;
     else if (k in o) o[k] = Number(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
