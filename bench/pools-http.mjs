@@ -12,7 +12,11 @@
 // PostgreSQL 127.0.0.1:5432 db test) and a mysql2 query (SELECT 1 on MariaDB 127.0.0.1:3306 db test).
 //   A: no pool monitoring (threadpool: false, no monitorPool)
 //   B: every pool monitored (threadpool monitor on, monitorPool on all four)
-// Output: a markdown table (per-round CPU/request, ratio B/A with min … max) and bench/results/pools-http.md.
+// --fs: the threadpool monitor's operation counting alone, on a file-serving handler (fs.stat + fs.promises.readFile
+// of a 4 KiB file per request; no database):
+//   A: loopwatch with threadpool: { countOperations: false } (the default: the queue-wait probe only)
+//   B: loopwatch with threadpool: { countOperations: true } (fs/crypto/zlib/dns counted)
+// Output: a markdown table (per-round CPU/request, ratio B/A with min … max) and bench/results/pools-http[-fs].md.
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,10 +26,58 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
 
+async function fsServerMain(arm) {
+  const http = require('node:http');
+  const fs = require('node:fs');
+  // --preload: zlib and dns loaded before the agent, so the monitor wraps them at start and registers no module hook.
+  if (PRELOAD) {
+    require('node:zlib');
+    require('node:dns');
+  }
+  // --taint-a: arm A first starts and stops a counting monitor (wrap, then restore) before the agent starts without
+  // counting: does the cost stay with a process whose builtins were wrapped once?
+  if (TAINT_A && arm === 'A') {
+    const sink = { update() {}, observeWait() {}, observeUse() {}, error() {}, close() {} };
+    require('../agent/dist/pools/index.js').startThreadpoolMonitor(() => sink, () => {}, { countOperations: true }).stop();
+  }
+  const agent = require('loopwatch').start({ prometheus: { port: 0 }, threadpool: { countOperations: arm === 'B' } });
+  const metricsUrl = (await agent.ready()).prometheusUrl;
+  // --sync-a: arm A also calls module.syncBuiltinESMExports() once, as the counting monitor does at start.
+  if (SYNC_A && arm === 'A') require('node:module').syncBuiltinESMExports();
+  const file = join(require('node:os').tmpdir(), `lw-pools-http-${process.pid}`);
+  fs.writeFileSync(file, Buffer.alloc(4096, 120));
+  let served = 0;
+  const server = http.createServer((req, res) => {
+    fs.stat(file, (err, st) => {
+      if (err) return void res.writeHead(500).end(String(err));
+      fs.promises.readFile(file).then(
+        (body) => {
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': st.size, 'last-modified': st.mtime.toUTCString() });
+          res.end(body);
+          served++;
+        },
+        (e) => res.writeHead(500).end(String(e)),
+      );
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  process.on('message', (msg) => {
+    if (msg === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send({ type: 'stats', cpuUs: cpu.user + cpu.system, served });
+    } else if (msg === 'exit') {
+      fs.rmSync(file, { force: true });
+      process.exit(0);
+    }
+  });
+  process.send({ type: 'ready', url: `http://127.0.0.1:${server.address().port}/`, metricsUrl });
+}
+
 async function serverMain(arm) {
   const http = require('node:http');
   const monitored = arm === 'B';
-  const agent = require('loopwatch').start({ prometheus: { port: 0 }, ...(monitored ? {} : { threadpool: false }) });
+  const agent = require('loopwatch').start({ prometheus: { port: 0 }, threadpool: monitored ? { countOperations: true } : false });
   const metricsUrl = (await agent.ready()).prometheusUrl;
   const genericPool = require('generic-pool');
   const { Pool: TarnPool } = require('tarn');
@@ -75,8 +127,13 @@ async function serverMain(arm) {
   process.send({ type: 'ready', url: `http://127.0.0.1:${server.address().port}/`, metricsUrl });
 }
 
+const FS_MODE = process.argv.includes('--fs');
+const PRELOAD = process.argv.includes('--preload');
+const SYNC_A = process.argv.includes('--sync-a');
+const TAINT_A = process.argv.includes('--taint-a');
+
 function startServer(arm) {
-  const child = fork(fileURLToPath(import.meta.url), ['--server', arm], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--server', arm, ...(FS_MODE ? ['--fs'] : []), ...(PRELOAD ? ['--preload'] : []), ...(SYNC_A ? ['--sync-a'] : []), ...(TAINT_A ? ['--taint-a'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waitFor = (type) =>
     new Promise((resolve, reject) => {
       const onMsg = (m) => {
@@ -130,6 +187,7 @@ async function main() {
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (k === 'quick') Object.assign(o, { rounds: 2, duration: 3, warmup: 1 });
+    else if (k === 'fs' || k === 'preload' || k === 'sync-a' || k === 'taint-a') continue;
     else if (k in o) o[k] = Number(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
@@ -156,18 +214,19 @@ async function main() {
     '',
     '| arm | CPU µs/request (median) | rounds |',
     '|---|---:|---|',
-    `| A: loopwatch, no pool monitoring | ${median(A).toFixed(1)} | ${A.map((x) => x.toFixed(1)).join(', ')} |`,
-    `| B: loopwatch, threadpool + 4 pools monitored | ${median(B).toFixed(1)} | ${B.map((x) => x.toFixed(1)).join(', ')} |`,
+    `| A: ${FS_MODE ? 'loopwatch, countOperations: false (fs handler)' : 'loopwatch, no pool monitoring'} | ${median(A).toFixed(1)} | ${A.map((x) => x.toFixed(1)).join(', ')} |`,
+    `| B: ${FS_MODE ? 'loopwatch, countOperations: true (fs handler)' : 'loopwatch, threadpool + 4 pools monitored'} | ${median(B).toFixed(1)} | ${B.map((x) => x.toFixed(1)).join(', ')} |`,
     '',
     `B / A per round: median ${pct(median(ratios))} (min ${pct(Math.min(...ratios))} … max ${pct(Math.max(...ratios))}).`,
   ];
   console.log(lines.join('\n'));
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results/pools-http.md'), `# bench/pools-http.mjs\n\n${lines.join('\n')}\n`);
-  writeFileSync(join(here, 'results/pools-http.raw.json'), JSON.stringify({ params: o, rounds }, null, 2));
+  const out = FS_MODE ? 'pools-http-fs' : 'pools-http';
+  writeFileSync(join(here, `results/${out}.md`), `# bench/pools-http.mjs${FS_MODE ? ' --fs' : ''}\n\n${lines.join('\n')}\n`);
+  writeFileSync(join(here, `results/${out}.raw.json`), JSON.stringify({ params: o, rounds }, null, 2));
 }
 
-if (process.argv[2] === '--server') serverMain(process.argv[3]);
+if (process.argv[2] === '--server') (FS_MODE ? fsServerMain : serverMain)(process.argv[3]);
 else main().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -150,7 +150,7 @@ for (const [name, c] of Object.entries(cases)) {
   }
   let tp = null;
   const run = async (monitored) => {
-    if (c.shared && monitored) tp = startThreadpoolMonitor(sinks, onError, { probeIntervalMs: 60_000 });
+    if (c.shared && monitored) tp = startThreadpoolMonitor(sinks, onError, { probeIntervalMs: 60_000, countOperations: true });
     const t = await cpuOf(n, monitored ? monArm.op : plainArm.op);
     if (tp) tp.stop();
     tp = null;

@@ -15,7 +15,7 @@ const port = Number(arg('port', process.env.PORT ?? 3000));
 const metricsPort = Number(arg('metrics-port', process.env.LOOPWATCH_PROMETHEUS_PORT ?? 9464));
 
 const server = spawn(process.execPath, ['--import', 'loopwatch/register', fileURLToPath(new URL('./server.mjs', import.meta.url))], {
-  env: { ...process.env, PORT: String(port), LOOPWATCH_PROMETHEUS_PORT: String(metricsPort), LOOPWATCH_LOG: process.env.LOOPWATCH_LOG ?? 'stderr' },
+  env: { ...process.env, PORT: String(port), LOOPWATCH_PROMETHEUS_PORT: String(metricsPort), LOOPWATCH_LOG: process.env.LOOPWATCH_LOG ?? 'stderr', LOOPWATCH_THREADPOOL: process.env.LOOPWATCH_THREADPOOL ?? 'count' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let stopping = false;

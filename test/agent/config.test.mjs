@@ -37,7 +37,7 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({ prometheus: false }, {}).prometheus, false);
   assert.equal(resolveConfig({ otel: false }, {}).otel, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'off' }).threadpool, false);
-  assert.deepEqual(resolveConfig({}, {}).threadpool, { probeIntervalMs: 1000, countOperations: true });
+  assert.deepEqual(resolveConfig({}, {}).threadpool, { probeIntervalMs: 1000, countOperations: false });
   assert.equal(resolveConfig({}, { LOOPWATCH_ATTRIBUTION: 'off' }).attribution, false);
   assert.equal(resolveConfig({ attribution: true }, { LOOPWATCH_ATTRIBUTION: 'off' }).attribution, true);
   // Deep attribution: opt-in, by code or env; implies attribution.

@@ -85,15 +85,19 @@ export function resolveOtel(p: Problems, opt: LoopwatchOptions['otel'], env: Env
 
 export function resolveThreadpool(p: Problems, opt: LoopwatchOptions['threadpool'], env: Env): ResolvedConfig['threadpool'] {
   if (opt === false) return false;
+  // `count`: the threadpool monitor with operation counting (opt-in: docs/pools.md, "Counting operations").
+  let countByDefault = false;
   if (opt === undefined) {
     const raw = env.LOOPWATCH_THREADPOOL;
-    const on = raw === undefined || raw === '' ? true : envBool(raw);
+    const counting = raw?.trim().toLowerCase() === 'count';
+    const on = raw === undefined || raw === '' || counting ? true : envBool(raw);
     if (on === false) return false;
-    if (on === undefined) p.add('LOOPWATCH_THREADPOOL', raw, 'on, off', 'using the default "on"');
+    if (on === undefined) p.add('LOOPWATCH_THREADPOOL', raw, 'on, count, off', 'using the default "on"');
+    countByDefault = counting;
   }
   const o = section(p, 'threadpool', opt, KNOWN_THREADPOOL);
   const probe = pick(p, numberSpec('threadpool.probeIntervalMs', undefined, 10, 60_000), o.probeIntervalMs, env, DEFAULTS.threadpoolProbeIntervalMs as number);
-  const count = pick(p, boolSpec('threadpool.countOperations'), o.countOperations, env, true);
+  const count = pick(p, boolSpec('threadpool.countOperations'), o.countOperations, env, countByDefault);
   return { probeIntervalMs: probe.value, countOperations: count.value };
 }
 

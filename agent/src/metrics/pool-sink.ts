@@ -13,7 +13,7 @@ const MAX_POOLS = 50;
  */
 export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) => void): SinkFactory {
   const live = new Set<string>();
-  const factory: SinkFactory = (rawName: string, kind: PoolKind): PoolSink => {
+  const factory: SinkFactory = (rawName: string, kind: PoolKind, options?: { levels?: 'all' | 'max' }): PoolSink => {
     // The name reaches here from monitorPool({ name }) in JavaScript, where it may not be a string.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- defends the untyped caller
     const base = String(rawName).slice(0, 64) || kind;
@@ -26,9 +26,11 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
     live.add(name);
     const attrs = { [N.ATTR_POOL_NAME]: name, [N.ATTR_POOL_KIND]: kind };
     const max = store.gauge(N.POOL_MAX, attrs);
-    const used = store.gauge(N.POOL_USED, attrs);
-    const idle = store.gauge(N.POOL_IDLE, attrs);
-    const pending = store.gauge(N.POOL_PENDING, attrs);
+    // Levels nobody counts are absent, not 0: a pool reading "0 pending" while it queues is a wrong answer.
+    const levels = options?.levels !== 'max';
+    const used = levels ? store.gauge(N.POOL_USED, attrs) : undefined;
+    const idle = levels ? store.gauge(N.POOL_IDLE, attrs) : undefined;
+    const pending = levels ? store.gauge(N.POOL_PENDING, attrs) : undefined;
     const wait = store.histogram(N.POOL_WAIT_TIME, attrs);
     const use = store.histogram(N.POOL_USE_TIME, attrs);
     // Created at 0 up front: a counter that exists before its first error lets rate() and alerts see "no errors".
@@ -40,9 +42,9 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
       update(s) {
         if (closed) return;
         max.set(s.max);
-        used.set(s.used);
-        idle.set(s.idle);
-        pending.set(s.pending);
+        used?.set(s.used);
+        idle?.set(s.idle);
+        pending?.set(s.pending);
       },
       observeWait(seconds) {
         if (!closed) wait.observe(seconds);
@@ -63,7 +65,7 @@ export function poolSinkFactory(store: SeriesStore, onOverflow: (name: string) =
         if (closed) return;
         closed = true;
         live.delete(name);
-        for (const h of [max, used, idle, pending, wait, use, ...errors.values()]) h.remove();
+        for (const h of [max, used, idle, pending, wait, use, ...errors.values()]) h?.remove();
       },
     };
   };

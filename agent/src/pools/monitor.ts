@@ -11,7 +11,8 @@ import type {
   PoolSink,
   SinkFactory,
 } from './types';
-import { PoolWatch, reportSafely } from './watch';
+import { reportSafely } from './report';
+import { PoolWatch } from './watch';
 import { attachPg, isPgPool } from './adapters/pg';
 import { attachMysql2, mysql2Core } from './adapters/mysql2';
 import { attachGenericPool, isGenericPool } from './adapters/generic-pool';

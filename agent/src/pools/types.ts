@@ -46,7 +46,11 @@ export interface ThreadpoolFamilySink {
 }
 
 export interface SinkFactory {
-  (name: string, kind: PoolKind): PoolSink;
+  /**
+   * `levels: 'max'`: only the pool's size is known, not its used/idle/pending slots (the libuv threadpool without
+   * operation counting): those series are not exported at all rather than reading a made-up 0.
+   */
+  (name: string, kind: PoolKind, options?: { levels?: 'all' | 'max' }): PoolSink;
   /** Optional: per-family threadpool series (the core's factory provides them). */
   threadpoolFamilies?: () => ThreadpoolFamilySink;
 }
@@ -73,8 +77,10 @@ export interface ThreadpoolMonitorOptions {
   probeIntervalMs?: number;
   /**
    * Count in-flight operations of the built-in threadpool-backed APIs
-   * (fs, crypto, zlib, dns) by wrapping their module exports (default true).
-   * Without it only `max` and the probe's wait time are reported.
+   * (fs, crypto, zlib, dns) by wrapping their module exports. Default false:
+   * it measured +14–21 % CPU per request on a file-serving handler
+   * (docs/pools.md). Without it only `max` and the probe's wait time are
+   * meaningful (used/idle/pending read 0/max/0).
    */
   countOperations?: boolean;
 }
@@ -91,6 +97,8 @@ export interface ThreadpoolStats {
   lastWait: number;
   /** Builtins (zlib, dns) not wrapped yet because nothing has loaded them. */
   unloaded: string[];
+  /** Module exports currently replaced by a counting wrapper (0 with `countOperations: false` and after stop). */
+  wrapped: number;
 }
 
 export interface ThreadpoolMonitorHandle {

@@ -1,93 +1,15 @@
 /**
  * Shared machinery for pool adapters: a guarded view of the sink (bad numbers
  * and sink failures go to `onError`, never to the application), lifecycle
- * (detach, close, garbage collection of the pool) and bounded bookkeeping.
+ * (detach, close, garbage collection of the pool) and deferred level reads.
+ * Error reporting is in report.ts, the bounded acquire-time ring in pending-times.ts.
  */
-import { performance } from 'node:perf_hooks';
-import { PREFIX, describe, writeStderr } from '../runtime/diag';
+import { reportSafely } from './report';
 import type { OnAdapterError, PoolKind, PoolSink, PoolSnapshot } from './types';
-
-/** Monotonic clock in seconds. */
-export function nowSeconds(): number {
-  return performance.now() / 1000;
-}
-
-/** Calls `onError`; if that throws too, there is nowhere left to report to — the app must not see it. */
-export function reportSafely(onError: OnAdapterError, err: unknown, where: string): void {
-  try {
-    onError(err, where);
-  } catch (e) {
-    lastResort(e, where);
-  }
-}
-
-/**
- * The agent's onError itself failed (it writes to stderr and counts in
- * shared memory, so this means something is badly broken): one line on
- * stderr, at most once, written synchronously and never throwing.
- */
-let lastResortUsed = false;
-function lastResort(err: unknown, where: string): void {
-  if (lastResortUsed) return;
-  lastResortUsed = true;
-  writeStderr(`${PREFIX} pools: error reporter failed (${where}): ${describe(err)}`);
-}
 
 function isCount(n: unknown): n is number {
   // Infinity is allowed for `max` of unbounded pools.
   return typeof n === 'number' && !Number.isNaN(n) && n >= 0;
-}
-
-/**
- * Pending acquire timestamps keyed by a numeric request id (tarn's event ids:
- * increasing integers), in a preallocated ring: slot = id mod capacity. No
- * allocation and no Map churn per acquire. Bounded: when a request's slot is
- * still held by another pending request (more than `capacity` pending at
- * once), the new request is not timed (counted in `dropped`), so a pool whose
- * acquires never settle cannot grow memory.
- */
-export class PendingTimes {
-  private readonly ids: Float64Array;
-  private readonly times: Float64Array;
-  private readonly mask: number;
-  private count = 0;
-  dropped = 0;
-  /** `capacity` is rounded up to a power of two (default 4096 → 64 KB). */
-  constructor(capacity = 4096) {
-    let n = 1;
-    while (n < capacity) n *= 2;
-    this.mask = n - 1;
-    this.ids = new Float64Array(n).fill(-1);
-    this.times = new Float64Array(n);
-  }
-  get capacity(): number {
-    return this.mask + 1;
-  }
-  start(id: number, t: number): void {
-    const i = id & this.mask;
-    if (this.ids[i] !== -1) {
-      this.dropped++;
-      return;
-    }
-    this.ids[i] = id;
-    this.times[i] = t;
-    this.count++;
-  }
-  /** Removes and returns the start time, or undefined if not tracked. */
-  take(id: number): number | undefined {
-    const i = id & this.mask;
-    if (this.ids[i] !== id) return undefined;
-    this.ids[i] = -1;
-    this.count--;
-    return this.times[i];
-  }
-  get size(): number {
-    return this.count;
-  }
-  clear(): void {
-    this.ids.fill(-1);
-    this.count = 0;
-  }
 }
 
 type Teardown<T> = (target: T) => void;

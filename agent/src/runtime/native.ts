@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { markUnavailable, nativeGcTimerAllowed, type InternalsReport } from './internals';
 
@@ -84,10 +84,16 @@ interface Binding {
 /** Where the build puts the addon for this platform (scripts/run.mjs). */
 export const NATIVE_PATH = join(__dirname, '..', 'native', `loopwatch.${process.platform}-${process.arch}.node`);
 
-/** The C library this Linux process runs on: Alpine's musl or glibc (musl's loader is the tell). */
+/**
+ * The C library this Linux process runs on: Alpine's musl or glibc. Read from what the process has mapped (musl's
+ * loader on a glibc machine — musl-tools installs one — says nothing about this process).
+ */
 function linuxLibc(): 'musl' | 'glibc' {
-  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
-  return existsSync(`/lib/ld-musl-${arch}.so.1`) ? 'musl' : 'glibc';
+  try {
+    return /\/ld-musl-|\/libc\.musl-/.test(readFileSync('/proc/self/maps', 'latin1')) ? 'musl' : 'glibc';
+  } catch {
+    return 'glibc'; // no /proc: the glibc build is tried, and a wrong guess is a failed load, said once, not a crash
+  }
 }
 
 /**

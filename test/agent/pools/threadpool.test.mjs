@@ -93,7 +93,7 @@ test('wrapped built-ins behave as before and counts return to 0', async () => {
   const { rec, factory } = recorder();
   const { list, onError } = errorLog();
   const origLookup = dns.lookup;
-  const h = startThreadpoolMonitor(factory, onError, { probeIntervalMs: 50 });
+  const h = startThreadpoolMonitor(factory, onError, { probeIntervalMs: 50, countOperations: true });
   try {
     assert.notEqual(dns.lookup, origLookup, 'dns.lookup wrapped');
     // util.promisify keeps dns.lookup's { address, family } result (customPromisifyArgs copied).

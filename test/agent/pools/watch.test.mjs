@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { recorder, errorLog } from './helpers/sink.mjs';
 
 const require = createRequire(import.meta.url);
-const { PendingTimes, PoolWatch } = require('../../../agent/dist/pools/watch.js');
+const { PoolWatch } = require('../../../agent/dist/pools/watch.js');
+const { PendingTimes } = require('../../../agent/dist/pools/pending-times.js');
 
 test('PendingTimes is a bounded ring: a request whose slot is taken is not timed; take empties', () => {
   const p = new PendingTimes(100);

@@ -20,7 +20,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { PoolWatch } from '../watch';
-import { PendingTimes } from '../watch';
+import { PendingTimes } from '../pending-times';
 import { errorType, UseTimes, num, refreshOn, wrapRelease } from './common';
 
 export function isTarnPool(p: any): boolean {

@@ -52,7 +52,7 @@ async function burst(n, iterations, rec, handle) {
 if (scenario === 'saturation') {
   const { rec, factory } = recorder();
   const errors = [];
-  const handle = startThreadpoolMonitor(factory, (e, w) => errors.push(`${w}: ${e}`), { probeIntervalMs: 20 });
+  const handle = startThreadpoolMonitor(factory, (e, w) => errors.push(`${w}: ${e}`), { probeIntervalMs: 20, countOperations: true });
   await sleep(400);
   const idleWaits = rec.waits.slice();
   const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
