@@ -14,7 +14,7 @@
 //
 // A sample counts for the first of these its stack contains, from the outermost frame in:
 //   - an agent JavaScript frame (agent/dist/…): the component is the outermost such frame's file
-//     (thread/monitor.js: the heartbeat with its hooks; thread/gc.js: the GC observer's callback where the addon is
+//     (heartbeat/monitor.js: the heartbeat with its hooks; heartbeat/gc.js: the GC observer's callback where the addon is
 //     not used; …);
 //   - the agent's addon (loopwatch.<platform>.node): the loop meter's prepare hook, the native deadline, the GC
 //     timer's callbacks;

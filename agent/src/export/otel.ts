@@ -51,7 +51,7 @@ export class OtelExporter {
     private readonly options: ResolvedOtel,
     private readonly diag: Diagnostics,
     private readonly version: string,
-    /** Called once bound to an OTLP pipeline, for the watchdog's in-progress push (watchdog/otlp-push.ts). */
+    /** Called once bound to an OTLP pipeline, for the watchdog's in-progress push (export/otlp-push.ts). */
     private readonly onOtlp: (config: OtlpPushConfig) => void = () => {},
   ) {
     this.env = readOtelEnv(process.env, (line) => diag.warn(line));
