@@ -143,6 +143,8 @@ function runNodeTests(major, files, extraEnv = {}) {
 async function test(args) {
   build();
   const only = args.length ? args : null;
+  // The source layout's two rules (docs/design.md, "Source layout"): no folder-level import cycle, no oversized file.
+  if (!only && spawnSync(process.execPath, [join(root, 'scripts/check-structure.mjs')], { stdio: 'inherit' }).status !== 0) process.exit(1);
   // The agent's own suites run on every supported Node; the stack, dashboard
   // and demo suites test files and configs, so one Node is enough.
   const agentTests = findTests(join(root, 'test/agent'));
