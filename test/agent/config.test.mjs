@@ -118,7 +118,7 @@ const bad = [
   [{}, { LOOPWATCH_MAX_SAMPLE_INTERVAL_MS: 'slow' }, /^LOOPWATCH_MAX_SAMPLE_INTERVAL_MS="slow" is not valid/],
   [{ threadpool: { probeIntervalMs: 1 } }, {}, /^threadpool\.probeIntervalMs=1 is not valid \(accepted: a number from 10 to 60000 \(ms\)\); using the default 1000\.$/],
   [{ threadpool: 'yes' }, {}, /^threadpool="yes" is not valid \(accepted: false or an object/, (c) => c.threadpool.probeIntervalMs === 1000],
-  [{}, { LOOPWATCH_THREADPOOL: 'maybe' }, /^LOOPWATCH_THREADPOOL="maybe" is not valid \(accepted: on, off\); using the default "on"\.$/, (c) => c.threadpool !== false],
+  [{}, { LOOPWATCH_THREADPOOL: 'maybe' }, /^LOOPWATCH_THREADPOOL="maybe" is not valid \(accepted: on, count, off\); using the default "on"\.$/, (c) => c.threadpool !== false],
   [{ attribution: 'on' }, {}, /^attribution="on" is not valid \(accepted: true, false, "deep"\); using the default "on"\.$/, (c) => c.attribution === true],
   [{}, { LOOPWATCH_ATTRIBUTION: 'sometimes' }, /^LOOPWATCH_ATTRIBUTION="sometimes" is not valid \(accepted: on, off, deep\)/],
   [{}, { LOOPWATCH_STRICT: 'please' }, /^LOOPWATCH_STRICT="please" is not valid \(accepted: on, off\); using the default "off"\.$/, (c) => c.strict === false],
@@ -191,6 +191,10 @@ test('variables: empty means unset, words and case as for the other LOOPWATCH_* 
   assert.deepEqual(c.problems, []);
   assert.deepEqual([c.prometheus.host, c.prometheus.path, c.prometheus.port], ['0.0.0.0', '/metrics', 9100]);
   assert.equal(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'no' }).threadpool, false);
+  // Operation counting is opt-in (docs/pools.md): `count` turns it on for preloads, code options still win.
+  assert.equal(resolveConfig({}, {}).threadpool.countOperations, false);
+  assert.equal(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'count' }).threadpool.countOperations, true);
+  assert.equal(resolveConfig({ threadpool: { countOperations: false } }, { LOOPWATCH_THREADPOOL: 'count' }).threadpool.countOperations, false);
   assert.notEqual(resolveConfig({}, { LOOPWATCH_THREADPOOL: 'YES' }).threadpool, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_LOG: 'STDERR' }).log, 'stderr');
   // Options in code stay exact.
