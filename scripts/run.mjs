@@ -128,13 +128,14 @@ function runNodeTests(major, files, extraEnv = {}) {
       ['--test', '--test-reporter=spec', '--test-timeout=180000', '--test-concurrency=1', ...files],
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...extraEnv, LOOPWATCH_TEST_NODE: String(major) } },
     );
+    // The whole output: with failures the spec reporter prints their details after its summary lines.
     let tail = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      tail += chunk.toString();
     });
     child.on('close', (code) => {
-      const count = (label) => Number((tail.match(new RegExp(`ℹ ${label} (\\d+)`)) ?? [])[1] ?? 0);
+      const count = (label) => Number([...tail.matchAll(new RegExp(`^ℹ ${label} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0);
       resolve({ code, pass: count('pass'), fail: count('fail'), skipped: count('skipped') + count('todo') });
     });
   });

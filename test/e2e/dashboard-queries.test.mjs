@@ -31,7 +31,7 @@ test('every dashboard query returns data from a Prometheus that scraped the demo
     }),
   );
   procs.start('demo', join(ROOT, 'node_modules/node24/bin/node'), ['--import', 'loopwatch/register', 'demo/server.mjs'], {
-    env: { ...process.env, PORT: String(demoPort), LOOPWATCH_PROMETHEUS_PORT: String(metricsPort), LOOPWATCH_STALL_THRESHOLD_MS: '50' },
+    env: { ...process.env, PORT: String(demoPort), LOOPWATCH_PROMETHEUS_PORT: String(metricsPort), LOOPWATCH_STALL_THRESHOLD_MS: '50', LOOPWATCH_THREADPOOL: 'count' },
   });
   procs.start('prometheus', prometheus, [
     `--config.file=${join(dir, 'prometheus.yml')}`,

@@ -41,7 +41,9 @@ for (const order of ['before', 'after']) {
     else assert.deepEqual(r.restoredToBeforeStart, { ...ALL_RESTORED, close: false });
   });
 
-  test(`mock-fs loaded ${order} the monitor: mocked files read through the wrappers, restore works, stop restores`, () => {
+  // mock-fs 5.5 patches Node's internal ReadFileContext at load, which Node 26 no longer has: it cannot load there at all.
+  const mockFsLoads = Number(process.versions.node.split('.')[0]) < 26 || 'mock-fs 5.5 does not load on Node 26 (it patches an internal Node 26 removed)';
+  test(`mock-fs loaded ${order} the monitor: mocked files read through the wrappers, restore works, stop restores`, { skip: mockFsLoads === true ? false : mockFsLoads }, () => {
     const r = run('mock-fs', order);
     common(r);
     assert.equal(r.mockEnoent, true, 'a path missing from the mock is ENOENT');
