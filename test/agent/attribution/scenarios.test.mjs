@@ -3,9 +3,9 @@
 // duration against the blocking time the scenario measured itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
+import { runStallFixture } from '../helpers/stall-child.mjs';
 import { dirname, join } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -16,22 +16,7 @@ const fixtures = join(here, 'fixtures');
 // configuration docs/attribution.md recommends — and the test after the catalogue covers the default.
 const ALS_ON_HOOKS = typeof AsyncLocalStorage.prototype._propagate === 'function';
 
-function run(file, args = [], env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures, env: { ...process.env, ...env } });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stalls = out.split('\n').filter((l) => l.startsWith('STALL ')).map((l) => JSON.parse(l.slice(6)));
-      const blocks = out.split('\n').filter((l) => l.startsWith('BLOCK ')).map((l) => JSON.parse(l.slice(6)));
-      resolve({ code, stalls, blocks, out, err });
-    });
-  });
-}
+const run = (file, args = [], env = {}) => runStallFixture(join(fixtures, file), { execArgv: args, env });
 
 // Duration accuracy (issue quality bar): within ±10 % of the time the scenario measured it blocked the loop
 // (performance.now() from just before its blocking call until that callback returned to the loop, reported on

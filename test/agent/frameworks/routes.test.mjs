@@ -3,9 +3,9 @@
 // folded path fails the test), and the exact template asserted on the stall event.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
+import { runStallFixture } from '../helpers/stall-child.mjs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -15,22 +15,7 @@ const require = createRequire(import.meta.url);
 // Node 22's AsyncLocalStorage on async_hooks: request tracking is off by default there (as in scenarios.test.mjs).
 const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--experimental-async-context-frame'] : [];
 
-function run(file, args = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...ARGS, ...args, join(fixtures, file)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stalls = out.split('\n').filter((l) => l.startsWith('STALL ')).map((l) => JSON.parse(l.slice(6)));
-      resolve({ code, stalls, err });
-    });
-  });
-}
+const run = (file, args = []) => runStallFixture(join(fixtures, file), { execArgv: [...ARGS, ...args] });
 
 async function expectRoutes(file, routes, args) {
   const { code, stalls, err } = await run(file, args);
