@@ -101,7 +101,7 @@ function linuxLibc(): 'musl' | 'glibc' {
  * build), then the package's prebuilt one for this platform (`prebuilds/linux-<arch>[-musl]/`, built by
  * scripts/run.mjs at pack time). Only files that exist: a missing binary is a fallback, never a crash.
  */
-export function nativeCandidates(libc: 'musl' | 'glibc' = linuxLibc()): string[] {
+function nativeCandidates(libc: 'musl' | 'glibc' = linuxLibc()): string[] {
   const target = `${process.platform}-${process.arch}${libc === 'musl' ? '-musl' : ''}`;
   const built = libc === 'glibc' ? [NATIVE_PATH] : [];
   return [...built, join(__dirname, '..', '..', 'prebuilds', target, 'loopwatch.node')].filter((f) => existsSync(f));

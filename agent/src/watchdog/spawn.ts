@@ -26,8 +26,6 @@ export interface Watchdog {
    */
   disconnectSessions(timeoutMs: number): void;
   stop(): Promise<void>;
-  /** How many times the watchdog thread was restarted after dying. */
-  readonly restarts: number;
 }
 
 /** Backoff between restarts of a watchdog that died: doubles from the first, capped; reset after a healthy run. */
@@ -56,7 +54,6 @@ export function spawnWatchdog(data: Omit<WatchdogData, 'sessions'>, diag: Diagno
   let startedAt = 0;
   let backoffMs: number = RESTART_BACKOFF.firstMs;
   let restartTimer: NodeJS.Timeout | undefined;
-  let restarts = 0;
   /** The OTLP push configuration, sent again to a restarted watchdog. */
   let pushConfig: OtlpPushConfig | undefined;
   /** The port the first watchdog bound (port 0 picks one): a restarted watchdog serves on the same. */
@@ -124,16 +121,12 @@ export function spawnWatchdog(data: Omit<WatchdogData, 'sessions'>, diag: Diagno
       diag.error('watchdog', 'could not restart the watchdog thread; stalls are not watched', err);
       return;
     }
-    restarts++;
     if (pushConfig) worker.postMessage({ type: 'otlp-push', config: pushConfig } satisfies ToWatchdog);
     hooks.onRestart?.();
   };
   launch();
   return {
     listening,
-    get restarts() {
-      return restarts;
-    },
     post(msg) {
       if (!stopped) worker.postMessage(msg);
     },
