@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildGlibcOnlyControl, buildMuslHost, libcNeeds, muslMissing, runMuslHost } from './helpers/musl.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'loopwatch-pack-'));
@@ -106,14 +107,41 @@ test('the prebuilt addons in the tarball load on their platform', (t) => {
     const r = probe(process.execPath, host);
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /arm,close,create,gcwatch,id,meter/);
-  }
+    t.diagnostic(`linux-${process.arch}: loaded by node ${process.version} (exports ${r.stdout.trim()})`);
+  } else t.diagnostic(`linux-${process.arch}: no prebuild in the tarball`);
   const arm = join(extract, 'package/prebuilds/linux-arm64/loopwatch.node');
   const armNode = process.env.LOOPWATCH_ARM64_NODE;
   if (existsSync(arm) && armNode) {
     const r = run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', armNode, '-e', `const b = require(${JSON.stringify(arm)}); const d = b.create(); b.close(d); console.log(process.arch, Object.keys(b).sort().join())`], {});
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /^arm64 arm,close,create,gcwatch,id,meter/);
+    t.diagnostic(`linux-arm64: loaded by an arm64 node under qemu-aarch64 (${r.stdout.trim()})`);
   } else t.diagnostic('linux-arm64 not load-tested: set LOOPWATCH_ARM64_NODE to an arm64 node binary (QEMU user mode)');
+});
+
+// musl (Alpine): no musl node exists here, so fixtures/musl-host.c, linked against musl, stands in for one (see it).
+test('the musl prebuild asks nothing of glibc, and registers its exports when dlopen()ed (RTLD_NOW) by a musl program', (t) => {
+  const missing = muslMissing();
+  if (missing) return t.skip(missing);
+  assert.ok(files, 'packed');
+  assert.ok(files.has('prebuilds/linux-x64-musl/loopwatch.node'), 'musl-gcc is installed, so the pack built the musl prebuild');
+  const addon = join(extract, 'package/prebuilds/linux-x64-musl/loopwatch.node');
+  // musl's loader takes a DT_NEEDED libc.so.6 for itself and ignores symbol versions, so a glibc build could load
+  // below; what marks one is what it asks for.
+  assert.deepEqual(libcNeeds(addon), { needed: [], glibc: [] });
+  const host = buildMuslHost(work);
+  // The host does refuse a symbol only glibc has.
+  const control = runMuslHost(host, buildGlibcOnlyControl(work));
+  assert.equal(control.status, 1, show(control));
+  assert.match(control.stderr, /gnu_get_libc_version: symbol not found/);
+  const r = runMuslHost(host, addon);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(
+    r.stdout,
+    'libc: musl\nnode-api version: 8\nexports: arm,close,create,gcwatch,id,meter,ungcwatch,unmeter,unwatch,watch\n' +
+      'deadline: id >= 0, arm true, after close id -1, arm false\n',
+  );
+  t.diagnostic('linux-x64-musl: loaded by a musl-linked host (musl-host.c), module init registered every export, a deadline armed via musl');
 });
 
 test('installed into an empty app, `node --require loopwatch/register` reports a 300 ms stall on stderr', () => {
@@ -144,6 +172,41 @@ test('installed into an empty app, `node --require loopwatch/register` reports a
   assert.ok(m, `a stall line on stderr\n${show(r)}`);
   assert.ok(Number(m[1]) >= 250 && Number(m[1]) < 2000, `stall of ~300 ms, got ${m[1]} ms`);
 });
+
+// A platform with no usable binary, made from a copy of the installed app: no local build (dist/native) and the
+// platform's prebuild either gone or not an ELF file.
+for (const [how, spoil, reason] of [
+  ['gone', (f) => rmSync(f), /^no native addon for linux-x64 \(glibc\) in this package$/],
+  ['corrupted', (f) => writeFileSync(f, 'not an ELF file\n'), /^native addon not loaded \(.*loopwatch\.node: (invalid ELF header|file too short)\)$/],
+]) {
+  test(`with the platform's prebuild ${how} and no local build: one info line naming the fallback (none with LOOPWATCH_NATIVE=off), stalls still reported`, (t) => {
+    if (process.platform !== 'linux' || process.arch !== 'x64') return t.skip('the copy spoils the linux-x64 prebuild');
+    assert.ok(app, 'installed');
+    const copy = join(work, `app-native-${how}`);
+    cpSync(app, copy, { recursive: true });
+    const pkg = join(copy, 'node_modules/loopwatch');
+    rmSync(join(pkg, 'dist/native'), { recursive: true, force: true });
+    spoil(join(pkg, 'prebuilds/linux-x64/loopwatch.node'));
+    const lines = (env) => {
+      const r = run(process.execPath, ['--require', 'loopwatch/register', 'block.js'], {
+        cwd: copy,
+        timeout: 30_000,
+        env: { LOOPWATCH_LOG: 'stderr', LOOPWATCH_PROMETHEUS_PORT: 'off', ...env },
+      });
+      assert.equal(r.status, 0, show(r));
+      assert.match(r.stderr, /^\[loopwatch\] stall \d+ ms on main/m, `the stall is reported\n${show(r)}`);
+      // Everything loopwatch said but the stall line (and its stack lines, which do not carry the prefix).
+      return { r, said: r.stderr.split('\n').filter((l) => l.startsWith('[loopwatch]') && !l.startsWith('[loopwatch] stall ')) };
+    };
+    const on = lines({});
+    assert.equal(on.said.length, 1, `one line besides the stall\n${show(on.r)}`);
+    const m = on.said[0].match(/^\[loopwatch\] (.*): stalls are timed by JavaScript timers \(a heartbeat every 10 ms under load\) and the watchdog polls; LOOPWATCH_NATIVE=off silences this$/);
+    assert.ok(m, `the fallback named\n${show(on.r)}`);
+    assert.match(m[1], reason);
+    const off = lines({ LOOPWATCH_NATIVE: 'off' });
+    assert.deepEqual(off.said, [], show(off.r));
+  });
+}
 
 test('the ESM preload of the installed package reports the stall too', () => {
   assert.ok(app, 'installed');
