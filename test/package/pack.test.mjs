@@ -63,6 +63,16 @@ test('npm pack -w agent on a fresh copy builds, and the tarball holds what the p
   mkdirSync(extract);
   const x = run('tar', ['-xzf', tarball, '-C', extract], {});
   assert.equal(x.status, 0, show(x));
+  // Where the registry page links to: the repository (its agent folder), issues, the package's README.
+  const manifest = JSON.parse(readFileSync(join(extract, 'package/package.json'), 'utf8'));
+  assert.deepEqual(
+    { repository: manifest.repository, bugs: manifest.bugs, homepage: manifest.homepage },
+    {
+      repository: { type: 'git', url: 'git+https://github.com/loopwatch/loopwatch.git', directory: 'agent' },
+      bugs: { url: 'https://github.com/loopwatch/loopwatch/issues' },
+      homepage: 'https://github.com/loopwatch/loopwatch/tree/main/agent#readme',
+    },
+  );
 });
 
 test('every source map in the tarball points at sources that are in it', () => {
