@@ -66,10 +66,12 @@ async function stallAndExit(t, app, metricsPort) {
   let count;
   while (Date.now() < deadline) {
     count = sample(await scrape(metricsPort), 'loopwatch_eventloop_stall_duration_seconds_count', { thread_name: 'main' })?.value;
-    if (count === 2) break;
+    if (count >= 2) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.equal(count, 2, 'both stalls counted: the agent kept running');
+  // Both caused stalls counted after the failed writes: the agent kept running. A loaded host can add a stall of its
+  // own (a descheduled process blocks too), so more is not wrong; fewer is.
+  assert.ok(count >= 2, `both stalls counted: the agent kept running (counted ${count})`);
   for (let i = 0; i < 5; i++) assert.equal(await get('/'), 'ok');
   assert.equal(await get('/close'), 'closing');
   const closing = await app.waitFor('closing');
