@@ -24,6 +24,7 @@ export const LOOPWATCH_AGENT_ERRORS = 'loopwatch.agent.errors';
 export const LOOPWATCH_AGENT_CPU_TIME = 'loopwatch.agent.cpu.time';
 export const LOOPWATCH_WATCHDOG_RESTARTS = 'loopwatch.watchdog.restarts';
 export const LOOPWATCH_ROUTE_FAILURES = 'loopwatch.attribution.route.failures';
+export const LOOPWATCH_ROUTES_FOLDED = 'loopwatch.attribution.routes.folded';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 
@@ -187,6 +188,15 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: '{read}',
     description: "Route reads that failed on a framework's object; each fell back to the next method (another framework, a route pattern, the folded path). Not printed.",
     attributes: [],
+  },
+  {
+    name: LOOPWATCH_ROUTES_FOLDED,
+    kind: 'counter',
+    unit: '{stall}',
+    description:
+      'Stalls counted under `http.route="other"` in the culprit metrics because their thread had already seen 20 distinct routes ' +
+      '(the per-thread route budget); > 0 means routes are missing from the table (set `LOOPWATCH_ROUTE_PATTERNS`).',
+    attributes: [ATTR_THREAD_NAME],
   },
   {
     name: LOOPWATCH_AGENT_CPU_TIME,

@@ -89,6 +89,8 @@ export class LabelBudget {
   constructor(
     private readonly max = 20,
     private readonly other = 'other',
+    /** Called for each value folded into `other` (counted in a self-metric). */
+    private readonly onFold?: () => void,
   ) {}
   label(value: string | undefined): string {
     const v = value ?? 'unknown';
@@ -97,6 +99,7 @@ export class LabelBudget {
       this.seen.add(v);
       return v;
     }
+    this.onFold?.();
     return this.other;
   }
 }

@@ -18,6 +18,7 @@ export type { LoopState } from './record';
  * and may wait up to 150 ms for a sample still in flight (a native call returning).
  */
 export const ATTRIBUTION_WAIT_MS = 400;
+/** Distinct culprits, and distinct routes, per thread in the culprit metrics; the rest are `other` (docs/configuration.md). */
 const CULPRIT_LABELS = 20;
 
 const realClock: SamplerClock = {
@@ -49,7 +50,8 @@ interface Pending {
 export class StallPipeline {
   private readonly pending = new Map<bigint, Pending>();
   private readonly culprits = new LabelBudget(CULPRIT_LABELS);
-  private readonly routes = new LabelBudget(CULPRIT_LABELS);
+  private readonly routes = new LabelBudget(CULPRIT_LABELS, 'other', () => this.routeFolded());
+  private routesFolded: { add(v: number): void } | undefined;
   private readonly limiter: CulpritLimiter;
   private readonly clock: SamplerClock;
   private readonly waitMs: number;
@@ -166,6 +168,12 @@ export class StallPipeline {
     this.count(event, record);
     if (event.traceId) this.onTraced(record.durationMs / 1000, event.traceId, record.startTime + record.durationMs);
     if (this.limiter.take(groupKey(event)).allowed) this.emit(event);
+  }
+
+  /** A stall whose route was over the budget and counted as `other`: said in a self-metric, never silent. */
+  private routeFolded(): void {
+    this.routesFolded ??= this.store.counter(N.LOOPWATCH_ROUTES_FOLDED, { [N.ATTR_THREAD_NAME]: this.threadName });
+    this.routesFolded.add(1);
   }
 
   private count(event: StallEvent, record: StallRecord): void {

@@ -1,14 +1,23 @@
 // After stop() nothing of the agent remains, and 100 start()/stop() cycles cost no memory to speak of.
+// RSS is compared with a control that starts and terminates a bare Worker the same way (the agent's watchdog is one
+// Worker; what Node keeps of a Worker's startup is Node's, not the agent's). Both run under MALLOC_ARENA_MAX=2: with
+// glibc's default of 8 arenas per core, each Worker's thread-local arena holds freed memory that RSS keeps counting
+// (about half the growth measured before), and that is the allocator's, not a leak.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, runChild } from '../helpers/child.mjs';
 
-test('100 start()/stop() cycles: RSS within +5 MB of the 5th, nothing left behind (functions, listeners, handles)', { timeout: 170_000, todo: 'issue #22 item 5: RSS grows ~0.3 MB per cycle (29 MB over 95 on Node 24; half with MALLOC_ARENA_MAX=2, half with attribution off) and an Immediate is left' }, async (t) => {
-  const c = runChild(fixture('start-stop-cycles.cjs'), { args: ['100'], execArgv: ['--expose-gc'] });
+const CYCLES = 100;
+
+function cycles(mode) {
+  const c = runChild(fixture('start-stop-cycles.cjs'), { args: [String(CYCLES), mode], execArgv: ['--expose-gc'], env: { MALLOC_ARENA_MAX: '2' } });
+  return { c, done: c.waitFor(() => c.messages.find((m) => m.type === 'done'), { timeoutMs: 160_000, what: `the ${mode} cycles` }) };
+}
+
+test(`${CYCLES} start()/stop() cycles: nothing left behind (wrapped functions, listeners, subscribers, handles)`, { timeout: 170_000 }, async (t) => {
+  const { c, done } = cycles('agent');
   t.after(() => c.kill());
-  const r = await c.waitFor(() => c.messages.find((m) => m.type === 'done'), { timeoutMs: 160_000, what: 'the cycles' });
-  const grownMb = (r.lastRss - r.firstRss) / 2 ** 20;
-  assert.ok(grownMb < 5, `RSS grew ${grownMb.toFixed(1)} MB over 95 cycles (first ${(r.firstRss / 2 ** 20).toFixed(1)} MB)`);
+  const r = await done;
   assert.deepEqual(r.restored, { readFile: true, pbkdf2: true }, 'wrapped functions restored');
   assert.equal(r.exitListeners, 0, "no 'exit' listener left");
   assert.equal(r.requestSubscribers, false, 'no http.server.request.start subscriber left');
@@ -16,4 +25,17 @@ test('100 start()/stop() cycles: RSS within +5 MB of the 5th, nothing left behin
   assert.deepEqual(r.resources, r.resourcesBefore, 'no handle left');
   const { code } = await c.exited;
   assert.equal(code, 0);
+});
+
+test(`${CYCLES} start()/stop() cycles: RSS grows no more than ${CYCLES} bare Worker start/terminate cycles + 2 MB`, {
+  timeout: 170_000,
+  todo: 'issue #22 item 5: under MALLOC_ARENA_MAX=2 the agent grows 11.5–14.7 MB over 95 cycles (Node 22–26; ~12 MB with LOOPWATCH_ATTRIBUTION=off too) against 1.5–5.9 MB for the bare-Worker control; the difference is not found yet',
+}, async (t) => {
+  const agent = cycles('agent');
+  const control = cycles('worker');
+  t.after(() => { agent.c.kill(); control.c.kill(); });
+  const [a, w] = await Promise.all([agent.done, control.done]);
+  const grown = (r) => (r.lastRss - r.firstRss) / 2 ** 20;
+  t.diagnostic(`RSS over ${CYCLES - 5} cycles: agent +${grown(a).toFixed(1)} MB, bare Worker +${grown(w).toFixed(1)} MB`);
+  assert.ok(grown(a) <= grown(w) + 2, `agent +${grown(a).toFixed(1)} MB, bare Worker +${grown(w).toFixed(1)} MB over ${CYCLES - 5} cycles`);
 });
