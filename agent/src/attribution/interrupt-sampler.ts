@@ -12,12 +12,13 @@ import type { StallMarks } from './stall-mark';
 import { kTemplate, type AttributionSample, type RequestRecord } from './thread-types';
 import type { StackFrame } from '../types';
 import { activeSpanFromGlobal } from '../runtime/otel-global';
+import { isLate } from './stall-timing';
 
 const INVALID_TRACE = /^0+$/;
 
 export class InterruptSampler {
   /** Installed under `GETTER_KEY`; its own frame and everything it calls are left out of the sample. */
-  readonly getter: () => AttributionSample | null;
+  readonly getter: (requestedMs?: number, lateAfterMs?: number) => AttributionSample | null;
   /** A sample of the current thread now (tests, and in-process fallbacks). */
   readonly sample: () => AttributionSample;
   private readonly deferred: [string, unknown][] = [];
@@ -31,11 +32,12 @@ export class InterruptSampler {
     private readonly onError: (what: string, err: unknown) => void,
   ) {
     const self = this;
-    this.getter = function loopwatchAttributionGetter(): AttributionSample | null {
+    this.getter = function loopwatchAttributionGetter(requestedMs?: number, lateAfterMs?: number): AttributionSample | null {
       try {
         const now = process.hrtime.bigint();
         const m = self.marks.live(now);
         const s = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());
+        if (isLate(now, requestedMs, lateAfterMs)) s.late = true;
         self.noteStall(s, now);
         return s;
       } catch (err) {
