@@ -179,8 +179,9 @@ export interface StallEvent {
   /** Share (0..1) of the samples taken during the block that agree with the culprit; 0 when late or none. */
   confidence?: number;
   /**
-   * Late stacks only: the late stack's top two frames (`fn (file:line)`). The blocking call was made from one of
-   * them (the stack was read after it returned); neither is named as the culprit.
+   * Late stacks only: the late stack's top two frames outside Node's internals (`fn (file:line)`). The blocking call
+   * was made from one of them, or from Node code they called (the stack was read after it returned); neither is named
+   * as the culprit.
    */
   blockedWithin?: string[];
   /**

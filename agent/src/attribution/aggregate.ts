@@ -1,6 +1,6 @@
 /** Condensing a stall's samples into one attribution, and merging it into the stall event. Pure. */
 import { CulpritTally, decideCulprit, type Culprit } from './culprit';
-import { formatFrame, sourceMapFrames } from './frames';
+import { formatFrame, isInternalFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
 import type { AttributionSample } from './thread-types';
 import type { StackFrame, StallEvent } from '../types';
@@ -26,8 +26,9 @@ export interface StallAttribution {
   /** Share of the on-time samples whose culprit frame is the culprit's (0..1); 0 when late. */
   confidence: number;
   /**
-   * Late only: the late stack's top two frames (raw, mapped at merge). The blocking call was made from one of them:
-   * V8 runs the deferred getter either back in the caller of that call or at the entry of the next function it calls.
+   * Late only: the late stack's top two frames outside Node's internals (raw, mapped at merge). The blocking call was
+   * made from one of them (or from Node code they called): V8 runs the deferred getter either back in the caller of
+   * that call or at the entry of the next function it calls.
    */
   blockedWithin?: StackFrame[];
 }
@@ -67,7 +68,9 @@ function lateAttribution(samples: readonly AttributionSample[]): StallAttributio
   const rep = samples[0] as AttributionSample;
   const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
   const out: StallAttribution = { stack: rep.frames, samples: samples.length, dominant: [], stackSource: 'late', confidence: 0 };
-  if (rep.frames.length) out.blockedWithin = rep.frames.slice(0, 2);
+  // Node's own frames on top (the JS wrapper of a native call: pbkdf2Sync, execSync) are skipped.
+  const outer = rep.frames.filter((f) => !isInternalFrame(f)).slice(0, 2);
+  if (outer.length) out.blockedWithin = outer;
   return withContext(out, samples, rep, ctx);
 }
 

@@ -3,6 +3,7 @@
  * blocked stack with its request, trace context and resource type, noted in the stall's mark. Nothing here may
  * throw or load a module; errors are reported once the thread runs again.
  */
+import * as path from 'node:path';
 import { countRequestsInFlight } from './connections';
 import { captureFrames } from './frames';
 import { routeOf, type compileRoutePatterns } from './route';
@@ -15,6 +16,12 @@ import { activeSpanFromGlobal } from '../runtime/otel-global';
 import { isLate } from './stall-timing';
 
 const INVALID_TRACE = /^0+$/;
+/**
+ * The agent's own heartbeat code (compiled next to this folder). A sample taken inside it was read while the thread
+ * was beating: the block is over (the request was serviced after a native call or builtin returned, and after the
+ * callback it blocked). Named by its directory, not imported: attribution must not depend on the heartbeat.
+ */
+const HEARTBEAT_DIR = path.resolve(__dirname, '..', 'heartbeat') + path.sep;
 
 export class InterruptSampler {
   /** Installed under `GETTER_KEY`; its own frame and everything it calls are left out of the sample. */
@@ -37,6 +44,7 @@ export class InterruptSampler {
         const now = process.hrtime.bigint();
         const m = self.marks.live(now);
         const s = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());
+        if (s.frames.some((f) => f.fileName.startsWith(HEARTBEAT_DIR))) return null;
         if (isLate(now, requestedMs, lateAfterMs)) s.late = true;
         self.noteStall(s, now);
         return s;

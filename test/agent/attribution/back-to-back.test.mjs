@@ -33,6 +33,7 @@ function assertOwnAttribution(s, fn) {
   assert.ok(s.samples >= 1, `no watchdog samples: ${summary}`);
   assert.ok(s.stack.some((f) => f.functionName === fn), `stack is not ${fn}'s: ${summary}`);
   assert.ok(!FNS.filter((x) => x !== fn).some((x) => s.stack.some((f) => f.functionName === x)), `stack of another block: ${summary}`);
+  assert.equal(s.stackSource, 'sampled', summary);
 }
 
 test('four ~800 ms blocking requests queued on separate connections: each stall has its own culprit and route', async () => {
