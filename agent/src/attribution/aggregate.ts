@@ -23,7 +23,7 @@ export interface StallAttribution {
    * returned (stall-timing.ts): the stack shows what ran next, so it names no culprit.
    */
   stackSource: 'sampled' | 'late';
-  /** Share of the on-time samples whose culprit frame is the culprit's (0..1); 0 when late. */
+  /** The culprit's share of the sampling periods, late ones counted as the periods they missed (0..1); 0 when late. */
   confidence: number;
   /**
    * Late only: the late stack's top two frames outside Node's internals (raw, mapped at merge). The blocking call was
@@ -45,11 +45,15 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
   if (!samples.length) return undefined;
   // Only samples read during the block decide (a late one shows the code that ran after the blocking call).
   const onTime = samples.filter((s) => !s.late);
-  if (!onTime.length) return lateAttribution(samples);
+  // The periods only late samples cover: time the thread ran where no sample could look.
+  let unknown = 0;
+  for (const s of samples) if (s.late) unknown += s.missed ?? 1;
   // The same tally, over the same samples, as the thread's own notes on the stall (stall-mark.ts).
   const tally = new CulpritTally<AttributionSample>();
   for (const s of onTime) tally.add(s);
   const ranked = tally.ranked();
+  // The same rule as markCulprit: unknown time at least the leader's names no culprit.
+  if (unknown && !(ranked[0] && ranked[0].samples > unknown)) return lateAttribution(samples);
   const rep = ranked[0]?.last ?? onTime[onTime.length - 1]!;
   // Request context: from the representative sample, else any sample that had one.
   const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
@@ -58,14 +62,14 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
     samples: samples.length,
     dominant: ranked.map((r) => ({ frame: r.frame, samples: r.samples })),
     stackSource: 'sampled',
-    confidence: Math.round(((ranked[0]?.samples ?? 0) / onTime.length) * 1000) / 1000,
+    confidence: Math.round(((ranked[0]?.samples ?? 0) / (onTime.length + unknown)) * 1000) / 1000,
   };
   return withContext(out, samples, rep, ctx);
 }
 
-/** Every sample late: the first one's stack (read right after the blocking call returned), naming no culprit. */
+/** Mostly late: the first late stack (read right after the blocking call returned), naming no culprit. */
 function lateAttribution(samples: readonly AttributionSample[]): StallAttribution {
-  const rep = samples[0] as AttributionSample;
+  const rep = samples.find((s) => s.late) as AttributionSample;
   const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
   const out: StallAttribution = { stack: rep.frames, samples: samples.length, dominant: [], stackSource: 'late', confidence: 0 };
   // Node's own frames on top (the JS wrapper of a native call: pbkdf2Sync, execSync) are skipped.

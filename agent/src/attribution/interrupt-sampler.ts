@@ -13,7 +13,7 @@ import type { StallMarks } from './stall-mark';
 import { kTemplate, type AttributionSample, type RequestRecord } from './thread-types';
 import type { StackFrame } from '../types';
 import { activeSpanFromGlobal } from '../runtime/otel-global';
-import { isLate } from './stall-timing';
+import { missedSamples } from './stall-timing';
 
 const INVALID_TRACE = /^0+$/;
 /**
@@ -45,7 +45,11 @@ export class InterruptSampler {
         const m = self.marks.live(now);
         const s = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());
         if (s.frames.some((f) => f.fileName.startsWith(HEARTBEAT_DIR))) return null;
-        if (isLate(now, requestedMs, lateAfterMs)) s.late = true;
+        const missed = missedSamples(now, requestedMs, lateAfterMs);
+        if (missed) {
+          s.late = true;
+          s.missed = missed;
+        }
         self.noteStall(s, now);
         return s;
       } catch (err) {

@@ -24,7 +24,7 @@ export interface StallMark<R> {
   readonly route: string | undefined;
   /** On-time samples by culprit frame: the same tally as the watchdog's aggregate, over the same samples. */
   readonly tally: CulpritTally<AttributionSample>;
-  /** Late samples (read after a non-interruptible call returned): counted, never tallied, never the culprit. */
+  /** Periods covered only by late samples (read after a non-interruptible call returned): never tallied. */
   late: number;
   /** The culprit, fixed the first time it is read (a span event written with it), so later readers agree. */
   culprit: Culprit | undefined;
@@ -36,8 +36,10 @@ export interface StallMark<R> {
 export function markCulprit(m: StallMark<unknown>): Culprit | undefined {
   if (m.culprit) return m.culprit;
   const leader = m.tally.leader();
+  // Unknown (late) time at least the leader's: the block was mostly where no sample could look (aggregate.ts).
+  if (!leader || m.late >= leader.samples) return undefined;
   // The sample the leader was first seen in (the raw stack the culprit is shown with).
-  if (leader) m.culprit = decideCulprit(leader.first.frames);
+  m.culprit = decideCulprit(leader.first.frames);
   return m.culprit;
 }
 
@@ -54,7 +56,7 @@ export class StallMarks<R> {
   /** Counts a sample for the stall in progress (inside the interrupt: no allocation beyond the tally's entry). */
   continueWith(m: StallMark<R>, sample: AttributionSample, nowNs: bigint): void {
     m.lastNs = nowNs;
-    if (sample.late) m.late++;
+    if (sample.late) m.late += sample.missed ?? 1;
     else m.tally.add(sample);
   }
 
@@ -71,7 +73,7 @@ export class StallMarks<R> {
       requestsInFlight: sample.inflight,
       route: sample.route,
       tally,
-      late: sample.late ? 1 : 0,
+      late: sample.late ? sample.missed ?? 1 : 0,
       culprit: undefined,
       flushed: undefined,
     };

@@ -21,8 +21,13 @@ export function lateAfterMs(sampleIntervalMs: number): number {
   return Math.max(20, sampleIntervalMs);
 }
 
-/** Whether a sample requested at `requestedMs` and serviced at `nowNs` came later than `lateAfter` ms. */
-export function isLate(nowNs: bigint, requestedMs: number | undefined, lateAfter: number | undefined): boolean {
-  if (typeof requestedMs !== 'number' || typeof lateAfter !== 'number') return false;
-  return monotonicMs(nowNs) - requestedMs > lateAfter;
+/**
+ * How many samples a sample requested at `requestedMs` and serviced at `nowNs` stands for that were never taken: 0
+ * when on time, else its delay in `lateAfter` periods (at least 1). A late sample weighs that much unknown time
+ * against the on-time samples when the culprit is decided (aggregate.ts, stall-mark.ts).
+ */
+export function missedSamples(nowNs: bigint, requestedMs: number | undefined, lateAfter: number | undefined): number {
+  if (typeof requestedMs !== 'number' || typeof lateAfter !== 'number' || !(lateAfter > 0)) return 0;
+  const delay = monotonicMs(nowNs) - requestedMs;
+  return delay > lateAfter ? Math.max(1, Math.floor(delay / lateAfter)) : 0;
 }

@@ -39,6 +39,8 @@ export interface AttributionSample {
    * next. Not evidence of what blocked. Absent: on time.
    */
   late?: true;
+  /** Late only: the sampling periods it was late by (the unknown time it stands for, in samples; at least 1). */
+  missed?: number;
 }
 
 export interface ThreadAttributionOptions {

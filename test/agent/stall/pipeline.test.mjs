@@ -230,7 +230,7 @@ test('rate cap: every stall counted, events capped per culprit (burst 5, then 1 
 // Read after a non-interruptible builtin returned (the getter marked them late): the stack shows the function that
 // ran next (countItems), called from where the builtin was (parseOrders).
 const LATE = [F('countItems', '/srv/app/orders.js', 20), F('parseOrders', '/srv/app/orders.js', 12), F('handler', '/srv/app/server.js', 9)];
-const late = (frames) => ({ ...S(frames), late: true });
+const late = (frames, missed = 1) => ({ ...S(frames), late: true, missed });
 
 test('late samples only: no culprit anywhere ("unknown"), stackSource late, confidence 0, the late stack kept with the two frames the blocking call was made from', () => {
   const c = clock();
@@ -239,9 +239,10 @@ test('late samples only: no culprit anywhere ("unknown"), stackSource late, conf
   const t = threadSide(c, { culprit: own, victims: [] });
   p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
   const sinceNs = c.ns;
-  t.see([late(LATE)]);
+  // One sample read 600 ms late (12 periods of 50 ms), and one on time in the code that ran after the block.
+  t.see([late(LATE, 12), S(B)]);
   p.detected({ durationMs: 900, startTime: c.wall - 900, endNs: c.ns + 1n, sinceNs });
-  p.attributed(sinceNs, aggregateSamples([late(LATE)]));
+  p.attributed(sinceNs, aggregateSamples([late(LATE, 12), S(B)]));
   const e = events[0];
   assert.equal(e.culprit, undefined, JSON.stringify(e));
   assert.equal(e.stackSource, 'late');
@@ -260,24 +261,24 @@ test('late samples only: no culprit anywhere ("unknown"), stackSource late, conf
   assert.equal(log.attributes['code.function.name'], undefined, 'no code location of the innocent function');
 });
 
-test('on-time samples decide; late ones are left out of the culprit and its confidence', () => {
+test('on-time samples outweighing the late ones decide; a late sample counts as the periods it missed', () => {
   const c = clock();
   const own = span('1'.repeat(16));
   const { p, events } = pipeline(c);
   const t = threadSide(c, { culprit: own, victims: [] });
   p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
   const sinceNs = c.ns;
-  // Three on-time samples in renderPage (two) and parseBody (one), then two late ones showing countItems.
-  const samples = [S(B), S(A), S(B), late(LATE), late(LATE)];
+  // Three on-time samples in renderPage (two) and parseBody (one), then one late by one period, showing countItems.
+  const samples = [S(B), S(A), S(B), late(LATE, 1)];
   t.see(samples);
   p.detected({ durationMs: 900, startTime: c.wall - 900, endNs: c.ns + 1n, sinceNs });
   p.attributed(sinceNs, aggregateSamples(samples));
   const e = events[0];
   assert.equal(e.culprit.replace(/\(.*[\\/]/, '('), 'renderPage (render.js:5)');
   assert.equal(e.stackSource, 'sampled');
-  assert.equal(e.confidence, 0.667);
+  assert.equal(e.confidence, 0.5, 'two of four periods');
   assert.equal(e.blockedWithin, undefined);
-  assert.equal(e.samples, 5);
+  assert.equal(e.samples, 4);
   assert.deepEqual(e.dominantFrames.map((d) => d.culprit.replace(/\(.*[\\/]/, '(')), ['renderPage (render.js:5)', 'parseBody (parse.js:3)']);
   assert.equal(logRecordOf(e).attributes[N.ATTR_STACK_SOURCE], 'sampled');
 });
