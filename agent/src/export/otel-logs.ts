@@ -31,7 +31,7 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
       attributes['code.line.number'] = top.lineNumber;
       attributes['code.column.number'] = top.columnNumber;
     }
-    if (top) attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
+    if (e.stack.length) attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
     if (e.route) attributes[ATTR_HTTP_ROUTE] = e.route;
     if (e.resourceType) attributes['loopwatch.resource.type'] = e.resourceType;
     if (e.victims !== undefined) attributes['loopwatch.stall.victims'] = e.victims;
