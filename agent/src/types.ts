@@ -171,6 +171,20 @@ export interface StallEvent {
   /** Other in-flight requests that the block delayed. */
   victims?: number;
   /**
+   * How `stack` was obtained: `'sampled'` during the block; `'late'` read only after a call that does not check for
+   * interrupts returned (a large `JSON.parse`, a sort, a native call): the stack shows the code that ran next, so no
+   * culprit is named; `'none'`: no stack.
+   */
+  stackSource?: 'sampled' | 'late' | 'none';
+  /** Share (0..1) of the samples taken during the block that agree with the culprit; 0 when late or none. */
+  confidence?: number;
+  /**
+   * Late stacks only: the late stack's top two frames outside Node's internals (`fn (file:line)`). The blocking call
+   * was made from one of them, or from Node code they called (the stack was read after it returned); neither is named
+   * as the culprit.
+   */
+  blockedWithin?: string[];
+  /**
    * Deep attribution only (`attribution: 'deep'`): where the callback that blocked was scheduled (the
    * `setTimeout`, `setImmediate`, `await`, `fs.readFile`… call), innermost first.
    */

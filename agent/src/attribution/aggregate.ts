@@ -1,6 +1,6 @@
 /** Condensing a stall's samples into one attribution, and merging it into the stall event. Pure. */
 import { CulpritTally, decideCulprit, type Culprit } from './culprit';
-import { formatFrame, sourceMapFrames } from './frames';
+import { formatFrame, isInternalFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
 import type { AttributionSample } from './thread-types';
 import type { StackFrame, StallEvent } from '../types';
@@ -16,8 +16,21 @@ export interface StallAttribution {
   victims?: number;
   /** Samples taken during the stall. */
   samples: number;
-  /** Culprit frames by share of samples, most frequent first (raw frames, mapped at merge). */
+  /** Culprit frames by share of on-time samples, most frequent first (raw frames, mapped at merge). */
   dominant: { frame: StackFrame; samples: number }[];
+  /**
+   * 'sampled': the stack was read during the block. 'late': every sample was read after a non-interruptible call
+   * returned (stall-timing.ts): the stack shows what ran next, so it names no culprit.
+   */
+  stackSource: 'sampled' | 'late';
+  /** The culprit's share of the sampling periods, late ones counted as the periods they missed (0..1); 0 when late. */
+  confidence: number;
+  /**
+   * Late only: the late stack's top two frames outside Node's internals (raw, mapped at merge). The blocking call was
+   * made from one of them (or from Node code they called): V8 runs the deferred getter either back in the caller of
+   * that call or at the entry of the next function it calls.
+   */
+  blockedWithin?: StackFrame[];
 }
 
 /** Extra fields attribution adds to the stall event (beyond the core `StallEvent` ones). */
@@ -30,18 +43,42 @@ export interface StallAttributionFields {
 
 export function aggregateSamples(samples: readonly AttributionSample[]): StallAttribution | undefined {
   if (!samples.length) return undefined;
+  // Only samples read during the block decide (a late one shows the code that ran after the blocking call).
+  const onTime = samples.filter((s) => !s.late);
+  // The periods only late samples cover: time the thread ran where no sample could look.
+  let unknown = 0;
+  for (const s of samples) if (s.late) unknown += s.missed ?? 1;
   // The same tally, over the same samples, as the thread's own notes on the stall (stall-mark.ts).
   const tally = new CulpritTally<AttributionSample>();
-  for (const s of samples) tally.add(s);
+  for (const s of onTime) tally.add(s);
   const ranked = tally.ranked();
-  const rep = ranked[0]?.last ?? samples[samples.length - 1]!;
+  // The same rule as markCulprit: unknown time at least the leader's names no culprit.
+  if (unknown && !(ranked[0] && ranked[0].samples > unknown)) return lateAttribution(samples);
+  const rep = ranked[0]?.last ?? onTime[onTime.length - 1]!;
   // Request context: from the representative sample, else any sample that had one.
   const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
   const out: StallAttribution = {
     stack: rep.frames,
     samples: samples.length,
     dominant: ranked.map((r) => ({ frame: r.frame, samples: r.samples })),
+    stackSource: 'sampled',
+    confidence: Math.round(((ranked[0]?.samples ?? 0) / (onTime.length + unknown)) * 1000) / 1000,
   };
+  return withContext(out, samples, rep, ctx);
+}
+
+/** Mostly late: the first late stack (read right after the blocking call returned), naming no culprit. */
+function lateAttribution(samples: readonly AttributionSample[]): StallAttribution {
+  const rep = samples.find((s) => s.late) as AttributionSample;
+  const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
+  const out: StallAttribution = { stack: rep.frames, samples: samples.length, dominant: [], stackSource: 'late', confidence: 0 };
+  // Node's own frames on top (the JS wrapper of a native call: pbkdf2Sync, execSync) are skipped.
+  const outer = rep.frames.filter((f) => !isInternalFrame(f)).slice(0, 2);
+  if (outer.length) out.blockedWithin = outer;
+  return withContext(out, samples, rep, ctx);
+}
+
+function withContext(out: StallAttribution, samples: readonly AttributionSample[], rep: AttributionSample, ctx: AttributionSample): StallAttribution {
   if (ctx.route) out.route = ctx.route;
   if (ctx.traceId) out.traceId = ctx.traceId;
   if (ctx.spanId) out.spanId = ctx.spanId;
@@ -83,12 +120,21 @@ export function mergeAttribution<E extends StallEvent>(
   culprit?: Culprit,
 ): E & StallAttributionFields {
   if (!attribution) return { ...event };
-  const decided = culprit ?? decideCulprit(attribution.stack, cwd);
+  const late = attribution.stackSource === 'late';
+  // A late stack names no culprit: its top is the code that ran after the blocking call returned.
+  const decided = culprit ?? (late ? undefined : decideCulprit(attribution.stack, cwd));
   // The stack shown is one that holds the culprit: the watchdog's representative sample, unless its culprit is
   // another (the thread counted a sample the watchdog did not receive), then the sample the culprit came from.
-  const raw = culprit && decideCulprit(attribution.stack, cwd)?.name !== culprit.name ? culprit.stack : attribution.stack;
+  const raw = culprit && (late || decideCulprit(attribution.stack, cwd)?.name !== culprit.name) ? culprit.stack : attribution.stack;
   const out: E & StallAttributionFields = { ...event, stack: sourceMapFrames(raw) };
   if (decided) out.culprit = decided.name;
+  out.stackSource = late && !culprit ? 'late' : 'sampled';
+  // The thread's own on-time samples named a culprit the watchdog only saw late: its share is not known here.
+  if (!late) out.confidence = attribution.confidence;
+  else if (!culprit) {
+    out.confidence = 0;
+    if (attribution.blockedWithin) out.blockedWithin = sourceMapFrames(attribution.blockedWithin).map((f) => formatFrame(f, cwd));
+  }
   if (attribution.route) out.route = attribution.route;
   if (attribution.traceId) out.traceId = attribution.traceId;
   if (attribution.spanId) out.spanId = attribution.spanId;

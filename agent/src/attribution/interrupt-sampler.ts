@@ -3,6 +3,7 @@
  * blocked stack with its request, trace context and resource type, noted in the stall's mark. Nothing here may
  * throw or load a module; errors are reported once the thread runs again.
  */
+import * as path from 'node:path';
 import { countRequestsInFlight } from './connections';
 import { captureFrames } from './frames';
 import { routeOf, type compileRoutePatterns } from './route';
@@ -12,12 +13,19 @@ import type { StallMarks } from './stall-mark';
 import { kTemplate, type AttributionSample, type RequestRecord } from './thread-types';
 import type { StackFrame } from '../types';
 import { activeSpanFromGlobal } from '../runtime/otel-global';
+import { missedSamples } from './stall-timing';
 
 const INVALID_TRACE = /^0+$/;
+/**
+ * The agent's own heartbeat code (compiled next to this folder). A sample taken inside it was read while the thread
+ * was beating: the block is over (the request was serviced after a native call or builtin returned, and after the
+ * callback it blocked). Named by its directory, not imported: attribution must not depend on the heartbeat.
+ */
+const HEARTBEAT_DIR = path.resolve(__dirname, '..', 'heartbeat') + path.sep;
 
 export class InterruptSampler {
   /** Installed under `GETTER_KEY`; its own frame and everything it calls are left out of the sample. */
-  readonly getter: () => AttributionSample | null;
+  readonly getter: (requestedMs?: number, lateAfterMs?: number) => AttributionSample | null;
   /** A sample of the current thread now (tests, and in-process fallbacks). */
   readonly sample: () => AttributionSample;
   private readonly deferred: [string, unknown][] = [];
@@ -31,11 +39,17 @@ export class InterruptSampler {
     private readonly onError: (what: string, err: unknown) => void,
   ) {
     const self = this;
-    this.getter = function loopwatchAttributionGetter(): AttributionSample | null {
+    this.getter = function loopwatchAttributionGetter(requestedMs?: number, lateAfterMs?: number): AttributionSample | null {
       try {
         const now = process.hrtime.bigint();
         const m = self.marks.live(now);
         const s = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());
+        if (s.frames.some((f) => f.fileName.startsWith(HEARTBEAT_DIR))) return null;
+        const missed = missedSamples(now, requestedMs, lateAfterMs);
+        if (missed) {
+          s.late = true;
+          s.missed = missed;
+        }
         self.noteStall(s, now);
         return s;
       } catch (err) {

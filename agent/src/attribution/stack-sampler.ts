@@ -7,7 +7,8 @@
  * blocked code) every `sampleIntervalMs`, and at the stall's end condenses the samples into one attribution.
  * No Debugger domain: the thread is never paused, so nothing can leave the application stopped.
  */
-import { EVAL_EXPRESSION, type AttributionSample } from './thread';
+import { GETTER_KEY, type AttributionSample } from './thread';
+import { lateAfterMs, monotonicMs } from './stall-timing';
 import { aggregateSamples, type StallAttribution } from './aggregate';
 
 /** The subset of `inspector.Session` we use (injectable for tests). */
@@ -72,6 +73,7 @@ export class WatchdogAttribution {
   private readonly interval: number;
   private readonly maxSamples: number;
   private readonly endWait: number;
+  private readonly lateAfter: number;
   private sessionCtor: (() => InspectorSessionLike) | undefined;
   /** Why the latest stall could not be attributed, if it could not (set by each onStallStart). */
   unavailable: string | undefined;
@@ -80,6 +82,7 @@ export class WatchdogAttribution {
     this.interval = options.sampleIntervalMs ?? 50;
     this.maxSamples = options.maxSamples ?? 40;
     this.endWait = options.endWaitMs ?? 150;
+    this.lateAfter = lateAfterMs(this.interval);
   }
 
   /**
@@ -243,7 +246,8 @@ export class WatchdogAttribution {
   private evaluate(st: Stall, reply: Reply): void {
     const s = st.session;
     if (!s) return reply(new Error('no session'), null);
-    const params = { expression: EVAL_EXPRESSION, returnByValue: true, silent: true, includeCommandLineAPI: false };
+    // Stamped with the time it is asked (the getter marks the sample late if it runs much later: stall-timing.ts).
+    const params = { expression: sampleExpression(monotonicMs(), this.lateAfter), returnByValue: true, silent: true, includeCommandLineAPI: false };
     if (st.workerSession === undefined) {
       s.post('Runtime.evaluate', params, (err, res) => {
         const r = res as { result?: { value?: unknown } } | undefined;
@@ -264,4 +268,11 @@ export class WatchdogAttribution {
       },
     );
   }
+}
+
+const GETTER_REF = `globalThis[Symbol.for(${JSON.stringify(GETTER_KEY)})]`;
+
+/** The expression evaluated in the blocked thread: the getter, told when it was asked and when that is late. */
+export function sampleExpression(requestedMs: number, lateAfter: number): string {
+  return `(function(){var g=${GETTER_REF};return g?g(${requestedMs},${lateAfter}):null})()`;
 }

@@ -22,8 +22,10 @@ export interface StallMark<R> {
   /** How many requests were in flight at the first sample (undefined: could not be counted). */
   readonly requestsInFlight: number | undefined;
   readonly route: string | undefined;
-  /** Samples by culprit frame: the same tally as the watchdog's aggregate, over the same samples. */
+  /** On-time samples by culprit frame: the same tally as the watchdog's aggregate, over the same samples. */
   readonly tally: CulpritTally<AttributionSample>;
+  /** Periods covered only by late samples (read after a non-interruptible call returned): never tallied. */
+  late: number;
   /** The culprit, fixed the first time it is read (a span event written with it), so later readers agree. */
   culprit: Culprit | undefined;
   /** Spans already marked because their request ended before the pipeline took the mark. */
@@ -34,8 +36,10 @@ export interface StallMark<R> {
 export function markCulprit(m: StallMark<unknown>): Culprit | undefined {
   if (m.culprit) return m.culprit;
   const leader = m.tally.leader();
+  // Unknown (late) time at least the leader's: the block was mostly where no sample could look (aggregate.ts).
+  if (!leader || m.late >= leader.samples) return undefined;
   // The sample the leader was first seen in (the raw stack the culprit is shown with).
-  if (leader) m.culprit = decideCulprit(leader.first.frames);
+  m.culprit = decideCulprit(leader.first.frames);
   return m.culprit;
 }
 
@@ -52,13 +56,14 @@ export class StallMarks<R> {
   /** Counts a sample for the stall in progress (inside the interrupt: no allocation beyond the tally's entry). */
   continueWith(m: StallMark<R>, sample: AttributionSample, nowNs: bigint): void {
     m.lastNs = nowNs;
-    m.tally.add(sample);
+    if (sample.late) m.late += sample.missed ?? 1;
+    else m.tally.add(sample);
   }
 
   /** Starts the mark of a new stall at its first sample. */
   begin(sample: AttributionSample, nowNs: bigint, request: R | undefined, activeSpan: SpanLike | undefined, inflight: readonly R[]): void {
     const tally = new CulpritTally<AttributionSample>();
-    tally.add(sample);
+    if (!sample.late) tally.add(sample);
     this.mark = {
       atNs: nowNs,
       lastNs: nowNs,
@@ -68,6 +73,7 @@ export class StallMarks<R> {
       requestsInFlight: sample.inflight,
       route: sample.route,
       tally,
+      late: sample.late ? sample.missed ?? 1 : 0,
       culprit: undefined,
       flushed: undefined,
     };

@@ -33,6 +33,14 @@ export interface AttributionSample {
   inRequest: boolean;
   /** Whether requests were tracked (false: `inRequest` is unknown, not false). Absent: tracked. */
   tracked?: boolean;
+  /**
+   * Serviced so long after the watchdog asked (stall-timing.ts) that the thread ran without checking for interrupts
+   * meanwhile (inside a builtin or native call): the stack was read after that call returned, and shows whatever ran
+   * next. Not evidence of what blocked. Absent: on time.
+   */
+  late?: true;
+  /** Late only: the sampling periods it was late by (the unknown time it stands for, in samples; at least 1). */
+  missed?: number;
 }
 
 export interface ThreadAttributionOptions {

@@ -1,6 +1,6 @@
 import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags, type LoggerProvider } from '@opentelemetry/api';
 import type { Diagnostics } from '../runtime/diag';
-import { ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME } from '../metrics/names';
+import { ATTR_BLOCKED_WITHIN, ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_STACK_SOURCE, ATTR_THREAD_NAME } from '../metrics/names';
 import { culpritLabel } from '../attribution/culprit';
 import type { StallEvent } from '../types';
 
@@ -21,13 +21,17 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
       // The same label as the culprit counter and the span events (`unknown` when no sample named the code).
       [ATTR_CULPRIT]: culpritLabel(e),
     };
-    if (top) {
+    if (e.stackSource) attributes[ATTR_STACK_SOURCE] = e.stackSource;
+    if (e.confidence !== undefined) attributes[ATTR_CONFIDENCE] = e.confidence;
+    if (e.blockedWithin?.length) attributes[ATTR_BLOCKED_WITHIN] = e.blockedWithin.join(' | ');
+    // A late stack's top frame ran after the blocking call: the code.* location would name an innocent function.
+    if (top && e.stackSource !== 'late') {
       attributes['code.function.name'] = top.functionName;
       attributes['code.file.path'] = top.fileName;
       attributes['code.line.number'] = top.lineNumber;
       attributes['code.column.number'] = top.columnNumber;
-      attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
     }
+    if (e.stack.length) attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
     if (e.route) attributes[ATTR_HTTP_ROUTE] = e.route;
     if (e.resourceType) attributes['loopwatch.resource.type'] = e.resourceType;
     if (e.victims !== undefined) attributes['loopwatch.stall.victims'] = e.victims;

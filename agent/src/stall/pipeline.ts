@@ -108,12 +108,24 @@ export class StallPipeline {
     if (early?.sinceNs === stall.sinceNs) record.culprit = early.culprit;
     if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record);
     const deep = this.onThreadSide(stall, record);
-    const timer = setTimeout(() => {
-      this.pending.delete(stall.sinceNs);
-      this.finish(eventOf(record, undefined, deep), record);
-    }, this.waitMs);
+    const timer = setTimeout(() => this.waitedFor(stall.sinceNs), this.waitMs);
     timer.unref();
     this.pending.set(stall.sinceNs, { record, timer, deep });
+  }
+
+  /**
+   * The wait for the watchdog's attribution is over. It is emitted without one only after the messages already
+   * queued are read: when another stall followed this one at once (back-to-back requests, a queue consumer), the
+   * timer fires in the timers phase right after that block, before the poll phase delivers the attribution the
+   * watchdog posted during it; an immediate runs after that poll phase.
+   */
+  private waitedFor(sinceNs: bigint): void {
+    setImmediate(() => {
+      const p = this.pending.get(sinceNs);
+      if (!p) return;
+      this.pending.delete(sinceNs);
+      this.finish(eventOf(p.record, undefined, p.deep), p.record);
+    }).unref();
   }
 
   /** The watchdog's attribution for the stall that began after the beat at `sinceNs`. */

@@ -57,10 +57,17 @@ export function recordEndingNow(loop: LoopState, clock: SamplerClock, thread: st
  */
 export function eventOf(record: StallRecord, attribution: StallAttribution | undefined, deep: LongCallback | undefined): StallEvent & StallAttributionFields {
   const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [] };
-  if (!record.culprit && attribution) record.culprit = decideCulprit(attribution.stack);
+  // A late stack names no culprit (aggregate.ts): the record stays unknown.
+  if (!record.culprit && attribution && attribution.stackSource !== 'late') record.culprit = decideCulprit(attribution.stack);
   const event: StallEvent & StallAttributionFields = mergeAttribution(base, attribution, undefined, record.culprit);
   // No word from the watchdog (it timed out, or the agent is stopping): the thread's own samples still name the code
   // its span events named. The stack stays empty: it is the watchdog's (an empty one tells a stall it did not see).
-  if (!attribution && record.culprit) event.culprit = record.culprit.name;
+  if (!attribution && record.culprit) {
+    event.culprit = record.culprit.name;
+    event.stackSource = 'sampled';
+  } else if (!attribution) {
+    event.stackSource = 'none';
+    event.confidence = 0;
+  }
   return mergeDeep(event, deep);
 }

@@ -226,3 +226,71 @@ test('rate cap: every stall counted, events capped per culprit (burst 5, then 1 
     ],
   );
 });
+
+// Read after a non-interruptible builtin returned (the getter marked them late): the stack shows the function that
+// ran next (countItems), called from where the builtin was (parseOrders).
+const LATE = [F('countItems', '/srv/app/orders.js', 20), F('parseOrders', '/srv/app/orders.js', 12), F('handler', '/srv/app/server.js', 9)];
+const late = (frames, missed = 1) => ({ ...S(frames), late: true, missed });
+
+test('late samples only: no culprit anywhere ("unknown"), stackSource late, confidence 0, the late stack kept with the two frames the blocking call was made from', () => {
+  const c = clock();
+  const own = span('1'.repeat(16));
+  const { p, events, counters } = pipeline(c);
+  const t = threadSide(c, { culprit: own, victims: [] });
+  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  const sinceNs = c.ns;
+  // One sample read 600 ms late (12 periods of 50 ms), and one on time in the code that ran after the block.
+  t.see([late(LATE, 12), S(B)]);
+  p.detected({ durationMs: 900, startTime: c.wall - 900, endNs: c.ns + 1n, sinceNs });
+  p.attributed(sinceNs, aggregateSamples([late(LATE, 12), S(B)]));
+  const e = events[0];
+  assert.equal(e.culprit, undefined, JSON.stringify(e));
+  assert.equal(e.stackSource, 'late');
+  assert.equal(e.confidence, 0);
+  assert.deepEqual(e.stack.map((f) => f.functionName), ['countItems', 'parseOrders', 'handler'], 'the late stack is kept');
+  assert.deepEqual(e.blockedWithin.map((f) => f.replace(/\(.*[\\/]/, '(')), ['countItems (orders.js:20)', 'parseOrders (orders.js:12)']);
+  assert.equal(e.route, 'GET /r/:id');
+  assert.equal(own.events[0].attributes[N.ATTR_CULPRIT], 'unknown', 'span event');
+  assert.equal(counters(N.LOOPWATCH_STALL_CULPRIT_COUNT)[0].culprit, 'unknown', 'counter');
+  assert.equal(culpritInLine(formatStall(e)), 'unknown', 'console line');
+  const log = logRecordOf(e);
+  assert.equal(log.attributes[N.ATTR_CULPRIT], 'unknown');
+  assert.equal(log.attributes[N.ATTR_STACK_SOURCE], 'late');
+  assert.equal(log.attributes[N.ATTR_CONFIDENCE], 0);
+  assert.match(log.attributes[N.ATTR_BLOCKED_WITHIN], /^countItems \(.*orders\.js:20\) \| parseOrders \(.*orders\.js:12\)$/);
+  assert.equal(log.attributes['code.function.name'], undefined, 'no code location of the innocent function');
+});
+
+test('on-time samples outweighing the late ones decide; a late sample counts as the periods it missed', () => {
+  const c = clock();
+  const own = span('1'.repeat(16));
+  const { p, events } = pipeline(c);
+  const t = threadSide(c, { culprit: own, victims: [] });
+  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  const sinceNs = c.ns;
+  // Three on-time samples in renderPage (two) and parseBody (one), then one late by one period, showing countItems.
+  const samples = [S(B), S(A), S(B), late(LATE, 1)];
+  t.see(samples);
+  p.detected({ durationMs: 900, startTime: c.wall - 900, endNs: c.ns + 1n, sinceNs });
+  p.attributed(sinceNs, aggregateSamples(samples));
+  const e = events[0];
+  assert.equal(e.culprit.replace(/\(.*[\\/]/, '('), 'renderPage (render.js:5)');
+  assert.equal(e.stackSource, 'sampled');
+  assert.equal(e.confidence, 0.5, 'two of four periods');
+  assert.equal(e.blockedWithin, undefined);
+  assert.equal(e.samples, 4);
+  assert.deepEqual(e.dominantFrames.map((d) => d.culprit.replace(/\(.*[\\/]/, '(')), ['renderPage (render.js:5)', 'parseBody (parse.js:3)']);
+  assert.equal(logRecordOf(e).attributes[N.ATTR_STACK_SOURCE], 'sampled');
+});
+
+test('no attribution and no thread culprit: stackSource none, confidence 0', async () => {
+  const c = clock();
+  const { p, events } = pipeline(c, { waitMs: 10 });
+  const sinceNs = c.ns;
+  p.detected({ durationMs: 150, startTime: c.wall - 150, endNs: c.ns + 1n, sinceNs });
+  const deadline = Date.now() + 5000;
+  while (!events.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(events[0].stackSource, 'none');
+  assert.equal(events[0].confidence, 0);
+  assert.equal(events[0].culprit, undefined);
+});
