@@ -28,7 +28,7 @@ export function wrapAtomicsWait(hooks: IdleWaitHooks): (() => void) | undefined 
   if (!descriptor || typeof descriptor.value !== 'function' || !descriptor.configurable) return undefined;
   const original = descriptor.value as Wait;
   // A method (not a function expression): like the built-in, it has no prototype and cannot be called with `new`.
-  const wrapper = {
+  const holder = {
     wait(typedArray: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number): string {
       hooks.park();
       const t0 = process.hrtime.bigint();
@@ -39,7 +39,8 @@ export function wrapAtomicsWait(hooks: IdleWaitHooks): (() => void) | undefined 
         hooks.resume(process.hrtime.bigint() - t0);
       }
     },
-  }.wait;
+  };
+  const wrapper: Wait = Reflect.get(holder, 'wait');
   Object.defineProperty(Atomics, 'wait', { ...descriptor, value: wrapper });
   return () => {
     if (Atomics.wait === (wrapper as unknown)) Object.defineProperty(Atomics, 'wait', descriptor);
