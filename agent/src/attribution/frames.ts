@@ -125,10 +125,10 @@ export function packageOf(fileName: string): string | undefined {
  * builtins in between, a package's own `Array.prototype.map` or `emit`, stay inside it). One cause hot in different
  * inner lines of a package (a hash's rounds) is then one culprit: the function the caller entered it by.
  */
-function packageEntryIndex(frames: readonly StackFrame[], inner: number, pkg: string): number {
+function packageEntryIndex(frames: readonly StackFrame[], inner: number, pkg: string | undefined): number {
   let entry = inner;
   for (let j = inner + 1; j < frames.length; j++) {
-    const f = frames[j]!;
+    const f = frames[j];
     if (isInternalFrame(f)) continue;
     if (packageOf(f.fileName) !== pkg) break;
     entry = j;
@@ -146,7 +146,7 @@ export function culpritFrameIndex(frames: readonly StackFrame[]): number {
   const i = culpritIndex(frames);
   if (i >= 0) return i;
   const inner = frames.findIndex(isDependencyFrame);
-  if (inner >= 0) return packageEntryIndex(frames, inner, packageOf(frames[inner]!.fileName)!);
+  if (inner >= 0) return packageEntryIndex(frames, inner, packageOf(frames[inner].fileName));
   return frames.length ? 0 : -1;
 }
 
