@@ -26,8 +26,8 @@ export function decideCulprit(rawFrames: readonly StackFrame[], cwd?: string): C
   const i = culpritFrameIndex(rawFrames);
   if (i < 0) return undefined;
   // Only the one frame is mapped (mapping a whole stack per span event would be wasted work).
-  const raw = rawFrames[i]!;
-  const frame = sourceMapFrames([raw])[0]!;
+  const raw = rawFrames[i];
+  const frame = sourceMapFrames([raw])[0];
   // A library culprit is named by its package, read off the installed file (a map may point into its sources).
   return { name: isDependency(raw) ? culpritName(raw, cwd) : culpritName(frame, cwd), frame, stack: rawFrames };
 }
