@@ -105,6 +105,14 @@ const MIN_ARRIVAL_TURNS = 2;
 /** And at most: on a server that keeps accepting, later requests are not the stall's any more. */
 export const MAX_ARRIVAL_TURNS = 16;
 
+/**
+ * Starts counting after a stall, on a thread that serves HTTP (node:http servers found); undefined on one that does
+ * not (nothing to count: its stall events are not held back).
+ */
+export function watchArrivalsIfServing(onError: (what: string, err: unknown) => void): Arrivals | undefined {
+  return findHttpServers().size > 0 ? watchArrivals(onError) : undefined;
+}
+
 export function watchArrivals(onError: (what: string, err: unknown) => void): Arrivals {
   let count = 0;
   /** Connections and requests started in the current turn. */

@@ -9,7 +9,7 @@ import type { SeriesStore } from '../metrics/store';
 import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
 import { addArrivals, eventOf, recordEndingNow, recordOfDetected, type LoopState, type StallRecord } from './record';
-import { watchArrivals, type Arrivals } from '../attribution/connections';
+import { watchArrivalsIfServing, type Arrivals } from '../attribution/connections';
 
 export type { LoopState } from './record';
 
@@ -108,8 +108,8 @@ export class StallPipeline {
     const record = recordOfDetected(stall, this.threadName);
     if (early?.sinceNs === stall.sinceNs) record.culprit = early.culprit;
     // Requests that arrived during the stall are read in the next loop turns: the event waits for them (≤ 2 turns).
-    record.arrivals = watchArrivals(this.onError);
-    this.counting.add(record.arrivals);
+    record.arrivals = watchArrivalsIfServing(this.onError);
+    if (record.arrivals) this.counting.add(record.arrivals);
     if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record);
     const deep = this.onThreadSide(stall, record);
     const timer = setTimeout(() => {
