@@ -1,3 +1,4 @@
+import * as dc from 'node:diagnostics_channel';
 import {
   activeHandles,
   activeHandlesAvailable,
@@ -76,4 +77,91 @@ export function countRequestsInFlight(): number | undefined {
     }
   }
   return n;
+}
+
+/**
+ * Requests that arrived while a stall blocked the thread: their bytes waited in the kernel, so no in-flight list
+ * held them during the stall. Counted once the stall is over: node:http reads them in the loop turns right after
+ * the beat that detected it, and each request it starts reading then is counted (`http.server.request.start`).
+ * A server accepts one waiting connection per loop turn and reads it in the next (measured on Node 22, 24 and 26),
+ * so counting goes on, turn by turn (to each turn's check phase), while a turn still accepted a connection
+ * (`net.server.socket`) or started a request, and stops at the first turn that did neither (at the earliest after
+ * two turns, at the latest after MAX_ARRIVAL_TURNS). Nothing runs per request outside those turns.
+ */
+export interface Arrivals {
+  /** Requests counted so far. */
+  readonly count: number;
+  readonly settled: boolean;
+  /** Runs `fn` once counting is over (at once if it is). */
+  whenSettled(fn: () => void): void;
+  /** Stops counting now (the agent is stopping or the thread exiting). */
+  settleNow(): void;
+}
+
+const REQUEST_START = 'http.server.request.start';
+const SERVER_SOCKET = 'net.server.socket';
+/** Loop turns after a stall's end counted at least: the first accepts a connection, the second reads it. */
+const MIN_ARRIVAL_TURNS = 2;
+/** And at most: on a server that keeps accepting, later requests are not the stall's any more. */
+export const MAX_ARRIVAL_TURNS = 16;
+
+/**
+ * Starts counting after a stall, on a thread that serves HTTP (node:http servers found); undefined on one that does
+ * not (nothing to count: its stall events are not held back).
+ */
+export function watchArrivalsIfServing(onError: (what: string, err: unknown) => void): Arrivals | undefined {
+  return findHttpServers().size > 0 ? watchArrivals(onError) : undefined;
+}
+
+export function watchArrivals(onError: (what: string, err: unknown) => void): Arrivals {
+  let count = 0;
+  /** Connections and requests started in the current turn. */
+  let started = 0;
+  let settled = false;
+  const waiters: Array<() => void> = [];
+  const onRequest = (): void => {
+    count++;
+    started++;
+  };
+  const onSocket = (): void => {
+    started++;
+  };
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    dc.unsubscribe(REQUEST_START, onRequest);
+    dc.unsubscribe(SERVER_SOCKET, onSocket);
+    for (const fn of waiters.splice(0)) {
+      try {
+        fn();
+      } catch (err) {
+        onError('could not finish a stall after counting the requests it delayed', err);
+      }
+    }
+  };
+  dc.subscribe(REQUEST_START, onRequest);
+  dc.subscribe(SERVER_SOCKET, onSocket);
+  let turn = 0;
+  const step = (): void => {
+    if (settled) return;
+    turn++;
+    const quiet = started === 0;
+    started = 0;
+    if (turn >= MAX_ARRIVAL_TURNS || (turn >= MIN_ARRIVAL_TURNS && quiet)) settle();
+    else setImmediate(step).unref();
+  };
+  setImmediate(step).unref();
+  return {
+    get count() {
+      return count;
+    },
+    get settled() {
+      return settled;
+    },
+    whenSettled(fn) {
+      if (settled) fn();
+      else waiters.push(fn);
+    },
+    settleNow: settle,
+  };
 }

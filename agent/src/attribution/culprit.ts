@@ -4,7 +4,7 @@
  * by `decideCulprit` from the raw winning frame, so the stall event, its span events, the culprit counter, the
  * console line and the log record cannot name different code for one stall.
  */
-import { culpritFrameIndex, formatFrame, sourceMapFrames } from './frames';
+import { culpritFrameIndex, culpritKey, culpritName, isDependencyFrame as isDependency, sourceMapFrames } from './frames';
 import type { StackFrame } from '../types';
 
 /** The culprit label of a stall whose code is not known (no sample, or an empty stack). */
@@ -26,8 +26,10 @@ export function decideCulprit(rawFrames: readonly StackFrame[], cwd?: string): C
   const i = culpritFrameIndex(rawFrames);
   if (i < 0) return undefined;
   // Only the one frame is mapped (mapping a whole stack per span event would be wasted work).
-  const frame = sourceMapFrames([rawFrames[i]!])[0]!;
-  return { name: formatFrame(frame, cwd), frame, stack: rawFrames };
+  const raw = rawFrames[i];
+  const frame = sourceMapFrames([raw])[0];
+  // A library culprit is named by its package, read off the installed file (a map may point into its sources).
+  return { name: isDependency(raw) ? culpritName(raw, cwd) : culpritName(frame, cwd), frame, stack: rawFrames };
 }
 
 /** The culprit label every consumer shows for a stall (the event's culprit, else `unknown`). */
@@ -35,10 +37,8 @@ export function culpritLabel(e: { readonly culprit?: string | undefined }): stri
   return e.culprit ?? UNKNOWN_CULPRIT;
 }
 
-/** What identifies a culprit frame across samples (column left out: one line is one culprit). */
-function frameKey(f: StackFrame): string {
-  return `${f.functionName}\u0000${f.fileName}\u0000${f.lineNumber}`;
-}
+/** What identifies a culprit frame across samples (frames.ts `culpritKey`: the culprit's name, column left out). */
+const frameKey = culpritKey;
 
 export interface TallyEntry<S> {
   /** The culprit frame, raw. */

@@ -110,21 +110,65 @@ export function formatFrame(f: StackFrame, cwd?: string): string {
 }
 
 /**
- * The rule that names a stack's culprit frame, the only one (attribution/culprit.ts applies it for every consumer):
- * the innermost app frame; failing that the innermost dependency frame; failing that the innermost frame; -1 for
- * an empty stack (the culprit is then unknown).
+ * The package a node_modules file belongs to: the name after its last `node_modules/` (`@scope/name` for a scoped
+ * one; pnpm's `.pnpm/x@1/node_modules/x/…` is `x`). Undefined outside node_modules.
  */
-export function culpritFrameIndex(frames: readonly StackFrame[]): number {
-  let i = culpritIndex(frames);
-  if (i < 0) i = frames.findIndex((f) => !isInternalFrame(f));
-  if (i < 0) i = frames.length ? 0 : -1;
-  return i;
+export function packageOf(fileName: string): string | undefined {
+  let name: string | undefined;
+  for (const m of fileName.matchAll(/[\\/]node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/g)) name = m[1];
+  return name?.replace(/\\/g, '/');
 }
 
-/** Culprit of a stack, formatted (`culpritFrameIndex`); undefined for an empty stack. */
+/**
+ * In a stack with no app frame, the entry into the package of its innermost dependency frame: from that frame
+ * outwards, the outermost frame of the same package before a frame of another package (Node internals and
+ * builtins in between, a package's own `Array.prototype.map` or `emit`, stay inside it). One cause hot in different
+ * inner lines of a package (a hash's rounds) is then one culprit: the function the caller entered it by.
+ */
+function packageEntryIndex(frames: readonly StackFrame[], inner: number, pkg: string | undefined): number {
+  let entry = inner;
+  for (let j = inner + 1; j < frames.length; j++) {
+    const f = frames[j];
+    if (isInternalFrame(f)) continue;
+    if (packageOf(f.fileName) !== pkg) break;
+    entry = j;
+  }
+  return entry;
+}
+
+/**
+ * The rule that names a stack's culprit frame, the only one (attribution/culprit.ts applies it for every consumer):
+ * the innermost app frame; failing that (only libraries and Node) the frame by which the innermost dependency
+ * frame's package was entered (`packageEntryIndex`; the culprit is then named by that package, `culpritName`);
+ * failing that the innermost frame; -1 for an empty stack (the culprit is then unknown).
+ */
+export function culpritFrameIndex(frames: readonly StackFrame[]): number {
+  const i = culpritIndex(frames);
+  if (i >= 0) return i;
+  const inner = frames.findIndex(isDependencyFrame);
+  if (inner >= 0) return packageEntryIndex(frames, inner, packageOf(frames[inner].fileName));
+  return frames.length ? 0 : -1;
+}
+
+/**
+ * A culprit frame's display name (`culpritFrameIndex` chose it): `fn (file:line)`, or `fn (package)` for a
+ * dependency frame (one series per package entry, whatever inner line was hot).
+ */
+export function culpritName(frame: StackFrame, cwd?: string): string {
+  const pkg = isDependencyFrame(frame) ? packageOf(frame.fileName) : undefined;
+  return pkg === undefined ? formatFrame(frame, cwd) : `${frame.functionName} (${pkg})`;
+}
+
+/** What identifies a culprit across samples: its display name, apart from the column (one line is one culprit). */
+export function culpritKey(frame: StackFrame): string {
+  const pkg = isDependencyFrame(frame) ? packageOf(frame.fileName) : undefined;
+  return pkg === undefined ? `${frame.functionName}\u0000${frame.fileName}\u0000${frame.lineNumber}` : `${frame.functionName}\u0000${pkg}`;
+}
+
+/** Culprit of a stack, formatted (`culpritFrameIndex`, `culpritName`); undefined for an empty stack. */
 export function culpritOf(frames: readonly StackFrame[], cwd?: string): string | undefined {
   const i = culpritFrameIndex(frames);
-  return i < 0 ? undefined : formatFrame(frames[i]!, cwd);
+  return i < 0 ? undefined : culpritName(frames[i]!, cwd);
 }
 
 interface SourceMapLike {

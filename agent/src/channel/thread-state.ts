@@ -29,6 +29,7 @@ const enum H {
   StallStartedNs = 9, // reserved for the watchdog's stall-start bookkeeping
   ResolutionMs = 10,
   DeadlineId = 11, // the thread's native deadline id + 1 (0: none; the watchdog then polls on a timer)
+  Parked = 12, // 1 while a worker thread waits for work in Atomics.wait (heartbeat/idle-wait.ts): idle, not stalled
 }
 
 const DELAY_COARSE = HEADER;
@@ -129,6 +130,14 @@ export class ThreadState {
     this.f[base + 1] = epochMs / 1000;
   }
 
+  /**
+   * A worker thread entering (true) or leaving (false) an idle wait. Leaving, the thread writes its fresh beat
+   * first, so a reader never sees it unparked with the beat from before the wait.
+   */
+  setParked(parked: boolean): void {
+    this.f[H.Parked] = parked ? 1 : 0;
+  }
+
   markStopped(): void {
     this.f[H.Running] = 0;
   }
@@ -142,6 +151,10 @@ export class ThreadState {
 
   get running(): boolean {
     return this.f[H.Running] === 1;
+  }
+  /** Inside an idle wait (Atomics.wait on a worker thread): the thread is waiting for work, not blocked. */
+  get parked(): boolean {
+    return this.f[H.Parked] === 1;
   }
   get lastBeatNs(): bigint {
     return Atomics.load(this.b, H.LastBeatNs);
@@ -214,20 +227,20 @@ export class ThreadState {
   }
 
   /**
-   * How long the thread has been blocked right now, in ms, as seen from
-   * another thread: heartbeat age minus the beat interval (so it never
-   * overstates), or 0 below the stall threshold or when stopped.
-   */
-  /**
-   * Time since the last beat, in ms (0 when stopped). From the threshold on, a
+   * Time since the last beat, in ms (0 when stopped or parked in an idle wait). From the threshold on, a
    * block that may turn out to be a stall is under way (it may still end short).
    */
   heartbeatAgeMs(nowNs: bigint): number {
-    return this.running ? Number(nowNs - this.lastBeatNs) / 1e6 : 0;
+    return this.running && !this.parked ? Number(nowNs - this.lastBeatNs) / 1e6 : 0;
   }
 
+  /**
+   * How long the thread has been blocked right now, in ms, as seen from
+   * another thread: heartbeat age minus the beat interval (so it never
+   * overstates), or 0 below the stall threshold, when stopped or when parked in an idle wait.
+   */
   blockedForMs(nowNs: bigint): number {
-    if (!this.running) return 0;
+    if (!this.running || this.parked) return 0;
     const age = Number(nowNs - this.lastBeatNs) / 1e6 - this.intervalMs;
     return age >= this.thresholdMs ? age : 0;
   }

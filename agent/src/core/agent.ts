@@ -115,6 +115,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       );
       undo.push(() => this.monitor.stop(), () => this.stalls.stop());
       if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
+      // A worker parking in an idle wait may not loop again for long: its stalls are reported before it parks.
+      this.monitor.onPark(() => this.stalls.flush(), 'stalls');
       // Pool levels are read once per heartbeat instead of on every acquire and release.
       this.monitor.onBeat(flushPoolLevels, 'pools');
       // So is OpenTelemetry registered since start (span events, request tracking), not on every request.

@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 import type { Diagnostics } from '../runtime/diag';
 import type { Deadline, LoopMeter, Native } from '../runtime/native';
 import { observeGc, type GcTiming } from './gc';
 import { LoopSampler, type DetectedStall, type SamplerClock } from './sampler';
 import { ThreadState } from '../channel/thread-state';
+import { wrapAtomicsWait } from './idle-wait';
 
 const realClock: SamplerClock = {
   nowNs: () => process.hrtime.bigint(),
@@ -27,6 +29,8 @@ export class ThreadMonitor {
   private stopped = false;
   private readonly gc: GcTiming;
   private readonly beatHooks: Array<{ fn: () => void; component: string }> = [];
+  private readonly parkHooks: Array<{ fn: () => void; component: string }> = [];
+  private unwrapWait: (() => void) | undefined;
   private readonly beat: () => number;
   private deadline: Deadline | undefined;
   private readonly meter: LoopMeter | undefined;
@@ -58,16 +62,16 @@ export class ThreadMonitor {
     };
     // Pushed back right after each beat is published, before a stall's listeners run (they may run app code, and
     // the watchdog must be woken if that blocks): it can only fire once the beat is a threshold old.
-    const pushDeadline = (): void => {
+    const pushDeadline = (ms = thresholdMs): void => {
       const d = this.deadline;
       if (!d) return;
       try {
-        if (!d.arm(thresholdMs)) dropDeadline('could not re-arm the native deadline');
+        if (!d.arm(ms)) dropDeadline('could not re-arm the native deadline');
       } catch (err) {
         dropDeadline('could not re-arm the native deadline', err);
       }
     };
-    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, pushDeadline, meter?.cells);
+    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, () => pushDeadline(), meter?.cells);
     let current = sampler.initialIntervalMs;
     // After the sampler's first beat, so the first deadline is one threshold after it.
     try {
@@ -83,13 +87,7 @@ export class ThreadMonitor {
       } catch (err) {
         diag.error('sampler', 'heartbeat failed', err);
       }
-      for (const h of this.beatHooks) {
-        try {
-          h.fn();
-        } catch (err) {
-          diag.error(h.component, 'heartbeat task failed', err);
-        }
-      }
+      this.runHooks(this.beatHooks, diag, 'heartbeat task failed');
       return next;
     };
     const tick = (): void => {
@@ -107,6 +105,31 @@ export class ThreadMonitor {
     };
     this.timer = setTimeout(tick, current);
     this.timer.unref();
+    if (!isMainThread) {
+      this.unwrapWait = wrapAtomicsWait({
+        park: () => {
+          try {
+            // The work before the wait is measured (and reported) now: a parked worker may not loop again for long.
+            if (sampler.busySinceBeatReaches()) this.beat();
+            this.runHooks(this.parkHooks, diag, 'task before an idle wait failed');
+            this.state.setParked(true);
+          } catch (err) {
+            diag.error('heartbeat', 'could not mark the thread parked in an idle wait', err);
+          }
+        },
+        resume: (waitNs) => {
+          try {
+            const beatNs = sampler.creditIdleWait(waitNs);
+            // The deadline falls one threshold after the moved beat: the busy time before the wait counts.
+            pushDeadline(Math.max(1, thresholdMs - Number(process.hrtime.bigint() - beatNs) / 1e6));
+          } catch (err) {
+            diag.error('heartbeat', 'could not time the end of an idle wait', err);
+          } finally {
+            this.state.setParked(false);
+          }
+        },
+      });
+    }
     this.gc = observeGc(this.state, (what, err) => diag.error('gc', what, err), native);
   }
 
@@ -128,8 +151,28 @@ export class ThreadMonitor {
     this.beatHooks.push({ fn, component });
   }
 
+  /**
+   * Runs `fn` when this worker thread parks in an idle wait (heartbeat/idle-wait.ts), after the work before the wait
+   * was measured: work that cannot wait for the thread's next loop turn, which a parked worker may not take for long.
+   */
+  onPark(fn: () => void, component: string): void {
+    this.parkHooks.push({ fn, component });
+  }
+
+  private runHooks(hooks: ReadonlyArray<{ fn: () => void; component: string }>, diag: Diagnostics, what: string): void {
+    for (const h of hooks) {
+      try {
+        h.fn();
+      } catch (err) {
+        diag.error(h.component, what, err);
+      }
+    }
+  }
+
   stop(): void {
     this.stopped = true;
+    this.unwrapWait?.();
+    this.unwrapWait = undefined;
     clearTimeout(this.timer);
     this.gc.stop();
     this.state.markStopped();

@@ -187,6 +187,36 @@ export class LoopSampler {
     return durationMs >= this.thresholdMs ? { durationMs, sinceStartMs: nowMs - startMs } : undefined;
   }
 
+  /**
+   * Whether the thread has been busy a threshold or more since the last beat: a worker about to park in an idle
+   * wait beats first then (heartbeat/idle-wait.ts), so the work before the wait is measured as the stall it is.
+   */
+  busySinceBeatReaches(thresholdMs: number = this.thresholdMs): boolean {
+    return this.clock.loopTime().active - this.prevActive >= thresholdMs;
+  }
+
+  /**
+   * Takes an idle wait of `waitNs` (Atomics.wait on a worker thread, heartbeat/idle-wait.ts) out of what the next
+   * beat measures: event-loop utilization counts a wait inside JavaScript as busy, and the beat that follows would
+   * otherwise see the wait as a stall and its length as loop delay. The last beat moves forward by the wait (in
+   * the shared state too, so the watchdog times a block after the wait from the wait's end), and with the loop
+   * meter the wait counts as already counted busy time of the iteration it ran in. Returns the moved beat (ns).
+   */
+  creditIdleWait(waitNs: bigint): bigint {
+    const waitMs = Number(waitNs) / 1e6;
+    this.prevNs += waitNs;
+    this.prevActive += waitMs;
+    const c = this.meterCells;
+    if (c) {
+      if (c[6] !== c[0]) {
+        c[6] = c[0];
+        c[5] = waitMs;
+      } else if (c[5] !== Infinity) c[5] += waitMs;
+    }
+    this.state.beat(this.prevNs);
+    return this.prevNs;
+  }
+
   private nextInterval(busyMs: number, gapMs: number): number {
     if (this.meterCells) return this.maxIntervalMs;
     const r = this.resolutionMs;

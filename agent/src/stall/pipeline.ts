@@ -8,7 +8,8 @@ import * as N from '../metrics/names';
 import type { SeriesStore } from '../metrics/store';
 import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
-import { eventOf, recordEndingNow, recordOfDetected, type LoopState, type StallRecord } from './record';
+import { addArrivals, eventOf, recordEndingNow, recordOfDetected, type LoopState, type StallRecord } from './record';
+import { watchArrivalsIfServing, type Arrivals } from '../attribution/connections';
 
 export type { LoopState } from './record';
 
@@ -49,6 +50,8 @@ interface Pending {
  */
 export class StallPipeline {
   private readonly pending = new Map<bigint, Pending>();
+  /** Stalls still counting the requests that arrived during them (finished once that is done). */
+  private readonly counting = new Set<Arrivals>();
   private readonly culprits = new LabelBudget(CULPRIT_LABELS);
   private readonly routes = new LabelBudget(CULPRIT_LABELS, 'other', () => this.routeFolded());
   private routesFolded: { add(v: number): void } | undefined;
@@ -106,6 +109,9 @@ export class StallPipeline {
     // named stays the stall's.
     const record = recordOfDetected(stall, this.threadName);
     if (early?.sinceNs === stall.sinceNs) record.culprit = early.culprit;
+    // Requests that arrived during the stall are read in the next loop turns: the event waits for them (≤ 2 turns).
+    record.arrivals = watchArrivalsIfServing(this.onError);
+    if (record.arrivals) this.counting.add(record.arrivals);
     if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record);
     const deep = this.onThreadSide(stall, record);
     const timer = setTimeout(() => this.waitedFor(stall.sinceNs), this.waitMs);
@@ -161,6 +167,7 @@ export class StallPipeline {
    * or the thread exiting: they must be counted and reported, not dropped).
    */
   flush(): void {
+    for (const a of [...this.counting]) a.settleNow();
     const waiting = [...this.pending.values()];
     this.pending.clear();
     for (const p of waiting) {
@@ -170,6 +177,8 @@ export class StallPipeline {
   }
 
   stop(): void {
+    // Each stops counting by itself within two loop turns; a stall the agent stopped before is not reported.
+    this.counting.clear();
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
     this.early = undefined;
@@ -177,6 +186,10 @@ export class StallPipeline {
 
   /** Counts, exemplifies and (rate-capped) emits the event, every part from the one record. */
   private finish(event: StallEvent, record: StallRecord): void {
+    const arrivals = record.arrivals;
+    if (arrivals && !arrivals.settled) return arrivals.whenSettled(() => this.finish(event, record));
+    if (arrivals) this.counting.delete(arrivals);
+    addArrivals(event, record);
     this.count(event, record);
     if (event.traceId) this.onTraced(record.durationMs / 1000, event.traceId, record.startTime + record.durationMs);
     if (this.limiter.take(groupKey(event)).allowed) this.emit(event);

@@ -5,6 +5,7 @@
  */
 import { mergeAttribution, mergeDeep, type StallAttribution, type StallAttributionFields } from '../attribution/aggregate';
 import { decideCulprit, type Culprit } from '../attribution/culprit';
+import type { Arrivals } from '../attribution/connections';
 import type { LongCallback } from '../attribution/deep';
 import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
@@ -25,6 +26,17 @@ export interface StallRecord {
    * from the watchdog's attribution when it arrives. Undefined: unknown.
    */
   culprit: Culprit | undefined;
+  /** The requests that arrived while it blocked, counted after it (attribution/connections.ts watchArrivals). */
+  arrivals?: Arrivals;
+}
+
+/**
+ * The event's victims with the requests that arrived during the stall added (they were in no in-flight list while
+ * it blocked). Where the in-flight part is unknown (`victims` left out) the sum is too, and stays left out.
+ */
+export function addArrivals(event: StallEvent, record: StallRecord): void {
+  const n = record.arrivals?.count ?? 0;
+  if (n > 0 && event.victims !== undefined) event.victims += n;
 }
 
 /** The parts of the thread's shared state read to time a stall no beat has measured yet. */

@@ -58,6 +58,8 @@ export class StallWatch {
       const blockedMs = t.state.blockedForMs(nowNs);
       if (suspect) next = Math.min(next, STALLED_POLL_MS);
       else if (!t.state.running) next = Math.min(next, MAX_POLL_MS);
+      // Parked in an idle wait (heartbeat/idle-wait.ts): not stalled; looked at again a threshold on, not every 5 ms.
+      else if (t.state.parked && !covered(t.id)) next = Math.min(next, Math.max(MIN_POLL_MS, t.state.thresholdMs));
       else if (!covered(t.id)) {
         const dueMs = Number(t.state.lastBeatNs - nowNs) / 1e6 + t.state.thresholdMs;
         next = Math.min(next, Math.max(MIN_POLL_MS, Math.ceil(dueMs)));
