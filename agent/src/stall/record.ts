@@ -8,6 +8,7 @@ import { decideCulprit, type Culprit } from '../attribution/culprit';
 import type { LongCallback } from '../attribution/deep';
 import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
+import { stallIdOf } from './stall-id';
 
 export interface StallRecord {
   readonly thread: string;
@@ -56,7 +57,7 @@ export function recordEndingNow(loop: LoopState, clock: SamplerClock, thread: st
  * keeps that. Source-maps frames: call it on the stalled thread.
  */
 export function eventOf(record: StallRecord, attribution: StallAttribution | undefined, deep: LongCallback | undefined): StallEvent & StallAttributionFields {
-  const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [] };
+  const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [], stallId: stallIdOf(record.sinceNs) };
   if (!record.culprit && attribution) record.culprit = decideCulprit(attribution.stack);
   const event: StallEvent & StallAttributionFields = mergeAttribution(base, attribution, undefined, record.culprit);
   // No word from the watchdog (it timed out, or the agent is stopping): the thread's own samples still name the code
