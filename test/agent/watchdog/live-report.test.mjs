@@ -12,8 +12,25 @@ import { decodeLogsRequest } from '../helpers/otlp-proto.mjs';
 const app = fileURLToPath(new URL('./fixtures/live-stall-app.cjs', import.meta.url));
 const FIXTURE_FILE = 'test/agent/watchdog/fixtures/live-stall-app.cjs';
 const ROUTE = 'GET /spin/:n';
-/** The app's own start-up (loading express and the OTLP SDK on a loaded machine) can stall too: its reports have no route. */
-const ofRoute = (r) => r.attributes['http.route'] === ROUTE;
+/**
+ * Node 22 without --experimental-async-context-frame: by default requests are not tracked, so no route — its
+ * documented absence, said once on stderr (attribution/request-tracking.ts). Node 24 and later: the route.
+ */
+const ROUTES = Number(process.versions.node.split('.')[0]) >= 24;
+const NO_ROUTE_NOTICE = 'stalls will name their code but not their HTTP route';
+/** The app's own start-up (loading express and the OTLP SDK on a loaded machine) can stall too: told apart by the culprit. */
+const ofFn = (name) => (r) => r.attributes['code.function.name'] === name;
+const lineOf = (stderr, name) => stderr.split('\n').map((l) => liveLine.exec(l)).find((x) => x && x[4].startsWith(`${name} (`));
+function assertRoute(record, line, stderr) {
+  if (ROUTES) {
+    assert.equal(record.attributes['http.route'], ROUTE);
+    assert.equal(line[3], ROUTE);
+  } else {
+    assert.equal(record.attributes['http.route'], undefined);
+    assert.equal(line[3], undefined);
+    assert.ok(stderr.includes(NO_ROUTE_NOTICE), `the missing route is explained:\n${stderr}`);
+  }
+}
 const inProgress = (r) => r.attributes['loopwatch.stall.state'] === 'in_progress';
 
 /** An OTLP/HTTP receiver: every decoded log record, in arrival order. */
@@ -53,29 +70,29 @@ async function start(t, otlp, env = {}) {
   return { c, port };
 }
 
-const liveLine = /thread "main" has been blocked for (\d+\.\d) s \(stall in progress\) \| stall id ([0-9a-f]+) \| route (.+?) \| culprit (.+?) \| at (.+)/;
+const liveLine = /thread "main" has been blocked for (\d+\.\d) s \(stall in progress\) \| stall id ([0-9a-f]+)(?: \| route (.+?))? \| culprit (.+?) \| at (.+)/;
 
 test('SIGKILL mid-stall: the in-progress report is on stderr and at the OTLP receiver, naming the route and the function', async (t) => {
   const otlp = await receiver(t);
   const { c, port } = await start(t, otlp);
   hit(port, '/spin/42');
   const sent = Date.now();
-  await c.waitFor(() => c.stderr.split('\n').some((l) => liveLine.exec(l)?.[3] === ROUTE), { timeoutMs: 10_000, what: 'the in-progress stderr line' });
-  await c.waitFor(() => otlp.records.some((r) => inProgress(r) && ofRoute(r)), { timeoutMs: 10_000, what: 'the in-progress log record' });
+  await c.waitFor(() => lineOf(c.stderr, 'spinForever'), { timeoutMs: 10_000, what: 'the in-progress stderr line' });
+  await c.waitFor(() => otlp.records.some((r) => inProgress(r) && ofFn('spinForever')(r)), { timeoutMs: 10_000, what: 'the in-progress log record' });
   // Killed ~3 s into the stall, as a liveness probe would: nothing of the main thread's runs after this.
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, 3000 - (Date.now() - sent))));
   c.kill();
   const { signal } = await c.exited;
   assert.equal(signal, 'SIGKILL');
 
-  const m = c.stderr.split('\n').map((l) => liveLine.exec(l)).find((x) => x && x[3] === ROUTE);
-  assert.ok(m, `in-progress line on stderr:\n${c.stderr}`);
+  const m = lineOf(c.stderr, 'spinForever');
   assert.ok(Number(m[1]) >= 1, `first report at 1 s blocked or later: ${m[0]}`);
   const id = m[2];
   assert.equal(m[4], `spinForever (${FIXTURE_FILE}:7)`);
   assert.match(m[5], /^spinForever \(.*live-stall-app\.cjs:7:\d+\)/, 'top frame first');
 
-  const r = otlp.records.find((x) => inProgress(x) && ofRoute(x));
+  const r = otlp.records.find((x) => inProgress(x) && ofFn('spinForever')(x));
+  assertRoute(r, m, c.stderr);
   assert.equal(r.eventName, 'loopwatch.stall');
   assert.equal(r.scope, 'loopwatch');
   assert.equal(r.resource['service.name'], 'live-test');
@@ -91,7 +108,7 @@ test('a stall that ends: in-progress record(s), then the ended one with the same
   const otlp = await receiver(t);
   const { c, port } = await start(t, otlp);
   hit(port, '/spin/7?ms=2500');
-  const live = await c.waitFor(() => otlp.records.find((r) => inProgress(r) && ofRoute(r)), { timeoutMs: 10_000, what: 'the in-progress log record' });
+  const live = await c.waitFor(() => otlp.records.find((r) => inProgress(r) && ofFn('spinFor')(r)), { timeoutMs: 10_000, what: 'the in-progress log record' });
   const id = live.attributes['loopwatch.stall.id'];
   await c.waitFor(() => otlp.records.some((r) => r.attributes['loopwatch.stall.id'] === id && !inProgress(r)), { timeoutMs: 15_000, what: 'the ended log record' });
   const stalls = otlp.records.filter((r) => r.eventName === 'loopwatch.stall' && r.attributes['loopwatch.stall.id'] === id);
@@ -99,13 +116,13 @@ test('a stall that ends: in-progress record(s), then the ended one with the same
   const ended = stalls[1];
   assert.match(live.attributes['loopwatch.stall.id'], /^[0-9a-f]+$/);
   assert.equal(ended.attributes['loopwatch.stall.id'], live.attributes['loopwatch.stall.id']);
-  assert.equal(live.attributes['http.route'], 'GET /spin/:n');
-  assert.equal(ended.attributes['http.route'], 'GET /spin/:n');
+  assert.equal(ended.attributes['http.route'], live.attributes['http.route']);
   assert.equal(live.attributes['loopwatch.culprit'], `spinFor (${FIXTURE_FILE}:12)`);
   assert.equal(ended.attributes['loopwatch.culprit'], live.attributes['loopwatch.culprit']);
   assert.ok(ended.attributes['loopwatch.stall.duration_ms'] >= 2500);
-  const m = c.stderr.split('\n').map((l) => liveLine.exec(l)).find((x) => x && x[3] === ROUTE);
+  const m = lineOf(c.stderr, 'spinFor');
   assert.ok(m, `in-progress line on stderr:\n${c.stderr}`);
   assert.equal(m[2], id);
-  assert.match(c.stderr, new RegExp(`stall \\d+ ms on main \\| route GET /spin/:n \\| culprit spinFor .*\\| stall id ${m[2]}`));
+  assertRoute(live, m, c.stderr);
+  assert.match(c.stderr, new RegExp(`stall \\d+ ms on main${ROUTES ? ' \\| route GET /spin/:n' : ''} \\| culprit spinFor .*\\| stall id ${id}\n`));
 });
