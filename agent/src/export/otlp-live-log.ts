@@ -39,7 +39,7 @@ export function otlpLiveLogSender(config: OtlpPushConfig, diag: Diagnostics, out
     /* eslint-disable @typescript-eslint/no-require-imports */
     const { LoggerProvider, SimpleLogRecordProcessor } = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
     const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
-    const { OTLPLogExporter } = requireOtlpExporter(LOG_EXPORTERS[logs.protocol]!, logs.protocol) as unknown as { OTLPLogExporter: new (c: object) => LogExporterLike };
+    const { OTLPLogExporter } = requireOtlpExporter(LOG_EXPORTERS[logs.protocol], logs.protocol) as unknown as { OTLPLogExporter: new (c: object) => LogExporterLike };
     /* eslint-enable @typescript-eslint/no-require-imports */
     const inner = new OTLPLogExporter(exporterConfig('LOGS', logs, diag));
     withoutRetries(inner, diag);
@@ -57,8 +57,10 @@ export function otlpLiveLogSender(config: OtlpPushConfig, diag: Diagnostics, out
     const processor = new SimpleLogRecordProcessor({ exporter: exporter as unknown as import('@opentelemetry/sdk-logs').LogRecordExporter });
     return new LoggerProvider({ resource: resourceFromAttributes(config.resource), processors: [processor] });
   };
+  let closed = false;
   return {
     emit(e) {
+      if (closed) return;
       try {
         provider ??= start();
         // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -68,6 +70,9 @@ export function otlpLiveLogSender(config: OtlpPushConfig, diag: Diagnostics, out
         diag.error('otel', 'could not push the in-progress stall log record over OTLP', err);
       }
     },
-    close: () => (provider ? provider.shutdown().catch((err: unknown) => diag.error('otel', 'could not close the in-progress stall log export', err)) : Promise.resolve()),
+    close: () => {
+      closed = true;
+      return provider ? provider.shutdown().catch((err: unknown) => diag.error('otel', 'could not close the in-progress stall log export', err)) : Promise.resolve();
+    },
   };
 }

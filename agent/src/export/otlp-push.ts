@@ -107,6 +107,11 @@ export class StallPush {
     return this.inFlight ? new Promise((resolve) => this.drained.push(resolve)) : Promise.resolve();
   }
 
+  /** Undefined when no push is in flight; else resolves once none is (the latest state sent too). */
+  settled(): Promise<void> | undefined {
+    return this.inFlight ? new Promise((resolve) => this.drained.push(resolve)) : undefined;
+  }
+
   /** `points` plus a 0 for each thread of this episode that is not among them. */
   private withGone(points: InProgressPoint[]): InProgressPoint[] {
     const out = points.slice();

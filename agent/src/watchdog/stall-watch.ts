@@ -71,11 +71,12 @@ export class StallWatch {
       }
       const current = this.ongoing.get(t.id);
       if (suspect) {
-        if (!current) {
-          this.ongoing.set(t.id, { nextReportMs: this.schedule.afterMs });
+        let entry = current;
+        if (!entry) {
+          entry = { nextReportMs: this.schedule.afterMs };
+          this.ongoing.set(t.id, entry);
           this.hooks.onStallStart?.(t.id);
         }
-        const entry = this.ongoing.get(t.id)!;
         if (blockedMs >= entry.nextReportMs) {
           // The next one at the next multiple of `everyMs` (a late poll does not bring two in a row).
           while (entry.nextReportMs <= blockedMs) entry.nextReportMs += this.schedule.everyMs;

@@ -130,7 +130,9 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     const startTime = Math.round(epochOffsetMs + Number(sinceNs) / 1e6);
     const e = liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
     if (data.log === 'stderr') diag.warn(formatLiveLine(e));
-    liveLog?.emit(e);
+    // After this poll's gauge push is out: loading the logs SDK and exporter the first time takes this thread a while
+    // (seconds on a loaded machine), which must not hold back the push of the gauge.
+    if (liveLog) queueMicrotask(() => afterPush(() => liveLog?.emit(e)));
   },
   onStallEnd(threadId) {
     const sinceNs = stallBegan.get(threadId);
@@ -142,6 +144,21 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
       .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
   },
 }, data.liveReport);
+/** Runs `f` once the push in flight (if any) has been sent, or after PUSH_WAIT_MS if it has not by then. */
+const PUSH_WAIT_MS = 1000;
+function afterPush(f: () => void): void {
+  const settled = push?.settled();
+  if (!settled) return f();
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timeout);
+    f();
+  };
+  const timeout = setTimeout(once, PUSH_WAIT_MS);
+  void settled.then(once);
+}
 // Threads with a native deadline (native.ts) wake the watchdog themselves once their heartbeat is a threshold old;
 // the others are looked at on a timer.
 const deadlines = new DeadlineWatches((msg, err) => diag.error('native', msg, err), () => {
