@@ -118,6 +118,8 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     const thread = directory.get(threadId);
     if (!thread) return;
     stallBegan.set(threadId, thread.state.lastBeatNs);
+    // Loaded once, off this poll, while the stall is young: its first report (liveReportAfterMs) then goes out at once.
+    if (liveLog) setImmediate(() => liveLog?.prepare());
     if (!attribution) return;
     attribution.onStallStart(threadId);
     if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
