@@ -11,8 +11,6 @@ import { LOG_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
 import { useMainThreadOtlpEnv, type OtlpPushConfig, type PushOutage } from './otlp-push';
 
 export interface LiveLogSender {
-  /** Loads the SDK and exporter now, if not yet (a stall has begun: its first report may be due soon). */
-  prepare(): void;
   emit(e: StallEvent): void;
   /** Sends what is in flight and stops; never rejects. */
   close(): Promise<void>;
@@ -61,14 +59,6 @@ export function otlpLiveLogSender(config: OtlpPushConfig, diag: Diagnostics, out
   };
   let closed = false;
   return {
-    prepare() {
-      if (closed || provider) return;
-      try {
-        provider = start();
-      } catch (err) {
-        diag.error('otel', 'could not push the in-progress stall log record over OTLP', err);
-      }
-    },
     emit(e) {
       if (closed) return;
       try {

@@ -118,8 +118,6 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     const thread = directory.get(threadId);
     if (!thread) return;
     stallBegan.set(threadId, thread.state.lastBeatNs);
-    // Loaded once, off this poll, while the stall is young: its first report (liveReportAfterMs) then goes out at once.
-    if (liveLog) setImmediate(() => liveLog?.prepare());
     if (!attribution) return;
     attribution.onStallStart(threadId);
     if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
@@ -133,7 +131,8 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     const e = liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
     if (data.log === 'stderr') diag.warn(formatLiveLine(e));
     // After this poll's gauge push is out: loading the logs SDK and exporter the first time takes this thread a while
-    // (seconds on a loaded machine), which must not hold back the push of the gauge.
+    // (seconds on a loaded machine), which must not hold back the push of the gauge. Not loaded earlier (at the
+    // stall's start): that would starve the attribution samples of every short stall.
     if (liveLog) queueMicrotask(() => afterPush(() => liveLog?.emit(e)));
   },
   onStallEnd(threadId) {
