@@ -9,6 +9,14 @@ export interface LoopwatchOptions {
   /** A continuous block of the thread at least this long is a stall. Default 100, 1 to 600000 (ms); env `LOOPWATCH_STALL_THRESHOLD_MS`. */
   stallThresholdMs?: number;
   /**
+   * A stall still running this long is reported by the watchdog thread while it lasts (stderr with `LOOPWATCH_LOG`,
+   * the `loopwatch.stall` log record with state `in_progress` over OTLP). Default 1000, 100 to 600000 (ms); env
+   * `LOOPWATCH_LIVE_REPORT_AFTER_MS`.
+   */
+  liveReportAfterMs?: number;
+  /** Then again this often while it lasts. Default 5000, 500 to 600000 (ms); env `LOOPWATCH_LIVE_REPORT_EVERY_MS`. */
+  liveReportEveryMs?: number;
+  /**
    * Delay sampling resolution: each heartbeat's lateness counts as `interval / sampleIntervalMs` samples. Without the
    * native loop meter (see `native`) also the heartbeat's interval while the loop is busy. Default 10 (ms); env
    * `LOOPWATCH_SAMPLE_INTERVAL_MS`. At most half the stall threshold; unset, it follows a threshold under 20 ms (half of
@@ -189,6 +197,13 @@ export interface StallEvent {
    * `setTimeout`, `setImmediate`, `await`, `fs.readFile`… call), innermost first.
    */
   origin?: StackFrame[];
+  /**
+   * Identifies the stall across its reports: the watchdog's in-progress reports (stderr, the `loopwatch.stall` log
+   * record with state `in_progress`) carry the same id as this event and its `ended` log record.
+   */
+  stallId?: string;
+  /** Stalls of the same culprit not reported (events and stderr lines are rate-capped) since the last one reported. */
+  suppressed?: number;
 }
 
 export interface LoopwatchEvents {

@@ -108,6 +108,11 @@ function victimsOf(first: AttributionSample, resourceType: string | undefined): 
   return undefined;
 }
 
+/** The culprit an attribution names: none when its stack was read late (its top ran after the blocking call). */
+export function culpritOfAttribution(attribution: StallAttribution, cwd?: string): Culprit | undefined {
+  return attribution.stackSource === 'late' ? undefined : decideCulprit(attribution.stack, cwd);
+}
+
 /**
  * Merges an attribution into a stall event (returns a new object). Source-maps frames, so call it on the thread
  * that stalled (the one that loaded the code). With no attribution the event keeps an empty stack.
@@ -122,7 +127,7 @@ export function mergeAttribution<E extends StallEvent>(
   if (!attribution) return { ...event };
   const late = attribution.stackSource === 'late';
   // A late stack names no culprit: its top is the code that ran after the blocking call returned.
-  const decided = culprit ?? (late ? undefined : decideCulprit(attribution.stack, cwd));
+  const decided = culprit ?? culpritOfAttribution(attribution, cwd);
   // The stack shown is one that holds the culprit: the watchdog's representative sample, unless its culprit is
   // another (the thread counted a sample the watchdog did not receive), then the sample the culprit came from.
   const raw = culprit && (late || decideCulprit(attribution.stack, cwd)?.name !== culprit.name) ? culprit.stack : attribution.stack;

@@ -202,6 +202,11 @@ export class WatchdogAttribution {
     });
   }
 
+  /** What has been sampled so far of a stall still running (for the watchdog's in-progress reports); [] if none. */
+  samplesSoFar(threadId: number): readonly AttributionSample[] {
+    return this.stalls.get(threadId)?.samples ?? [];
+  }
+
   private close(st: Stall): void {
     if (st.timer) clearTimeout(st.timer);
     st.ended = true;

@@ -1,6 +1,6 @@
 import type { LoopwatchOptions } from '../types';
 import { boolSpec, envBool, nonEmptyString, numberSpec, pick, Problems, unknownKeys, using, wordSpec, type Env, type Problem, type Spec } from './problems';
-import { resolveOtel, resolvePrometheus, resolveRoutePatterns, resolveThreadpool } from './sections';
+import { resolveLiveReport, resolveOtel, resolvePrometheus, resolveRoutePatterns, resolveThreadpool } from './sections';
 import { DEFAULTS, KNOWN_OPTIONS, type ResolvedConfig } from './schema';
 
 export type { Env, Problem } from './problems';
@@ -80,10 +80,12 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
   const requestScope = pick(p, wordSpec('requestScope', 'LOOPWATCH_REQUEST_SCOPE', ['connection', 'request'] as const), options.requestScope, env, 'connection').value;
   const routePatterns = resolveRoutePatterns(p, options.routePatterns, env);
   const native = pick(p, boolSpec('native', 'LOOPWATCH_NATIVE'), options.native, env, true, 'using the default "on"').value;
+  const liveReport = resolveLiveReport(p, options, env);
 
   return {
     serviceName,
     stallThresholdMs: threshold,
+    liveReport,
     sampleIntervalMs,
     maxSampleIntervalMs,
     prometheus,

@@ -26,6 +26,8 @@ export interface ResolvedOtel {
 export interface ResolvedConfig {
   serviceName: string;
   stallThresholdMs: number;
+  /** The watchdog's in-progress reports of a stall: the first at this age, then every `everyMs` while it lasts. */
+  liveReport: { afterMs: number; everyMs: number };
   sampleIntervalMs: number;
   /** The heartbeat's longest interval (adaptive between sampleIntervalMs and this). */
   maxSampleIntervalMs: number;
@@ -59,11 +61,15 @@ export const DEFAULTS = {
   host: '0.0.0.0',
   path: '/metrics',
   threadpoolProbeIntervalMs: 1000,
+  liveReportAfterMs: 1000,
+  liveReportEveryMs: 5000,
 } as const;
 
 export const KNOWN_OPTIONS = [
   'serviceName',
   'stallThresholdMs',
+  'liveReportAfterMs',
+  'liveReportEveryMs',
   'sampleIntervalMs',
   'maxSampleIntervalMs',
   'prometheus',

@@ -101,6 +101,13 @@ export function resolveThreadpool(p: Problems, opt: LoopwatchOptions['threadpool
   return { probeIntervalMs: probe.value, countOperations: count.value };
 }
 
+/** When the watchdog reports a stall still running (the first report's age, then the repeat interval). */
+export function resolveLiveReport(p: Problems, options: Pick<LoopwatchOptions, 'liveReportAfterMs' | 'liveReportEveryMs'>, env: Env): ResolvedConfig['liveReport'] {
+  const afterMs = pick(p, numberSpec('liveReportAfterMs', 'LOOPWATCH_LIVE_REPORT_AFTER_MS', 100, 600_000), options.liveReportAfterMs, env, DEFAULTS.liveReportAfterMs as number).value;
+  const everyMs = pick(p, numberSpec('liveReportEveryMs', 'LOOPWATCH_LIVE_REPORT_EVERY_MS', 500, 600_000), options.liveReportEveryMs, env, DEFAULTS.liveReportEveryMs as number).value;
+  return { afterMs, everyMs };
+}
+
 const MAX_ROUTE_PATTERNS = 200;
 const MAX_ROUTE_PATTERN_LENGTH = 256;
 const PATTERN_ACCEPTED =

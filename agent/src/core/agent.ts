@@ -237,6 +237,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         mainBuffer: this.monitor.state.buffer,
         prometheus: own,
         log: this.config.log,
+        liveReport: this.config.liveReport,
         pollMs: Math.max(5, Math.min(50, this.config.stallThresholdMs / 4)),
         attribution: this.config.attribution,
       },

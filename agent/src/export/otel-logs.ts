@@ -5,14 +5,17 @@ import { culpritLabel } from '../attribution/culprit';
 import type { StallEvent } from '../types';
 
 export const STALL_EVENT_NAME = 'loopwatch.stall';
+/** `loopwatch.stall.state`: the watchdog's report of a stall still running, or the stalled thread's once it is over. */
+export type StallLogState = 'in_progress' | 'ended';
 
 /**
  * One OpenTelemetry log record per (rate-capped) stall, through the app's global
  * LoggerProvider or the one loopwatch's own OTLP export runs (`provider`), carrying
  * the stalled request's trace context. Attribute names follow the semantic
- * conventions where they exist (code.*, http.route, thread.name).
+ * conventions where they exist (code.*, http.route, thread.name). The watchdog writes the same record, with state
+ * `in_progress` and the duration so far, while a stall lasts (watchdog/live-report.ts); `loopwatch.stall.id` links them.
  */
-export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: LoggerProvider): void {
+export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: LoggerProvider, state: StallLogState = 'ended'): void {
   try {
     const top = e.stack[0];
     const attributes: Record<string, string | number> = {
@@ -20,11 +23,14 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
       [ATTR_THREAD_NAME]: e.thread,
       // The same label as the culprit counter and the span events (`unknown` when no sample named the code).
       [ATTR_CULPRIT]: culpritLabel(e),
+      'loopwatch.stall.state': state,
     };
     if (e.stackSource) attributes[ATTR_STACK_SOURCE] = e.stackSource;
     if (e.confidence !== undefined) attributes[ATTR_CONFIDENCE] = e.confidence;
     if (e.blockedWithin?.length) attributes[ATTR_BLOCKED_WITHIN] = e.blockedWithin.join(' | ');
     // A late stack's top frame ran after the blocking call: the code.* location would name an innocent function.
+    if (e.stallId) attributes['loopwatch.stall.id'] = e.stallId;
+    if (e.suppressed) attributes['loopwatch.stall.suppressed'] = e.suppressed;
     if (top && e.stackSource !== 'late') {
       attributes['code.function.name'] = top.functionName;
       attributes['code.file.path'] = top.fileName;
@@ -43,7 +49,7 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
       eventName: STALL_EVENT_NAME,
       severityNumber: SeverityNumber.WARN,
       severityText: 'WARN',
-      body: `event loop stalled for ${Math.round(e.durationMs)} ms on ${e.thread}${e.culprit ? ` in ${e.culprit}` : ''}${e.route ? ` (${e.route})` : ''}`,
+      body: `${state === 'ended' ? 'event loop stalled for' : 'event loop blocked (stall in progress) for'} ${Math.round(e.durationMs)} ms on ${e.thread}${e.culprit ? ` in ${e.culprit}` : ''}${e.route ? ` (${e.route})` : ''}`,
       attributes,
       timestamp: e.startTime,
       context: ctx,

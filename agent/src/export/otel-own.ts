@@ -105,7 +105,7 @@ function origin(url: string): string {
 }
 
 /** Constructor options for an OTLP exporter of loopwatch's own pipeline. */
-function exporterConfig(signal: OtlpSignal, settings: SignalSettings, diag: Diagnostics): object {
+export function exporterConfig(signal: OtlpSignal, settings: SignalSettings, diag: Diagnostics): object {
   const config: Record<string, unknown> = { timeoutMillis: settings.timeoutMs };
   if (settings.url) config.url = settings.url;
   // gRPC keeps its channel unref'd itself; only the HTTP exporters take an agent.

@@ -188,6 +188,8 @@ export class OtelExporter {
       protocol,
       resource: values,
       env: otlpEnv,
+      // The watchdog's in-progress stall log records go where the main thread's go (export/otlp-live-log.ts).
+      logs: this.env.logs,
       scopeVersion: this.version,
       afterMs: PUSH_AFTER_MS,
       everyMs: Math.min(PUSH_EVERY_MS, this.env.intervalMs),

@@ -8,7 +8,8 @@
  * and pushes it once more when the stall ends (so a backend that keeps the last value — the Collector's
  * Prometheus exporter does, for minutes — does not keep a freeze that is over).
  */
-import type { Diagnostics } from '../runtime/diag';
+import { describe, type Diagnostics } from '../runtime/diag';
+import type { SignalSettings } from './otel-env';
 import { METRIC_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
 import { ATTR_THREAD_NAME, LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 
@@ -27,6 +28,8 @@ export interface OtlpPushConfig {
   env: Record<string, string>;
   /** loopwatch's version, the instrumentation scope's version. */
   scopeVersion: string;
+  /** The main thread's OTLP logs settings: the watchdog's in-progress `loopwatch.stall` records go there (live-log.ts). */
+  logs?: SignalSettings;
   /** Push once a thread has been blocked this long… */
   afterMs: number;
   /** …then again this often while it stays blocked. */
@@ -104,6 +107,11 @@ export class StallPush {
     return this.inFlight ? new Promise((resolve) => this.drained.push(resolve)) : Promise.resolve();
   }
 
+  /** Undefined when no push is in flight; else resolves once none is (the latest state sent too). */
+  settled(): Promise<void> | undefined {
+    return this.inFlight ? new Promise((resolve) => this.drained.push(resolve)) : undefined;
+  }
+
   /** `points` plus a 0 for each thread of this episode that is not among them. */
   private withGone(points: InProgressPoint[]): InProgressPoint[] {
     const out = points.slice();
@@ -169,7 +177,7 @@ interface PushExporter {
  * loaded at the first push (~0.2 s of the watchdog's time, ~10 MB), so a process that never stalls for `afterMs`
  * never pays for it.
  */
-export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics): (points: InProgressPoint[], atMs: number) => Promise<void> {
+export function otlpInProgressSender(config: OtlpPushConfig, outage: PushOutage): (points: InProgressPoint[], atMs: number) => Promise<void> {
   const def = METRICS.find((m) => m.name === LOOPWATCH_STALL_IN_PROGRESS)!;
   let exporter: PushExporter | undefined;
   let resource: unknown;
@@ -178,9 +186,7 @@ export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics):
     new Promise<void>((resolve) => {
       try {
         if (!exporter) {
-          // The exporter reads its settings from this thread's environment: make it the main thread's, as of now.
-          for (const key of Object.keys(process.env)) if (key.startsWith(OTLP_ENV_PREFIX)) delete process.env[key];
-          Object.assign(process.env, config.env);
+          useMainThreadOtlpEnv(config);
           /* eslint-disable @typescript-eslint/no-require-imports */
           const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
           const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
@@ -209,12 +215,50 @@ export function otlpInProgressSender(config: OtlpPushConfig, diag: Diagnostics):
           ],
         };
         exporter.export(request, (result) => {
-          if (result.code !== 0) diag.error('otel', 'could not push the stall in progress over OTLP', result.error);
+          if (result.code !== 0) outage.failed(result.error ?? 'no detail');
+          else outage.ok();
           resolve();
         });
       } catch (err) {
-        diag.error('otel', 'could not push the stall in progress over OTLP', err);
+        outage.failed(err);
         resolve();
       }
     });
+}
+
+/** The exporters read their settings from this thread's environment: make it the main thread's, as of bind time. */
+export function useMainThreadOtlpEnv(config: Pick<OtlpPushConfig, 'env'>): void {
+  for (const key of Object.keys(process.env)) if (key.startsWith(OTLP_ENV_PREFIX)) delete process.env[key];
+  Object.assign(process.env, config.env);
+}
+
+/**
+ * Failed pushes, said once per outage: the first failure is one line, the next ones are only counted (`count`, the
+ * error self-metric), and the first push that goes through again says how many failed. Shared by the watchdog's
+ * metric and log pushes (one collector down is one outage).
+ */
+export class PushOutage {
+  private failures = 0;
+
+  constructor(
+    private readonly diag: Pick<Diagnostics, 'warn'>,
+    private readonly count: () => void,
+  ) {}
+
+  failed(err: unknown): void {
+    this.failures++;
+    try {
+      this.count();
+    } catch (countErr) {
+      this.diag.warn(`otel: could not count a failed push: ${describe(countErr)}`);
+    }
+    if (this.failures === 1) this.diag.warn(`otel: could not push the stall in progress over OTLP: ${describe(err)} (said again when a push goes through)`);
+  }
+
+  ok(): void {
+    if (this.failures === 0) return;
+    const n = this.failures;
+    this.failures = 0;
+    this.diag.warn(`otel: the OTLP push of the stall in progress works again, after ${n} failed push${n === 1 ? '' : 'es'}`);
+  }
 }

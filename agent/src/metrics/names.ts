@@ -27,6 +27,7 @@ export const LOOPWATCH_ROUTE_FAILURES = 'loopwatch.attribution.route.failures';
 export const LOOPWATCH_ROUTES_FOLDED = 'loopwatch.attribution.routes.folded';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
+export const LOOPWATCH_STALL_REPORTS_SUPPRESSED = 'loopwatch.stall.reports.suppressed';
 
 // Pool metrics (one schema for libuv, DB, generic and worker pools).
 export const POOL_MAX = 'loopwatch.pool.max';
@@ -57,6 +58,9 @@ export const ATTR_POOL_NAME = 'pool.name';
 export const ATTR_POOL_KIND = 'pool.kind';
 export const ATTR_POOL_ERROR_TYPE = 'error.type';
 export const ATTR_THREADPOOL_FAMILY = 'loopwatch.threadpool.family';
+export const ATTR_REASON = 'reason';
+/** `reason` of a stall report held back by the per-culprit cap on events and stderr lines (stall/limiter.ts). */
+export const SUPPRESSED_CULPRIT_RATE = 'culprit_rate';
 
 export type InstrumentKind = 'gauge' | 'counter' | 'histogram';
 
@@ -170,6 +174,13 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: '{stall}',
     description: 'Number of stalls, by culprit and route (same bounds as the time counter). `unknown` when no stack could be taken.',
     attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME],
+  },
+  {
+    name: LOOPWATCH_STALL_REPORTS_SUPPRESSED,
+    kind: 'counter',
+    unit: '{report}',
+    description: "Stall reports (the 'stall' event, its stderr block and log record) held back by the per-culprit rate cap; the stall metrics still count those stalls.",
+    attributes: [ATTR_REASON, ATTR_THREAD_NAME],
   },
   {
     name: LOOPWATCH_AGENT_ERRORS,

@@ -62,6 +62,8 @@ export class StallPipeline {
   private early: StallRecord | undefined;
   private readonly counters = new Map<string, { time: { add(v: number): void }; count: { add(v: number): void } }>();
   private thread: ThreadAttributionHandle | undefined;
+  /** Reports held back by the limiter (created at the first). */
+  private suppressed: { add(v: number): void } | undefined;
   private onError: (what: string, err: unknown) => void = () => {};
 
   constructor(
@@ -192,7 +194,15 @@ export class StallPipeline {
     addArrivals(event, record);
     this.count(event, record);
     if (event.traceId) this.onTraced(record.durationMs / 1000, event.traceId, record.startTime + record.durationMs);
-    if (this.limiter.take(groupKey(event)).allowed) this.emit(event);
+    const decision = this.limiter.take(groupKey(event));
+    if (!decision.allowed) {
+      this.suppressed ??= this.store.counter(N.LOOPWATCH_STALL_REPORTS_SUPPRESSED, { [N.ATTR_REASON]: N.SUPPRESSED_CULPRIT_RATE, [N.ATTR_THREAD_NAME]: this.threadName });
+      this.suppressed.add(1);
+      return;
+    }
+    // What the cap held back since this culprit's last report is said once, on this one.
+    if (decision.suppressed > 0) event.suppressed = decision.suppressed;
+    this.emit(event);
   }
 
   /** A stall whose route was over the budget and counted as `other`: said in a self-metric, never silent. */

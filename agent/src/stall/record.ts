@@ -3,12 +3,13 @@
  * and the stall event, its span events, the culprit counter, the exemplar, the console line and the log record are
  * all written from this record (the last three through the event, which is what crosses threads).
  */
-import { mergeAttribution, mergeDeep, type StallAttribution, type StallAttributionFields } from '../attribution/aggregate';
-import { decideCulprit, type Culprit } from '../attribution/culprit';
+import { culpritOfAttribution, mergeAttribution, mergeDeep, type StallAttribution, type StallAttributionFields } from '../attribution/aggregate';
+import type { Culprit } from '../attribution/culprit';
 import type { Arrivals } from '../attribution/connections';
 import type { LongCallback } from '../attribution/deep';
 import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
+import { stallIdOf } from './stall-id';
 
 export interface StallRecord {
   readonly thread: string;
@@ -68,9 +69,8 @@ export function recordEndingNow(loop: LoopState, clock: SamplerClock, thread: st
  * keeps that. Source-maps frames: call it on the stalled thread.
  */
 export function eventOf(record: StallRecord, attribution: StallAttribution | undefined, deep: LongCallback | undefined): StallEvent & StallAttributionFields {
-  const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [] };
-  // A late stack names no culprit (aggregate.ts): the record stays unknown.
-  if (!record.culprit && attribution && attribution.stackSource !== 'late') record.culprit = decideCulprit(attribution.stack);
+  const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [], stallId: stallIdOf(record.sinceNs) };
+  if (!record.culprit && attribution) record.culprit = culpritOfAttribution(attribution);
   const event: StallEvent & StallAttributionFields = mergeAttribution(base, attribution, undefined, record.culprit);
   // No word from the watchdog (it timed out, or the agent is stopping): the thread's own samples still name the code
   // its span events named. The stack stays empty: it is the watchdog's (an empty one tells a stall it did not see).

@@ -7,6 +7,8 @@ export interface WatchdogData {
   mainBuffer: SharedArrayBuffer;
   prometheus: { port: number; host: string; path: string } | false;
   log: 'stderr' | 'off';
+  /** In-progress reports of a stall: first at this age, then every `everyMs` (live-report.ts). */
+  liveReport: { afterMs: number; everyMs: number };
   /** Fallback poll period if a poll fails. */
   pollMs: number;
   /** Sample the stack of blocked threads through the inspector. */

@@ -1,7 +1,11 @@
 import type { ThreadDirectory } from '../channel/directory';
 
-/** Progress marks (seconds) at which an ongoing stall is reported on stderr. */
-const MARKS = [1, 5, 10, 30, 60, 120, 300, 600];
+/** When an ongoing stall is reported: first at this age, then every `everyMs` while it lasts (liveReport options). */
+export interface ProgressSchedule {
+  afterMs: number;
+  everyMs: number;
+}
+const DEFAULT_SCHEDULE: ProgressSchedule = { afterMs: 1000, everyMs: 5000 };
 /** Poll cadence while a thread is stalled (progress reports; attribution samples on its own timer). */
 const STALLED_POLL_MS = 50;
 const MIN_POLL_MS = 5;
@@ -19,7 +23,7 @@ const COVERED_IDLE_MS = MAX_POLL_MS;
  * itself cannot run any code.
  */
 export class StallWatch {
-  private readonly ongoing = new Map<number, { nextMark: number }>();
+  private readonly ongoing = new Map<number, { nextReportMs: number }>();
 
   constructor(
     private readonly directory: ThreadDirectory,
@@ -28,7 +32,10 @@ export class StallWatch {
     private readonly hooks: {
       onStallStart?(threadId: number): void;
       onStallEnd?(threadId: number): void;
+      /** A stall reached a report age: the caller reports it (else the plain progress line is written, if `report`). */
+      onProgress?(threadId: number, blockedMs: number): void;
     } = {},
+    private readonly schedule: ProgressSchedule = DEFAULT_SCHEDULE,
   ) {}
 
   /**
@@ -66,15 +73,17 @@ export class StallWatch {
       }
       const current = this.ongoing.get(t.id);
       if (suspect) {
-        if (!current) {
-          this.ongoing.set(t.id, { nextMark: 0 });
+        let entry = current;
+        if (!entry) {
+          entry = { nextReportMs: this.schedule.afterMs };
+          this.ongoing.set(t.id, entry);
           this.hooks.onStallStart?.(t.id);
         }
-        const entry = this.ongoing.get(t.id)!;
-        const mark = MARKS[entry.nextMark];
-        if (this.report && mark !== undefined && blockedMs >= mark * 1000) {
-          this.write(`thread "${t.name}" has been blocked for ${(blockedMs / 1000).toFixed(1)} s (stall in progress)`);
-          entry.nextMark++;
+        if (blockedMs >= entry.nextReportMs) {
+          // The next one at the next multiple of `everyMs` (a late poll does not bring two in a row).
+          while (entry.nextReportMs <= blockedMs) entry.nextReportMs += this.schedule.everyMs;
+          if (this.hooks.onProgress) this.hooks.onProgress(t.id, blockedMs);
+          else if (this.report) this.write(`thread "${t.name}" has been blocked for ${(blockedMs / 1000).toFixed(1)} s (stall in progress)`);
         }
       } else if (current) {
         this.ongoing.delete(t.id);

@@ -17,7 +17,10 @@ import { StallWatch } from './stall-watch';
 import { DeadlineWatches } from './deadlines';
 import { WatchdogAttribution } from '../attribution/stack-sampler';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
-import { otlpInProgressSender, StallPush } from '../export/otlp-push';
+import { otlpInProgressSender, PushOutage, StallPush } from '../export/otlp-push';
+import { otlpLiveLogSender, type LiveLogSender } from '../export/otlp-live-log';
+import { formatLiveLine, liveStallOf } from './live-report';
+import { stallIdOf } from '../stall/stall-id';
 
 const data = workerData as WatchdogData;
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
@@ -33,9 +36,14 @@ const channel = { postMessage: (msg: ChannelMessage): void => parentPort?.postMe
 const sessions = new Int32Array(data.sessions);
 // Set once the main thread's metrics are bound to an OTLP pipeline (otlp-push.ts).
 let push: StallPush | undefined;
+// The in-progress `loopwatch.stall` log records, where the main thread exports its logs over OTLP (otlp-live-log.ts).
+let liveLog: LiveLogSender | undefined;
 parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
   if (msg.type === 'otlp-push') {
-    push = new StallPush(msg.config, otlpInProgressSender(msg.config, diag), (open) => Atomics.store(sessions, SLOT.PUSH_OPEN, open ? 1 : 0));
+    // One collector down is one outage line for both pushes; each failed push is counted (loopwatch.agent.errors).
+    const outage = new PushOutage(diag, () => errorCounter('otel').add(1));
+    push = new StallPush(msg.config, otlpInProgressSender(msg.config, outage), (open) => Atomics.store(sessions, SLOT.PUSH_OPEN, open ? 1 : 0));
+    liveLog = otlpLiveLogSender(msg.config, diag, outage);
     return;
   }
   if (msg.type === 'close-push') {
@@ -44,7 +52,7 @@ parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
       Atomics.add(sessions, SLOT.PUSH_CLOSED, 1);
       Atomics.notify(sessions, SLOT.PUSH_CLOSED);
     };
-    (push?.close() ?? Promise.resolve()).then(ack, (err: unknown) => {
+    Promise.all([push?.close(), liveLog?.close()]).then(ack, (err: unknown) => {
       diag.error('otel', 'could not close the stall-in-progress push', err);
       ack();
     });
@@ -74,14 +82,15 @@ parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
 });
 const store = new SeriesStore('watchdog', directory.registry, (msg) => channel.postMessage({ type: 'series', ...msg }));
 const errorCounters = new Map<string, { add(v: number): void }>();
-diag.countErrorsWith((component) => {
+const errorCounter = (component: string): { add(v: number): void } => {
   let c = errorCounters.get(component);
   if (!c) {
     c = store.counter(N.LOOPWATCH_AGENT_ERRORS, { [N.ATTR_COMPONENT]: component });
     errorCounters.set(component, c);
   }
-  c.add(1);
-});
+  return c;
+};
+diag.countErrorsWith((component) => errorCounter(component).add(1));
 // The watchdog's own CPU time, so its cost is visible in production (updated on each poll and before each scrape).
 const threadCpu = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
 const cpuUser = store.counter(N.LOOPWATCH_AGENT_CPU_TIME, { [N.ATTR_CPU_MODE]: 'user' });
@@ -102,13 +111,29 @@ const attribution = data.attribution
   : undefined;
 attribution?.start();
 const stallBegan = new Map<number, bigint>();
+/** Epoch ms minus monotonic ms: a stall's start time from its last beat (for the in-progress record's timestamp). */
+const epochOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
 const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.warn(line), {
   onStallStart(threadId) {
     const thread = directory.get(threadId);
-    if (!thread || !attribution) return;
+    if (!thread) return;
     stallBegan.set(threadId, thread.state.lastBeatNs);
+    if (!attribution) return;
     attribution.onStallStart(threadId);
     if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
+  },
+  onProgress(threadId, blockedMs) {
+    // Written by this thread while the stalled one cannot: its samples so far, the final record's culprit rule.
+    const thread = directory.get(threadId);
+    const sinceNs = stallBegan.get(threadId);
+    if (!thread || sinceNs === undefined) return;
+    const startTime = Math.round(epochOffsetMs + Number(sinceNs) / 1e6);
+    const e = liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
+    if (data.log === 'stderr') diag.warn(formatLiveLine(e));
+    // After this poll's gauge push is out: loading the logs SDK and exporter the first time takes this thread a while
+    // (seconds on a loaded machine), which must not hold back the push of the gauge. Not loaded earlier (at the
+    // stall's start): that would starve the attribution samples of every short stall.
+    if (liveLog) queueMicrotask(() => afterPush(() => liveLog?.emit(e)));
   },
   onStallEnd(threadId) {
     const sinceNs = stallBegan.get(threadId);
@@ -119,7 +144,22 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
       .then((result) => channel.postMessage({ type: 'attribution', threadId, sinceNs, attribution: result }))
       .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
   },
-});
+}, data.liveReport);
+/** Runs `f` once the push in flight (if any) has been sent, or after PUSH_WAIT_MS if it has not by then. */
+const PUSH_WAIT_MS = 1000;
+function afterPush(f: () => void): void {
+  const settled = push?.settled();
+  if (!settled) return f();
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timeout);
+    f();
+  };
+  const timeout = setTimeout(once, PUSH_WAIT_MS);
+  void settled.then(once);
+}
 // Threads with a native deadline (native.ts) wake the watchdog themselves once their heartbeat is a threshold old;
 // the others are looked at on a timer.
 const deadlines = new DeadlineWatches((msg, err) => diag.error('native', msg, err), () => {

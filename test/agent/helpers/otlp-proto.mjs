@@ -99,3 +99,32 @@ export function decodeMetricsRequest(buf) {
     };
   });
 }
+
+/**
+ * ExportLogsServiceRequest (resource_logs 1) → [{ resource, records }], each record (LogRecord: time_unix_nano 1,
+ * severity_text 3, body 5, attributes 6, event_name 12) with its scope's name.
+ */
+export function decodeLogsRequest(buf) {
+  return all(fields(buf), 1).map((rlBuf) => {
+    const rl = fields(rlBuf);
+    const resource = one(rl, 1);
+    return {
+      resource: resource ? attributes(all(fields(resource), 1)) : {},
+      records: all(rl, 2).flatMap((slBuf) => {
+        const sl = fields(slBuf);
+        const scope = one(sl, 1) ? str(one(fields(one(sl, 1)), 1)) : undefined;
+        return all(sl, 2).map((lrBuf) => {
+          const lr = fields(lrBuf);
+          return {
+            scope,
+            eventName: str(one(lr, 12)),
+            severityText: str(one(lr, 3)),
+            body: one(lr, 5) ? anyValue(one(lr, 5)) : undefined,
+            attributes: attributes(all(lr, 6)),
+            timeUnixNano: one(lr, 1)?.readBigUInt64LE(0),
+          };
+        });
+      }),
+    };
+  });
+}
