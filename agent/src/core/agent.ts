@@ -18,7 +18,7 @@ import { startThreadAttribution, type ThreadAttributionHandle } from '../attribu
 import { ThreadMonitor } from '../heartbeat/monitor';
 import type { ChannelMessage } from '../channel/messages';
 import { ThreadDirectory } from '../channel/directory';
-import type { Agent, LoopwatchEvents, StallEvent } from '../types';
+import type { Agent, HealthSnapshot, LoopwatchEvents, StallEvent } from '../types';
 import { spawnWatchdog, type Watchdog } from '../watchdog/spawn';
 import { countErrors } from './error-counters';
 import { MonitoredPools } from './pools';
@@ -28,6 +28,7 @@ import { createDeadline, createMeter, nativeAddon } from './native-parts';
 import { listenFailure, warnUntrackedRequests } from './notices';
 import { defaultThreadName } from './thread-name';
 import { VERSION } from './version';
+import { HealthEvaluator, safeHealth } from '../health/evaluate';
 
 export { DisabledAgent } from './disabled';
 export { VERSION } from './version';
@@ -49,6 +50,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly threadpool: { stop(): void } | undefined;
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
+  /** agent.health(): the same shared state the watchdog's probes read. */
+  private readonly healthEvaluator: HealthEvaluator | undefined;
   private readonly onThreadExit = () => {
     this.lastWords();
     this.announceGone(true);
@@ -162,6 +165,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       }
       throw err;
     }
+    this.healthEvaluator = config.health ? new HealthEvaluator(config.health) : undefined;
     this.readyPromise = (this.watchdog?.listening ?? Promise.resolve(undefined)).then((url) => (url ? { prometheusUrl: url } : {}));
   }
 
@@ -183,6 +187,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   monitorPool(pool: unknown, options?: MonitorPoolOptions): { detach(): void } {
     if (!this.running) return { detach() {} };
     return this.pools.add(pool, options);
+  }
+
+  health(): HealthSnapshot {
+    return safeHealth(this.running ? this.healthEvaluator : undefined, this.directory, (err) => this.diag.error('health', 'could not evaluate health', err));
   }
 
   /** The thread is exiting: a block in its last callback is detected, and every stall detected is reported. */
@@ -237,6 +245,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         log: this.config.log,
         pollMs: Math.max(5, Math.min(50, this.config.stallThresholdMs / 4)),
         attribution: this.config.attribution,
+        health: this.config.health,
       },
       this.diag,
       {

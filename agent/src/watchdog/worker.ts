@@ -18,6 +18,9 @@ import { DeadlineWatches } from './deadlines';
 import { WatchdogAttribution } from '../attribution/stack-sampler';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
 import { otlpInProgressSender, StallPush } from '../export/otlp-push';
+import { HealthEvaluator } from '../health/evaluate';
+import { answerProbe, livenessEvidence } from '../health/probes';
+import { startHealthServer } from '../health/server';
 
 const data = workerData as WatchdogData;
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
@@ -144,6 +147,17 @@ const tick = (): void => {
 };
 tick();
 
+// Health probes: evaluated only when asked (nothing runs for them between probes).
+const healthLimits = data.health;
+const evaluator = healthLimits ? new HealthEvaluator(healthLimits) : undefined;
+const onLiveness = livenessEvidence((line) => diag.warn(line));
+const probes = evaluator ? (path: string) => answerProbe(path, () => evaluator.evaluate(directory), onLiveness) : undefined;
+if (probes && healthLimits && healthLimits.port !== undefined) {
+  startHealthServer(healthLimits.port, data.prometheus ? data.prometheus.host : '0.0.0.0', probes, (what, err) => diag.error('health', what, err)).catch(
+    (err: unknown) => diag.error('health', `could not serve the health probes on port ${healthLimits.port} (health.port / LOOPWATCH_HEALTH_PORT)`, err),
+  );
+}
+
 if (data.prometheus) {
   startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, () => {
     try {
@@ -151,7 +165,7 @@ if (data.prometheus) {
     } catch (err) {
       diag.error('watchdog', 'could not read the watchdog\'s CPU time', err);
     }
-  })
+  }, probes)
     .then(({ url }) => post({ type: 'listening', url }))
     .catch((err: NodeJS.ErrnoException) => {
       // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.
