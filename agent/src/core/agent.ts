@@ -190,7 +190,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   }
 
   health(): HealthSnapshot {
-    return safeHealth(this.running ? this.healthEvaluator : undefined, this.directory, (err) => this.diag.error('health', 'could not evaluate health', err));
+    return safeHealth(this.running ? this.healthEvaluator : undefined, this.directory, threadId, (err) => this.diag.error('health', 'could not evaluate health', err));
   }
 
   /** The thread is exiting: a block in its last callback is detected, and every stall detected is reported. */

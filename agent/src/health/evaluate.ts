@@ -41,7 +41,11 @@ export class HealthEvaluator {
     private readonly nowNs: () => bigint = () => process.hrtime.bigint(),
   ) {}
 
-  evaluate(source: HealthSource): HealthSnapshot {
+  /**
+   * `self`: the calling thread's id when it is a monitored thread (agent.health()): a thread running this is not
+   * blocked, whatever its heartbeat says (it may not have beaten yet since its last long callback).
+   */
+  evaluate(source: HealthSource, self?: number): HealthSnapshot {
     const now = this.nowNs();
     const nowMs = Number(now / 1_000_000n);
     const L = this.limits;
@@ -53,7 +57,7 @@ export class HealthEvaluator {
     const gen = ++this.generation;
     for (const t of source.threads()) {
       if (!t.state.running) continue;
-      const b = t.state.blockedForMs(now);
+      const b = t.id === self ? 0 : t.state.blockedForMs(now);
       if (b > blockedMs) {
         blockedMs = b;
         blockedThread = t.name;
@@ -135,9 +139,9 @@ export class HealthEvaluator {
 }
 
 /** `agent.health()`: never throws into the app (an evaluation that fails is reported and assumed healthy). */
-export function safeHealth(evaluator: HealthEvaluator | undefined, source: HealthSource, onError: (err: unknown) => void): HealthSnapshot {
+export function safeHealth(evaluator: HealthEvaluator | undefined, source: HealthSource, self: number, onError: (err: unknown) => void): HealthSnapshot {
   try {
-    if (evaluator) return evaluator.evaluate(source);
+    if (evaluator) return evaluator.evaluate(source, self);
   } catch (err) {
     onError(err);
   }

@@ -67,7 +67,9 @@ test('a long block that ends: /livez 200 at once, /readyz 200 after the recovery
     const root = base(url);
     await app.message('blocking');
     await pollUntil(`${root}/livez`, (a) => a.status === 503, { everyMs: 20 });
-    const { at: endedAt } = await app.message('unblocked');
+    const { at: endedAt, health } = await app.message('unblocked');
+    // agent.health() from the thread that was blocked, right after: that thread is running, so it is not blocked.
+    assert.deepEqual({ live: health.live, state: health.state, blockedForMs: health.blockedForMs }, { live: true, state: 'ok', blockedForMs: 0 });
     const live = await pollUntil(`${root}/livez`, (a) => a.status === 200, { everyMs: 20 });
     assert.equal(live.match.json.live, true);
     const ready = await pollUntil(`${root}/readyz`, (a) => a.status === 200, { everyMs: 50 });
