@@ -34,7 +34,7 @@ server.on('exit', (code) => {
 });
 
 await new Promise((resolve) => server.stdout.once('data', resolve));
-console.log(`demo: service on http://127.0.0.1:${port}  —  loopwatch metrics on http://127.0.0.1:${metricsPort}/metrics`);
+console.log(`demo: service on http://127.0.0.1:${port}  —  loopwatch metrics on http://127.0.0.1:${metricsPort}/metrics, probes on /livez and /readyz there`);
 console.log('demo: sending steady traffic to /fast and a stalling request every 2 s; stalls are printed as loopwatch reports them.\n');
 
 const get = (path, p = port) =>
@@ -62,6 +62,9 @@ const stallTimer = setInterval(() => void get(stallers[n++ % stallers.length]), 
 
 const report = setInterval(async () => {
   const { body } = await get('/metrics', metricsPort);
+  // The watchdog's health probes (docs/health.md): what a kubelet would see now.
+  const [livez, readyz] = await Promise.all([get('/livez', metricsPort), get('/readyz', metricsPort)]);
+  const why = (r) => (r.status === 503 ? ` (${/"reason":"(\w+)"/.exec(r.body)?.[1] ?? /"state":"(\w+)"/.exec(r.body)?.[1]})` : '');
   const value = (re) => body.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
   const lat = latencies.splice(0).sort((a, b) => a - b);
   const p99 = lat.length ? lat[Math.floor(lat.length * 0.99)] : 0;
@@ -72,7 +75,8 @@ const report = setInterval(async () => {
       `loop p99 delay ${(value(/^nodejs_eventloop_delay_p99_seconds\{thread_name="main"/) * 1000).toFixed(0)} ms | ` +
       `threadpool ${value(/^loopwatch_pool_used\{pool_name="libuv"/)}/${value(/^loopwatch_pool_max\{pool_name="libuv"/)} busy, ` +
       `${value(/^loopwatch_pool_pending\{pool_name="libuv"/)} queued | ` +
-      `db pool pending ${value(/^loopwatch_pool_pending\{pool_name="demo-pg"/)}`,
+      `db pool pending ${value(/^loopwatch_pool_pending\{pool_name="demo-pg"/)} | ` +
+      `/livez ${livez.status}${why(livez)}, /readyz ${readyz.status}${why(readyz)}`,
   );
 }, 5000);
 

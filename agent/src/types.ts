@@ -99,11 +99,66 @@ export interface LoopwatchOptions {
    */
   native?: boolean;
   /**
+   * Health probes answered by the watchdog thread on the agent's endpoint (`/livez`, `/readyz`, beside `/metrics`)
+   * and `agent.health()`: liveness fails only when a loop has been blocked continuously for `livenessTimeoutMs`;
+   * readiness fails during a shorter stall, a high loop delay or a pool with too many waiters (docs/health.md).
+   * `false` turns the probes off.
+   */
+  health?: false | HealthOptions;
+  /**
    * Throw a `ConfigError` listing every invalid option and variable, instead of printing one line for each and using
    * its default (the rest of the configuration applies either way). Default false; env `LOOPWATCH_STRICT`.
    */
   strict?: boolean;
 }
+
+export interface HealthOptions {
+  /** A loop blocked this long fails `/livez` (503). Default 10000 (ms); env `LOOPWATCH_LIVENESS_TIMEOUT_MS`. */
+  livenessTimeoutMs?: number;
+  /** A loop blocked this long fails `/readyz`. Default 1000 (ms); env `LOOPWATCH_READINESS_STALL_MS`. */
+  readinessStallMs?: number;
+  /** A p99 event-loop delay over `delayWindowMs` above this fails `/readyz`; 0: not checked. Default 500 (ms); env `LOOPWATCH_READINESS_DELAY_MS`. */
+  readinessDelayMs?: number;
+  /** The recent window of that p99: between one and two of these. Default 10000 (ms); env `LOOPWATCH_READINESS_DELAY_WINDOW_MS`. */
+  delayWindowMs?: number;
+  /** More waiters than this in any monitored pool fails `/readyz`. Default: pools not checked; env `LOOPWATCH_READINESS_POOL_PENDING`. */
+  readinessPoolPending?: number;
+  /** `/readyz` answers 200 again only after every condition has been clear this long (hysteresis). Default 5000 (ms); env `LOOPWATCH_HEALTH_RECOVERY_MS`. */
+  recoveryMs?: number;
+  /** Also serve `/livez` `/readyz` on this port (the watchdog's), for probes kept off the metrics port. Default none; env `LOOPWATCH_HEALTH_PORT`. */
+  port?: number;
+}
+
+/** What `agent.health()`, `/livez` and `/readyz` say about the process (health/evaluate.ts). */
+/** `ok`: every loop turns freely; `saturated`: turning, slowly (delay or pool waiters over the limits); `blocked`: a stall is in progress. */
+export type HealthState = 'ok' | 'saturated' | 'blocked';
+
+/** Why the process is not ready (absent when ready and not in hysteresis). */
+export type HealthReason = 'stall' | 'delay' | 'pool' | 'recovering';
+
+export interface HealthSnapshot {
+  /** False once a monitored loop has been continuously blocked for the liveness timeout or longer (`/livez` 503). */
+  live: boolean;
+  /** False while a stall beyond the readiness threshold, a delay or a pool over its limit, or the recovery hold lasts (`/readyz` 503). */
+  ready: boolean;
+  state: HealthState;
+  /** The thread the state is about (the most blocked one, else the most delayed); absent when every loop is ok. */
+  thread?: string;
+  /** How long `thread` has been blocked right now (ms), as the watchdog's stall in progress; 0 when not blocked. */
+  blockedForMs: number;
+  /** p99 event-loop delay of `thread` (the worst thread) over the recent window (ms), when samples exist. */
+  delayP99Ms?: number;
+  /** The pool whose waiters are over the limit (its exported `pool.name`). */
+  pool?: string;
+  reason?: HealthReason;
+  /**
+   * While `thread` is blocked, on the watchdog's probes: the culprit and route its stack samples name so far (the
+   * same rule as the stall's final report; `unknown` before the first sample). Not on `agent.health()`.
+   */
+  culprit?: string;
+  route?: string;
+}
+
 
 export interface ThreadpoolOptions {
   /** Period of the queue-wait probe. Default 1000 (ms). */
@@ -223,6 +278,11 @@ export interface Agent extends EventEmitter<LoopwatchEvents> {
    * Never throws; an unrecognised object is reported on stderr and ignored. `detach()` stops reporting it.
    */
   monitorPool(pool: unknown, options?: import('./pools/types').MonitorPoolOptions): { detach(): void };
+  /**
+   * The health snapshot `/livez` and `/readyz` answer with, read from shared memory (for apps that serve their own
+   * probes). On the main thread its own loop is evidently turning; a blocked worker thread shows. Never throws.
+   */
+  health(): HealthSnapshot;
   /** Stops sampling and exporting and releases the watchdog thread, timers and listeners. */
   stop(): Promise<void>;
 }

@@ -26,5 +26,7 @@ export function differingOptions(a: ResolvedConfig, b: ResolvedConfig): string[]
   cmp('requestScope', a.requestScope, b.requestScope);
   cmp('routePatterns', a.routePatterns.join('\n'), b.routePatterns.join('\n'));
   cmp('native', a.native, b.native);
+  if (!a.health || !b.health) cmp('health', a.health === false, b.health === false);
+  else for (const k of ['livenessTimeoutMs', 'readinessStallMs', 'readinessDelayMs', 'delayWindowMs', 'readinessPoolPending', 'recoveryMs', 'port'] as const) cmp(`health.${k}`, a.health[k], b.health[k]);
   return out;
 }

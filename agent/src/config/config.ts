@@ -1,11 +1,11 @@
 import type { LoopwatchOptions } from '../types';
 import { boolSpec, envBool, nonEmptyString, numberSpec, pick, Problems, unknownKeys, using, wordSpec, type Env, type Problem, type Spec } from './problems';
-import { resolveLiveReport, resolveOtel, resolvePrometheus, resolveRoutePatterns, resolveThreadpool } from './sections';
+import { resolveHealth, resolveLiveReport, resolveOtel, resolvePrometheus, resolveRoutePatterns, resolveThreadpool } from './sections';
 import { DEFAULTS, KNOWN_OPTIONS, type ResolvedConfig } from './schema';
 
 export type { Env, Problem } from './problems';
 export { DEFAULTS } from './schema';
-export type { ResolvedConfig, ResolvedOtel, ResolvedPrometheus } from './schema';
+export type { ResolvedConfig, ResolvedHealth, ResolvedOtel, ResolvedPrometheus } from './schema';
 
 export class ConfigError extends Error {
   readonly code = 'LOOPWATCH_INVALID_OPTION';
@@ -60,6 +60,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
   const prometheus = resolvePrometheus(p, options.prometheus, env);
   const otel = resolveOtel(p, options.otel, env, serviceName);
   const threadpool = resolveThreadpool(p, options.threadpool, env);
+  const health = resolveHealth(p, options.health, env);
 
   // attribution: on / off / deep (deep = on + async_hooks timing of every callback).
   const attribution = pick<boolean | 'deep'>(
@@ -99,6 +100,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     requestScope,
     routePatterns,
     native,
+    health,
     strict,
     debug,
     problems: p.list,

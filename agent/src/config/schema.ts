@@ -23,6 +23,18 @@ export interface ResolvedOtel {
   detectIntervalMs: number;
 }
 
+/** The health probes (health/snapshot.ts HealthLimits, plus the optional probe port). */
+export interface ResolvedHealth {
+  livenessTimeoutMs: number;
+  readinessStallMs: number;
+  readinessDelayMs: number;
+  delayWindowMs: number;
+  readinessPoolPending: number | undefined;
+  recoveryMs: number;
+  /** A separate probe port besides the metrics endpoint's (undefined: none). */
+  port: number | undefined;
+}
+
 export interface ResolvedConfig {
   serviceName: string;
   stallThresholdMs: number;
@@ -47,6 +59,8 @@ export interface ResolvedConfig {
   requestScope: 'connection' | 'request';
   /** Route templates for paths no framework names (see LoopwatchOptions.routePatterns). */
   routePatterns: string[];
+  /** `/livez` `/readyz` and `agent.health()` (false: `health: false`, no probes on the endpoint; health() says ok). */
+  health: ResolvedHealth | false;
   strict: boolean;
   /** LOOPWATCH_DEBUG: diagnostics print the stack of the errors they report. */
   debug: boolean;
@@ -63,6 +77,12 @@ export const DEFAULTS = {
   threadpoolProbeIntervalMs: 1000,
   liveReportAfterMs: 1000,
   liveReportEveryMs: 5000,
+  /** docs/health.md, "Choosing the timeouts". */
+  livenessTimeoutMs: 10_000,
+  readinessStallMs: 1000,
+  readinessDelayMs: 500,
+  delayWindowMs: 10_000,
+  recoveryMs: 5000,
 } as const;
 
 export const KNOWN_OPTIONS = [
@@ -82,8 +102,10 @@ export const KNOWN_OPTIONS = [
   'requestScope',
   'routePatterns',
   'native',
+  'health',
   'strict',
 ] as const;
+export const KNOWN_HEALTH = ['livenessTimeoutMs', 'readinessStallMs', 'readinessDelayMs', 'delayWindowMs', 'readinessPoolPending', 'recoveryMs', 'port'] as const;
 export const KNOWN_THREADPOOL = ['probeIntervalMs', 'countOperations'] as const;
 export const KNOWN_PROMETHEUS = ['port', 'host', 'path', 'registry'] as const;
 export const KNOWN_OTEL = ['meterProvider', 'otlp', 'stallPush'] as const;

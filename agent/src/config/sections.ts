@@ -4,7 +4,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import type { LoopwatchOptions } from '../types';
 import { boolSpec, envBool, numberSpec, pick, unknownKeys, usingDefault, type Env, type Problems } from './problems';
-import { DEFAULTS, KNOWN_OTEL, KNOWN_PROMETHEUS, KNOWN_THREADPOOL, type ResolvedConfig, type ResolvedOtel, type ResolvedPrometheus } from './schema';
+import { DEFAULTS, KNOWN_HEALTH, KNOWN_OTEL, KNOWN_PROMETHEUS, KNOWN_THREADPOOL, type ResolvedConfig, type ResolvedHealth, type ResolvedOtel, type ResolvedPrometheus } from './schema';
 
 /** An options object, or {} (said once) for anything else but `false` and undefined. */
 function section(p: Problems, name: string, opt: unknown, fields: readonly string[]): Record<string, unknown> {
@@ -148,4 +148,35 @@ export function resolveRoutePatterns(p: Problems, opt: unknown, env: Env): strin
     patterns.length = MAX_ROUTE_PATTERNS;
   }
   return patterns;
+}
+
+/** The health probes (docs/health.md): each bad field falls back to its default alone. */
+export function resolveHealth(p: Problems, opt: LoopwatchOptions['health'], env: Env): ResolvedHealth | false {
+  if (opt === false) return false;
+  const o = section(p, 'health', opt, KNOWN_HEALTH);
+  const ms = (field: string, envName: string, min: number, fallback: number): number =>
+    pick(p, numberSpec(`health.${field}`, envName, min, 3_600_000), o[field], env, fallback).value;
+  const livenessTimeoutMs = ms('livenessTimeoutMs', 'LOOPWATCH_LIVENESS_TIMEOUT_MS', 1, DEFAULTS.livenessTimeoutMs);
+  const readinessStallMs = ms('readinessStallMs', 'LOOPWATCH_READINESS_STALL_MS', 1, DEFAULTS.readinessStallMs);
+  // 0 turns the delay check off.
+  const readinessDelayMs = ms('readinessDelayMs', 'LOOPWATCH_READINESS_DELAY_MS', 0, DEFAULTS.readinessDelayMs);
+  const delayWindowMs = ms('delayWindowMs', 'LOOPWATCH_READINESS_DELAY_WINDOW_MS', 100, DEFAULTS.delayWindowMs);
+  const recoveryMs = ms('recoveryMs', 'LOOPWATCH_HEALTH_RECOVERY_MS', 0, DEFAULTS.recoveryMs);
+  const pending = pick<number | undefined>(
+    p,
+    numberSpec('health.readinessPoolPending', 'LOOPWATCH_READINESS_POOL_PENDING', 0, 1_000_000, ' (waiters)', true),
+    o.readinessPoolPending,
+    env,
+    undefined,
+    'using none (pools are not checked)',
+  ).value;
+  const port = pick<number | undefined>(
+    p,
+    { option: 'health.port', envName: 'LOOPWATCH_HEALTH_PORT', code: (v) => (isPort(v) ? v : undefined), codeAccepted: PORT_ACCEPTED, env: (s) => (/^\s*\d+\s*$/.test(s) && isPort(Number(s)) ? Number(s) : undefined) },
+    o.port,
+    env,
+    undefined,
+    'using none (the probes are on the metrics endpoint only)',
+  ).value;
+  return { livenessTimeoutMs, readinessStallMs, readinessDelayMs, delayWindowMs, readinessPoolPending: pending, recoveryMs, port };
 }

@@ -18,7 +18,7 @@ import { startThreadAttribution, type ThreadAttributionHandle } from '../attribu
 import { ThreadMonitor } from '../heartbeat/monitor';
 import type { ChannelMessage } from '../channel/messages';
 import { ThreadDirectory } from '../channel/directory';
-import type { Agent, LoopwatchEvents, StallEvent } from '../types';
+import type { Agent, HealthSnapshot, LoopwatchEvents, StallEvent } from '../types';
 import { spawnWatchdog, type Watchdog } from '../watchdog/spawn';
 import { countErrors } from './error-counters';
 import { MonitoredPools } from './pools';
@@ -28,6 +28,7 @@ import { createDeadline, createMeter, nativeAddon } from './native-parts';
 import { listenFailure, warnUntrackedRequests } from './notices';
 import { defaultThreadName } from './thread-name';
 import { VERSION } from './version';
+import { HealthEvaluator, safeHealth } from '../health/evaluate';
 
 export { DisabledAgent } from './disabled';
 export { VERSION } from './version';
@@ -49,6 +50,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly threadpool: { stop(): void } | undefined;
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
+  /** agent.health(): the same shared state the watchdog's probes read. */
+  private readonly healthEvaluator: HealthEvaluator | undefined;
   private readonly onThreadExit = () => {
     this.lastWords();
     this.announceGone(true);
@@ -164,6 +167,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       }
       throw err;
     }
+    this.healthEvaluator = config.health ? new HealthEvaluator(config.health) : undefined;
     this.readyPromise = (this.watchdog?.listening ?? Promise.resolve(undefined)).then((url) => (url ? { prometheusUrl: url } : {}));
   }
 
@@ -187,26 +191,27 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     return this.pools.add(pool, options);
   }
 
-  /** The thread is exiting: a block in its last callback is detected, and every stall detected is reported. */
-  private lastWords(): void {
+  health(): HealthSnapshot {
+    return safeHealth(this.running ? this.healthEvaluator : undefined, this.directory, threadId, (err) => this.diag.error('health', 'could not evaluate health', err));
+  }
+
+  /**
+   * The thread is exiting or the agent stopping: a block in its last callback is detected, and every stall detected
+   * (also one still waiting for its attribution) is reported, not dropped.
+   */
+  private lastWords(when: 'exit' | 'stop' = 'exit'): void {
     if (!this.running) return;
     try {
       this.monitor.finalBeat();
       this.stalls.flush();
     } catch (err) {
-      this.diag.error('agent', 'reporting the last stalls at exit', err);
+      this.diag.error('agent', `reporting the last stalls at ${when}`, err);
     }
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
-    // A stall that just ended is detected, and stalls still waiting for their attribution are reported, not dropped.
-    try {
-      this.monitor.finalBeat();
-      this.stalls.flush();
-    } catch (err) {
-      this.diag.error('agent', 'reporting pending stalls at stop', err);
-    }
+    this.lastWords('stop');
     this.running = false;
     this.monitor.stop();
     this.stalls.stop();
@@ -240,6 +245,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         liveReport: this.config.liveReport,
         pollMs: Math.max(5, Math.min(50, this.config.stallThresholdMs / 4)),
         attribution: this.config.attribution,
+        health: this.config.health,
       },
       this.diag,
       {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Agent, LoopwatchEvents } from '../types';
+import type { Agent, HealthSnapshot, LoopwatchEvents } from '../types';
 import { defaultThreadName } from './thread-name';
 
 /** The agent returned when loopwatch cannot run (an unsupported Node, a failed start): same shape, does nothing. */
@@ -13,6 +13,9 @@ export class DisabledAgent extends EventEmitter<LoopwatchEvents> implements Agen
   }
   monitorPool(): { detach(): void } {
     return { detach() {} };
+  }
+  health(): HealthSnapshot {
+    return { live: true, ready: true, state: 'ok', blockedForMs: 0 };
   }
   stop(): Promise<void> {
     return Promise.resolve();

@@ -3,6 +3,9 @@ import type { Diagnostics } from '../runtime/diag';
 import type { MetricsCollector } from './collect';
 import { formatExposition, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition';
 
+/** `/livez` `/readyz` (health/probes.ts): the answer for a path, undefined for a path that is not a probe. */
+export type ProbeHandler = (path: string) => { status: number; body: string } | undefined;
+
 /**
  * The agent's Prometheus endpoint. Plain text by default; OpenMetrics when the
  * scraper asks for it in `Accept` (Prometheus does), which carries exemplars.
@@ -14,10 +17,26 @@ export function startMetricsServer(
   diag: Diagnostics,
   /** Runs before each scrape is collected (the watchdog's own CPU counter, which it otherwise updates only when it wakes). */
   beforeCollect: () => void = () => {},
+  /** The health probes served on the same port (none when undefined). */
+  probes?: ProbeHandler,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const path = url.split('?', 1)[0];
+    if (probes && path !== opts.path && (req.method === 'GET' || req.method === 'HEAD')) {
+      let answer: ReturnType<ProbeHandler>;
+      try {
+        answer = probes(path);
+      } catch (err) {
+        diag.error('health', 'health probe failed', err);
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('loopwatch: health probe failed\n');
+        return;
+      }
+      if (answer) {
+        res.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : answer.body);
+        return;
+      }
+    }
     if (path !== opts.path || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`loopwatch metrics are at ${opts.path}\n`);
       return;

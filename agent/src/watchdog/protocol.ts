@@ -1,5 +1,6 @@
 /** Messages between the main thread's agent and its watchdog worker. */
 import type { OtlpPushConfig } from '../export/otlp-push';
+import type { HealthLimits } from '../health/snapshot';
 
 export interface WatchdogData {
   mainThreadId: number;
@@ -13,6 +14,8 @@ export interface WatchdogData {
   pollMs: number;
   /** Sample the stack of blocked threads through the inspector. */
   attribution: boolean;
+  /** `/livez` `/readyz` (health/), or false. */
+  health: (HealthLimits & { port: number | undefined }) | false;
   /**
    * Int32Array [inspector sessions connected, disconnect acknowledgements, OTLP push episode open, closing-push
    * acknowledgements] (see Watchdog.disconnectSessions and Watchdog.closePush).

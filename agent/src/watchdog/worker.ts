@@ -21,6 +21,11 @@ import { otlpInProgressSender, PushOutage, StallPush } from '../export/otlp-push
 import { otlpLiveLogSender, type LiveLogSender } from '../export/otlp-live-log';
 import { formatLiveLine, liveStallOf } from './live-report';
 import { stallIdOf } from '../stall/stall-id';
+import { HealthEvaluator } from '../health/evaluate';
+import { UNKNOWN_CULPRIT } from '../attribution/culprit';
+import type { HealthSnapshot } from '../types';
+import { answerProbe, livenessEvidence } from '../health/probes';
+import { startHealthServer } from '../health/server';
 
 const data = workerData as WatchdogData;
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
@@ -184,6 +189,30 @@ const tick = (): void => {
 };
 tick();
 
+// Health probes: evaluated only when asked (nothing runs for them between probes).
+const healthLimits = data.health;
+const evaluator = healthLimits ? new HealthEvaluator(healthLimits) : undefined;
+const onLiveness = livenessEvidence((line) => diag.warn(line));
+/** The snapshot, and while a thread is blocked what its samples name so far (the live report's rule). */
+function healthNow(e: HealthEvaluator): HealthSnapshot {
+  const snap = e.evaluate(directory);
+  if (snap.state !== 'blocked' || snap.thread === undefined) return snap;
+  for (const t of directory.threads()) {
+    if (t.name !== snap.thread) continue;
+    const live = liveStallOf(t.name, '', snap.blockedForMs, 0, attribution?.samplesSoFar(t.id) ?? []);
+    snap.culprit = live.culprit ?? UNKNOWN_CULPRIT;
+    if (live.route) snap.route = live.route;
+    break;
+  }
+  return snap;
+}
+const probes = evaluator ? (path: string) => answerProbe(path, () => healthNow(evaluator), onLiveness) : undefined;
+if (probes && healthLimits && healthLimits.port !== undefined) {
+  startHealthServer(healthLimits.port, data.prometheus ? data.prometheus.host : '0.0.0.0', probes, (what, err) => diag.error('health', what, err)).catch(
+    (err: unknown) => diag.error('health', `could not serve the health probes on port ${healthLimits.port} (health.port / LOOPWATCH_HEALTH_PORT)`, err),
+  );
+}
+
 if (data.prometheus) {
   startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, () => {
     try {
@@ -191,7 +220,7 @@ if (data.prometheus) {
     } catch (err) {
       diag.error('watchdog', 'could not read the watchdog\'s CPU time', err);
     }
-  })
+  }, probes)
     .then(({ url }) => post({ type: 'listening', url }))
     .catch((err: NodeJS.ErrnoException) => {
       // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.
