@@ -180,6 +180,14 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     return this.readyPromise.finally(() => clearTimeout(hold));
   }
 
+  /**
+   * loopwatch/test: `beat()` ends the measure of what ran so far (a block that just ended is detected now);
+   * `settled()` resolves once every detected stall is reported; `observe()` sees every stall, uncapped.
+   */
+  get testing(): { beat(): void; settled(): Promise<void>; observe: StallPipeline['observe'] } {
+    return { beat: () => this.monitor.finalBeat(), settled: () => this.stalls.settled(), observe: (fn) => this.stalls.observe(fn) };
+  }
+
   monitorPool(pool: unknown, options?: MonitorPoolOptions): { detach(): void } {
     if (!this.running) return { detach() {} };
     return this.pools.add(pool, options);

@@ -38,7 +38,12 @@ interface Pending {
   timer: NodeJS.Timeout;
   /** Deep mode's record of the callback that blocked. */
   deep: LongCallback | undefined;
+  /** The beat that detected it (monotonic ns). */
+  endNs: bigint;
 }
+
+/** Sees every finished stall, before the per-culprit event cap, with the monotonic ns of the beat that detected it. */
+export type StallObserver = (event: StallEvent, detectedNs: bigint) => void;
 
 /**
  * From a detected stall to the `stall` event: waits (bounded) for the
@@ -58,6 +63,8 @@ export class StallPipeline {
   private readonly counters = new Map<string, { time: { add(v: number): void }; count: { add(v: number): void } }>();
   private thread: ThreadAttributionHandle | undefined;
   private onError: (what: string, err: unknown) => void = () => {};
+  private readonly observers = new Set<StallObserver>();
+  private settledWaiters: Array<() => void> = [];
 
   constructor(
     private readonly threadName: string,
@@ -104,14 +111,14 @@ export class StallPipeline {
     // named stays the stall's.
     const record = recordOfDetected(stall, this.threadName);
     if (early?.sinceNs === stall.sinceNs) record.culprit = early.culprit;
-    if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record);
+    if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record, stall.endNs);
     const deep = this.onThreadSide(stall, record);
     const timer = setTimeout(() => {
       this.pending.delete(stall.sinceNs);
-      this.finish(eventOf(record, undefined, deep), record);
+      this.finish(eventOf(record, undefined, deep), record, stall.endNs);
     }, this.waitMs);
     timer.unref();
-    this.pending.set(stall.sinceNs, { record, timer, deep });
+    this.pending.set(stall.sinceNs, { record, timer, deep, endNs: stall.endNs });
   }
 
   /** The watchdog's attribution for the stall that began after the beat at `sinceNs`. */
@@ -121,7 +128,7 @@ export class StallPipeline {
     this.pending.delete(sinceNs);
     clearTimeout(p.timer);
     // Source maps resolve here, on the thread that loaded the code.
-    this.finish(eventOf(p.record, attribution, p.deep), p.record);
+    this.finish(eventOf(p.record, attribution, p.deep), p.record, p.endNs);
   }
 
   /**
@@ -151,7 +158,7 @@ export class StallPipeline {
     this.pending.clear();
     for (const p of waiting) {
       clearTimeout(p.timer);
-      this.finish(eventOf(p.record, undefined, p.deep), p.record);
+      this.finish(eventOf(p.record, undefined, p.deep), p.record, p.endNs);
     }
   }
 
@@ -159,13 +166,41 @@ export class StallPipeline {
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
     this.early = undefined;
+    this.wakeSettled();
+  }
+
+  /** loopwatch/test: every stall, uncapped (a test that blocks must fail even when others blocked the same way). */
+  observe(observer: StallObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Resolves once no detected stall waits for its attribution (each waits at most `attributionWaitMs`). */
+  settled(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private wakeSettled(): void {
+    if (this.pending.size !== 0 || this.settledWaiters.length === 0) return;
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Counts, exemplifies and (rate-capped) emits the event, every part from the one record. */
-  private finish(event: StallEvent, record: StallRecord): void {
+  private finish(event: StallEvent, record: StallRecord, detectedNs: bigint): void {
     this.count(event, record);
     if (event.traceId) this.onTraced(record.durationMs / 1000, event.traceId, record.startTime + record.durationMs);
+    for (const observer of this.observers) {
+      try {
+        observer(event, detectedNs);
+      } catch (err) {
+        this.onError('a stall observer threw', err);
+      }
+    }
     if (this.limiter.take(groupKey(event)).allowed) this.emit(event);
+    this.wakeSettled();
   }
 
   private count(event: StallEvent, record: StallRecord): void {
