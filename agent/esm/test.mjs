@@ -1,0 +1,5 @@
+// `node --test --import loopwatch/test`: installs the node:test hooks (CommonJS build) and re-exports the API.
+import testing from '../dist/testing/node-test.js';
+
+export const { allowBlocking, blockingBudget, configure } = testing;
+export default testing;
