@@ -144,12 +144,25 @@ function allowedAt(s: State, ns: bigint): boolean {
   return s.allowed.some((w) => ns > w.fromNs && (w.toNs === undefined || ns <= w.toNs));
 }
 
+/** Fail mode: the error to fail the test with; warn mode: the report is printed, and nothing to fail with. */
+export function warnOrFail(message: string | undefined): BlockingError | undefined {
+  if (message === undefined) return undefined;
+  if (config(state()).mode === 'warn') {
+    writeStderr(message);
+    return undefined;
+  }
+  return new BlockingError(message);
+}
+
 /** The adapters' one outcome: fail mode throws the report, warn mode prints it. */
 export async function checkTest(): Promise<void> {
-  const message = await testEnded();
-  if (message === undefined) return;
-  if (config(state()).mode === 'warn') writeStderr(message);
-  else throw new BlockingError(message);
+  const error = warnOrFail(await testEnded());
+  if (error) throw error;
+}
+
+/** Makes this realm's state the one another realm's copy of this module reads (jest's sandbox of a test file). */
+export function shareState(global: object): void {
+  (global as { [KEY]?: State })[KEY] = state();
 }
 
 /**
