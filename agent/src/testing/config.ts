@@ -43,8 +43,10 @@ export function resolveTesting(options: TestingOptions, env: Env, problems: Prob
     else problems.add('LOOPWATCH_TEST_MODE', envMode, 'fail, warn', usingDefault('fail'));
   }
   if (options.mode !== undefined) {
-    if (options.mode === 'fail' || options.mode === 'warn') mode = options.mode;
-    else problems.add('mode', options.mode, 'fail, warn', `using ${show(mode)}`);
+    // Checked at run time: JavaScript callers pass anything.
+    const asked: unknown = options.mode;
+    if (asked === 'fail' || asked === 'warn') mode = asked;
+    else problems.add('mode', asked, 'fail, warn', `using ${show(mode)}`);
   }
   return { budgetMs, mode };
 }

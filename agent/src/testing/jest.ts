@@ -29,7 +29,6 @@ function nodeEnvironment(): Environment {
     return (mod.TestEnvironment ?? mod.default ?? mod) as Environment;
   };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return load(require);
   } catch {
     // Not beside loopwatch: the project's own, resolved from where jest runs.

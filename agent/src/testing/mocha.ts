@@ -17,7 +17,7 @@ interface MochaTest {
 const WRAPPED = Symbol.for('loopwatch.testing.mocha.wrapped');
 
 function run(fn: NonNullable<MochaTest['fn']>, ctx: unknown): Promise<unknown> {
-  if (fn.length > 0) return new Promise((resolve, reject) => void fn.call(ctx, (err?: unknown) => (err ? reject(err) : resolve(undefined))));
+  if (fn.length > 0) return new Promise((resolve, reject) => void fn.call(ctx, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(`done() was called with ${typeof err === 'string' ? err : 'a non-Error value'}`)) : resolve(undefined))));
   return Promise.resolve(fn.call(ctx, () => {}));
 }
 

@@ -21,7 +21,10 @@ interface TestContext {
 
 if (runsTests()) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { beforeEach, afterEach } = require('node:test') as { beforeEach(fn: (t: TestContext) => Promise<void>): void; afterEach(fn: (t: TestContext) => Promise<void>): void };
-  beforeEach((t) => testStarted(t.fullName ?? t.name));
-  afterEach(() => checkTest());
+  const nodeTest = require('node:test') as {
+    beforeEach: (this: void, fn: (t: TestContext) => Promise<void>) => void;
+    afterEach: (this: void, fn: (t: TestContext) => Promise<void>) => void;
+  };
+  nodeTest.beforeEach((t) => testStarted(t.fullName ?? t.name));
+  nodeTest.afterEach(() => checkTest());
 }
