@@ -22,8 +22,8 @@ interface TestContext {
 if (runsTests()) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeTest = require('node:test') as {
-    beforeEach: (this: void, fn: (t: TestContext) => Promise<void>) => void;
-    afterEach: (this: void, fn: (t: TestContext) => Promise<void>) => void;
+    beforeEach: (fn: (t: TestContext) => Promise<void>) => void;
+    afterEach: (fn: (t: TestContext) => Promise<void>) => void;
   };
   nodeTest.beforeEach((t) => testStarted(t.fullName ?? t.name));
   nodeTest.afterEach(() => checkTest());
