@@ -1,4 +1,3 @@
-import * as N from '../metrics/names';
 import { EventEmitter } from 'node:events';
 import * as dc from 'node:diagnostics_channel';
 import { isMainThread, threadId } from 'node:worker_threads';
@@ -19,13 +18,14 @@ import { ThreadMonitor } from '../heartbeat/monitor';
 import type { ChannelMessage } from '../channel/messages';
 import { ThreadDirectory } from '../channel/directory';
 import type { Agent, HealthSnapshot, LoopwatchEvents, StallEvent } from '../types';
-import { spawnWatchdog, type Watchdog } from '../watchdog/spawn';
+import type { Watchdog } from '../watchdog/spawn';
 import { countErrors } from './error-counters';
 import { MonitoredPools } from './pools';
 import { Relay, releaseWatchdogAtExit, workerExits } from './relay';
 import { emitStall, emitStallLog } from './stall-events';
 import { createDeadline, createMeter, nativeAddon } from './native-parts';
-import { listenFailure, warnUntrackedRequests } from './notices';
+import { warnUntrackedRequests } from './notices';
+import { startWatchdog } from './watchdog-start';
 import { defaultThreadName } from './thread-name';
 import { VERSION } from './version';
 import { HealthEvaluator, safeHealth } from '../health/evaluate';
@@ -131,7 +131,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.announceThread();
 
       if (isMainThread) {
-        this.watchdog = this.relay.watchdog = this.startWatchdog();
+        this.watchdog = this.relay.watchdog = startWatchdog({
+          config, threadId, threadName: this.threadName, buffer: this.monitor.state.buffer, store: this.store, diag,
+          onChannel: (msg) => this.relay.fromWatchdog(msg),
+        });
         undo.push(() => this.watchdog?.stop());
         process.on('exit', this.onProcessExit);
         undo.push(() => process.off('exit', this.onProcessExit));
@@ -186,6 +189,14 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     return this.readyPromise.finally(() => clearTimeout(hold));
   }
 
+  /**
+   * loopwatch/test: `beat()` ends the measure of what ran so far (a block that just ended is detected now);
+   * `settled()` resolves once every detected stall is reported; `observe()` sees every stall, uncapped.
+   */
+  get testing(): { beat(): void; settled(): Promise<void>; observe: StallPipeline['observe'] } {
+    return { beat: () => this.monitor.finalBeat(), settled: () => this.stalls.settled(), observe: (fn) => this.stalls.observe(fn) };
+  }
+
   monitorPool(pool: unknown, options?: MonitorPoolOptions): { detach(): void } {
     if (!this.running) return { detach() {} };
     return this.pools.add(pool, options);
@@ -229,33 +240,6 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     // In this order: an OTLP push episode's closing 0s (watchdog) must be the last word on a block in progress.
     await this.otel?.stop();
     await this.watchdog?.stop();
-  }
-
-  private startWatchdog(): Watchdog {
-    const p = this.config.prometheus;
-    const own = p && p.port !== undefined ? { port: p.port, host: p.host, path: p.path } : false;
-    const restarts = this.store.counter(N.LOOPWATCH_WATCHDOG_RESTARTS, {});
-    return spawnWatchdog(
-      {
-        mainThreadId: threadId,
-        mainThreadName: this.threadName,
-        mainBuffer: this.monitor.state.buffer,
-        prometheus: own,
-        log: this.config.log,
-        liveReport: this.config.liveReport,
-        pollMs: Math.max(5, Math.min(50, this.config.stallThresholdMs / 4)),
-        attribution: this.config.attribution,
-        health: this.config.health,
-      },
-      this.diag,
-      {
-        onPortProblem: (code, message) => {
-          if (p) this.diag.error('prometheus', listenFailure(p, code, message));
-        },
-        onChannel: (msg) => this.relay.fromWatchdog(msg),
-        onRestart: () => restarts.add(1),
-      },
-    );
   }
 
   /** A finished (attributed, rate-capped) stall of this thread. */

@@ -40,7 +40,12 @@ interface Pending {
   timer: NodeJS.Timeout;
   /** Deep mode's record of the callback that blocked. */
   deep: LongCallback | undefined;
+  /** The beat that detected it (monotonic ns). */
+  endNs: bigint;
 }
+
+/** Sees every finished stall, before the per-culprit event cap, with the monotonic ns of the beat that detected it. */
+export type StallObserver = (event: StallEvent, detectedNs: bigint) => void;
 
 /**
  * From a detected stall to the `stall` event: waits (bounded) for the
@@ -65,6 +70,8 @@ export class StallPipeline {
   /** Reports held back by the limiter (created at the first). */
   private suppressed: { add(v: number): void } | undefined;
   private onError: (what: string, err: unknown) => void = () => {};
+  private readonly observers = new Set<StallObserver>();
+  private settledWaiters: Array<() => void> = [];
 
   constructor(
     private readonly threadName: string,
@@ -114,11 +121,11 @@ export class StallPipeline {
     // Requests that arrived during the stall are read in the next loop turns: the event waits for them (≤ 2 turns).
     record.arrivals = watchArrivalsIfServing(this.onError);
     if (record.arrivals) this.counting.add(record.arrivals);
-    if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record);
+    if (!this.attribution) return this.finish(eventOf(record, undefined, undefined), record, stall.endNs);
     const deep = this.onThreadSide(stall, record);
     const timer = setTimeout(() => this.waitedFor(stall.sinceNs), this.waitMs);
     timer.unref();
-    this.pending.set(stall.sinceNs, { record, timer, deep });
+    this.pending.set(stall.sinceNs, { record, timer, deep, endNs: stall.endNs });
   }
 
   /**
@@ -132,7 +139,7 @@ export class StallPipeline {
       const p = this.pending.get(sinceNs);
       if (!p) return;
       this.pending.delete(sinceNs);
-      this.finish(eventOf(p.record, undefined, p.deep), p.record);
+      this.finish(eventOf(p.record, undefined, p.deep), p.record, p.endNs);
     }).unref();
   }
 
@@ -143,7 +150,7 @@ export class StallPipeline {
     this.pending.delete(sinceNs);
     clearTimeout(p.timer);
     // Source maps resolve here, on the thread that loaded the code.
-    this.finish(eventOf(p.record, attribution, p.deep), p.record);
+    this.finish(eventOf(p.record, attribution, p.deep), p.record, p.endNs);
   }
 
   /**
@@ -174,7 +181,7 @@ export class StallPipeline {
     this.pending.clear();
     for (const p of waiting) {
       clearTimeout(p.timer);
-      this.finish(eventOf(p.record, undefined, p.deep), p.record);
+      this.finish(eventOf(p.record, undefined, p.deep), p.record, p.endNs);
     }
   }
 
@@ -184,25 +191,56 @@ export class StallPipeline {
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
     this.early = undefined;
+    this.wakeSettled();
+  }
+
+  /** loopwatch/test: every stall, uncapped (a test that blocks must fail even when others blocked the same way). */
+  observe(observer: StallObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /**
+   * Resolves once no detected stall waits for its attribution (each waits at most `attributionWaitMs`) or for the
+   * requests that arrived during it (a few loop turns).
+   */
+  settled(): Promise<void> {
+    if (this.pending.size === 0 && this.counting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private wakeSettled(): void {
+    if (this.pending.size !== 0 || this.counting.size !== 0 || this.settledWaiters.length === 0) return;
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Counts, exemplifies and (rate-capped) emits the event, every part from the one record. */
-  private finish(event: StallEvent, record: StallRecord): void {
+  private finish(event: StallEvent, record: StallRecord, detectedNs: bigint): void {
     const arrivals = record.arrivals;
-    if (arrivals && !arrivals.settled) return arrivals.whenSettled(() => this.finish(event, record));
+    if (arrivals && !arrivals.settled) return arrivals.whenSettled(() => this.finish(event, record, detectedNs));
     if (arrivals) this.counting.delete(arrivals);
     addArrivals(event, record);
     this.count(event, record);
     if (event.traceId) this.onTraced(record.durationMs / 1000, event.traceId, record.startTime + record.durationMs);
+    for (const observer of this.observers) {
+      try {
+        observer(event, detectedNs);
+      } catch (err) {
+        this.onError('a stall observer threw', err);
+      }
+    }
     const decision = this.limiter.take(groupKey(event));
     if (!decision.allowed) {
       this.suppressed ??= this.store.counter(N.LOOPWATCH_STALL_REPORTS_SUPPRESSED, { [N.ATTR_REASON]: N.SUPPRESSED_CULPRIT_RATE, [N.ATTR_THREAD_NAME]: this.threadName });
       this.suppressed.add(1);
-      return;
+    } else {
+      // What the cap held back since this culprit's last report is said once, on this one.
+      if (decision.suppressed > 0) event.suppressed = decision.suppressed;
+      this.emit(event);
     }
-    // What the cap held back since this culprit's last report is said once, on this one.
-    if (decision.suppressed > 0) event.suppressed = decision.suppressed;
-    this.emit(event);
+    this.wakeSettled();
   }
 
   /** A stall whose route was over the budget and counted as `other`: said in a self-metric, never silent. */

@@ -1,0 +1,50 @@
+// `node --test --import loopwatch/test` on a fixture suite, in a child process: node:test runs each file in a
+// subprocess of its own, which is where the hooks go.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { assertOnlyTheBlockingTestFailed, assertWarnedOnce, fixtureDir, run } from './runners.mjs';
+
+const dir = fixtureDir('node-test');
+const suite = join(dir, 'suite.test.mjs');
+
+/** node:test's TAP report: the top-level tests with their status and the failure's message. */
+function tapResults(stdout) {
+  const results = [];
+  const lines = stdout.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = lines[i].match(/^(not ok|ok) \d+ - (.*)$/);
+    if (!m) continue;
+    let message = '';
+    for (let j = i + 1; j < lines.length && !/^(not ok|ok) \d+ - /.test(lines[j]) && !/^# Subtest/.test(lines[j]); j++) message += lines[j] + '\n';
+    results.push({ name: m[2], status: m[1] === 'ok' ? 'passed' : 'failed', message });
+  }
+  return results;
+}
+
+test('node --test --import loopwatch/test: exactly the blocking test fails, naming blockTheLoopOnPurpose', async () => {
+  const r = await run(['--test', '--import', 'loopwatch/test', '--test-reporter=tap', suite], { cwd: dir });
+  const results = tapResults(r.stdout);
+  assert.equal(results.length, 4, r.stdout + r.stderr);
+  assertOnlyTheBlockingTestFailed(results, { file: suite, output: r.stdout + r.stderr });
+  assert.notEqual(r.code, 0);
+});
+
+test('LOOPWATCH_TEST_MODE=warn: every test passes and the blocking one is reported on stderr once', async () => {
+  const r = await run(['--test', '--import', 'loopwatch/test', '--test-reporter=tap', suite], { cwd: dir, env: { LOOPWATCH_TEST_MODE: 'warn' } });
+  const results = tapResults(r.stdout);
+  assert.equal(results.length, 4, r.stdout + r.stderr);
+  // node --test relays a file's stderr as TAP comments on stdout.
+  assertWarnedOnce(results, { file: suite, stderr: r.stderr + r.stdout });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+});
+
+test('an invalid LOOPWATCH_TEST_BUDGET_MS: one line naming it, and the default budget (50 ms) is used', async () => {
+  const r = await run(['--test', '--import', 'loopwatch/test', '--test-reporter=tap', suite], { cwd: dir, env: { LOOPWATCH_TEST_BUDGET_MS: 'fast' } });
+  const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.includes('LOOPWATCH_TEST_BUDGET_MS'));
+  assert.equal(lines.length, 1, r.stdout + r.stderr);
+  assert.match(lines[0], /\[loopwatch\] LOOPWATCH_TEST_BUDGET_MS="fast" is not valid \(accepted: a number from 1 to 600000 \(ms\)\); using the default 50\./);
+  const failed = tapResults(r.stdout).filter((x) => x.status === 'failed');
+  assert.deepEqual(failed.map((x) => x.name), ['blocks the loop']);
+  assert.match(failed[0].message, /\(budget 50 ms\)/);
+});
