@@ -70,12 +70,13 @@ export interface LoopwatchOptions {
    */
   requestContext?: 'auto' | boolean;
   /**
-   * How a tracked request's context is kept. `'request'` (default; env `LOOPWATCH_REQUEST_SCOPE=request|connection`):
-   * one `AsyncLocalStorage` frame per request, so work a request leaves running after its response (timers,
-   * immediates, nextTicks, promise continuations, I/O listeners) keeps that request's route even when its
-   * keep-alive connection has started the next request. `'connection'` (cheaper opt-in): one frame per HTTP
-   * connection, the request read off the connection when a stall is sampled — nothing per request, but such
-   * deferred work is named with the connection's next request (docs/attribution.md, docs/performance.md run 23).
+   * How a tracked request's context is kept. `'connection'` (default; env `LOOPWATCH_REQUEST_SCOPE=connection|request`):
+   * one `AsyncLocalStorage` frame per HTTP connection, entered before node:http sets the connection up, and the
+   * request read off the connection only when a stall is sampled — nothing per request; but work a request leaves
+   * running after its response, on a keep-alive connection that has started its next request, is named with that
+   * next request. `'request'`: a frame per request, exact in that case too, ~+1 % CPU per request of a small
+   * handler at saturation (docs/performance.md run 20). Connections accepted before the agent started get a frame
+   * per request either way.
    */
   requestScope?: 'connection' | 'request';
   /**

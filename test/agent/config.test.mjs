@@ -59,10 +59,10 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'off' }).requestContext, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'AUTO' }).requestContext, 'auto');
   assert.equal(resolveConfig({ requestContext: false }, { LOOPWATCH_REQUEST_CONTEXT: 'on' }).requestContext, false);
-  assert.equal(resolveConfig({}, {}).requestScope, 'request');
-  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: 'Connection' }).requestScope, 'connection');
-  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: '' }).requestScope, 'request');
-  assert.equal(resolveConfig({ requestScope: 'request' }, { LOOPWATCH_REQUEST_SCOPE: 'connection' }).requestScope, 'request');
+  assert.equal(resolveConfig({}, {}).requestScope, 'connection');
+  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: 'Request' }).requestScope, 'request');
+  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: '' }).requestScope, 'connection');
+  assert.equal(resolveConfig({ requestScope: 'connection' }, { LOOPWATCH_REQUEST_SCOPE: 'request' }).requestScope, 'connection');
   assert.deepEqual(resolveConfig({}, {}).routePatterns, []);
   assert.deepEqual(resolveConfig({}, { LOOPWATCH_ROUTE_PATTERNS: ' /users/:name , /static/*,' }).routePatterns, ['/users/:name', '/static/*']);
   assert.deepEqual(resolveConfig({ routePatterns: ['/a/:b'] }, { LOOPWATCH_ROUTE_PATTERNS: '/x' }).routePatterns, ['/a/:b']);
@@ -125,7 +125,7 @@ const bad = [
   [{}, { LOOPWATCH_DEBUG: 'verbose' }, /^LOOPWATCH_DEBUG="verbose" is not valid \(accepted: on, off\); using the default "off"\.$/, (c) => c.debug === false],
   [{ native: 'yes' }, {}, /^native="yes" is not valid \(accepted: true, false\)/, (c) => c.native === true],
   [{}, { LOOPWATCH_NATIVE: 'fast' }, /^LOOPWATCH_NATIVE="fast" is not valid \(accepted: on, off\)/],
-  [{}, { LOOPWATCH_REQUEST_SCOPE: 'socket' }, /^LOOPWATCH_REQUEST_SCOPE="socket" is not valid \(accepted: connection, request\); using the default "request"\.$/],
+  [{}, { LOOPWATCH_REQUEST_SCOPE: 'socket' }, /^LOOPWATCH_REQUEST_SCOPE="socket" is not valid \(accepted: connection, request\); using the default "connection"\.$/],
   [{ requestScope: true }, {}, /^requestScope=true is not valid \(accepted: "connection", "request"\)/],
   [{ requestContext: 'on' }, {}, /^requestContext="on" is not valid \(accepted: "auto", true, false\); using the default "auto"\.$/],
   [{}, { LOOPWATCH_REQUEST_CONTEXT: 'sometimes' }, /^LOOPWATCH_REQUEST_CONTEXT="sometimes" is not valid \(accepted: auto, on, off\)/],

@@ -2,21 +2,21 @@
  * Which HTTP request the running code serves: the context a stall's sampler reads inside the blocked code to name
  * its route.
  *
- * Scope 'request' (default): one AsyncLocalStorage frame per *request*, entered at `http.server.request.start`
- * (inside node:http's parser callback, before the handler runs). Every callback scheduled from then on — timers,
- * immediates, nextTicks, promise continuations, I/O started by the handler — carries that request's frame, even
- * after its response, when the connection's next request has started (keep-alive, pipelining): exact
- * (test/agent/attribution/keepalive-routes.test.mjs). Code outside any request has no store: no route.
+ * Scope 'connection' (default): one AsyncLocalStorage frame per *connection*, holding the connection's socket,
+ * entered in a listener placed before node:http's own connection listener. node:http initialises the connection's
+ * parser there, and the parser runs every request of the connection in the frame it was initialised in, so a
+ * handler and everything it awaits run in that frame; at stall time (only then) the socket names its request: the
+ * latest one its parser read, else the one its response is for. Nothing runs per request beyond one identity check,
+ * where a frame per request cost ~1 % CPU per request of a small handler at saturation (docs/performance.md run 20).
+ * The price, documented: work a request leaves running after its response, on a keep-alive connection that has
+ * started its next request, is named with that next request. No holder in the connection's frame, mutated per
+ * request, can fix that: a frame's store is shared by reference by everything scheduled in it, so request N's
+ * deferred work and request N+1's see the same holder; only a new frame per request tells them apart.
  *
- * Scope 'connection' (opt-in, cheaper): one AsyncLocalStorage frame per *connection*, holding the connection's
- * socket, entered in a listener placed before node:http's own connection listener. node:http initialises the
- * connection's parser there, and the parser runs every request of the connection in the frame it was initialised
- * in, so a handler and everything it awaits run in that frame; at stall time (only then) the socket names its
- * request: the latest one its parser read, else the one its response is for. Nothing runs per request beyond one
- * identity check. The price, documented: work a request leaves running after its response, on a keep-alive
- * connection that has started its next request, is named with that next request (a frame's store is shared by
- * reference by everything scheduled in it, so no holder mutated per request can tell request N's deferred work
- * from request N+1's; only a new frame per request can).
+ * Scope 'request': one frame per request, entered at `http.server.request.start` (inside node:http's parser
+ * callback, before the handler): timers, immediates, nextTicks, promise continuations and I/O the handler started
+ * keep its frame after its response too, while the connection serves its next request — exact
+ * (test/agent/attribution/keepalive-routes.test.mjs); its cost: docs/performance.md run 23.
  *
  * Under 'connection' the frame is checked, not assumed, while a connection may lack one: a request whose code does not run in its own
  * connection's frame (a connection accepted before loopwatch saw its server, a server whose connections node:http

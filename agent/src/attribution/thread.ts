@@ -2,8 +2,7 @@
  * Per-thread half of stall attribution. Runs on every monitored thread at agent start.
  *
  * Steady-state cost is one diagnostics_channel subscriber per HTTP request (where requests are tracked, see
- * `requests`: an AsyncLocalStorage `enterWith` (scope 'request', the default), or under scope 'connection' an
- * identity check, `enterWith` only on a connection without a frame of its own;
+ * `requests`: an identity check, or an AsyncLocalStorage `enterWith` on a connection without a frame of its own;
  * with span events also a `close` listener and two links of a list); requests in flight are counted only when a
  * stall is sampled (connections.ts), and no stack is captured on the hot path.
  * The expensive part — capturing the stack — happens only when the watchdog asks, during a stall: the watchdog's

@@ -77,7 +77,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     env,
     'auto',
   ).value;
-  const requestScope = pick(p, wordSpec('requestScope', 'LOOPWATCH_REQUEST_SCOPE', ['connection', 'request'] as const), options.requestScope, env, 'request').value;
+  const requestScope = pick(p, wordSpec('requestScope', 'LOOPWATCH_REQUEST_SCOPE', ['connection', 'request'] as const), options.requestScope, env, 'connection').value;
   const routePatterns = resolveRoutePatterns(p, options.routePatterns, env);
   const native = pick(p, boolSpec('native', 'LOOPWATCH_NATIVE'), options.native, env, true, 'using the default "on"').value;
 

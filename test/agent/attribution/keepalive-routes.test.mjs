@@ -1,7 +1,8 @@
 // Issue #21 item 1: a stall's route is the request whose async context the blocking callback runs in — on
 // keep-alive and pipelined connections, where the connection's *next* request is in flight when work a request
 // left behind blocks. Each case runs this file again as a child process (KA_CASE names the case): a real express
-// (or node:http) server with the real agent in its default configuration, a raw `net` client that keeps one
+// (or node:http) server with the real agent (`LOOPWATCH_REQUEST_SCOPE=request`: the exact scope; the default,
+// 'connection', names this work with the next request — docs/attribution.md), a raw `net` client that keeps one
 // connection and sends `GET /health` on it after the first response (or pipelined with the first request), and
 // deferred work of one kind that blocks ~300 ms while `/health` is in flight. Each case asserts the exact route
 // of every stall, or its documented absence.
@@ -42,8 +43,8 @@ if (process.env.KA_CASE) {
     ],
   };
   for (const [name, expected] of Object.entries(catalogue)) {
-    test(`keep-alive deferred work, default configuration: ${name}`, async () => {
-      const env = { ...trackEnv, KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
+    test(`keep-alive deferred work, requestScope 'request': ${name}`, async () => {
+      const env = { ...trackEnv, LOOPWATCH_REQUEST_SCOPE: 'request', KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
       if (name === 'plain-http') env.LOOPWATCH_ROUTE_PATTERNS = '/plain/:id';
       // A stall the watchdog could not sample (no stack: the thread was descheduled on this shared machine) says
       // nothing about its route; such a run is repeated, up to 3 runs. A sampled stall must have the exact route.

@@ -249,9 +249,9 @@ test('route patterns name paths no framework names, in order, before the id heur
   }
 });
 
-test("request scope 'connection' (opt-in): a real request's sample names its route, with nothing listening per request once every connection has its frame", async () => {
+test("default request scope ('connection'): a real request's sample names its route, with nothing listening per request once every connection has its frame", async () => {
   let sampled;
-  const handle = startThreadAttribution({ requests: true, requestScope: 'connection' });
+  const handle = startThreadAttribution({ requests: true });
   const server = await listening(async (req, res) => {
     await new Promise((r) => setImmediate(r));
     sampled = handle.sample();

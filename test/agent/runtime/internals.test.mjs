@@ -63,8 +63,7 @@ test('nothing forced off: no internal is missing on this Node, and every feature
 
 for (const name of ['http.connectionListener', 'http.parserIncoming']) {
   test(`${name} off: scope 'connection' falls back to a frame per request; the route is still named`, async () => {
-    // Scope 'connection' is opt-in (the default, 'request', needs none of these internals).
-    const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: name, LOOPWATCH_REQUEST_SCOPE: 'connection' });
+    const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: name });
     assertOff(r, name, name);
     assert.match(linesAbout(r.err, name)[0], /requestScope 'connection' is off; a request context frame is entered per request/);
     assert.equal(r.result.stall.route, 'GET /spin/:id');
@@ -73,7 +72,7 @@ for (const name of ['http.connectionListener', 'http.parserIncoming']) {
 }
 
 test('http.socketResponse off: a frame per request (route named) and no count of requests in flight', async () => {
-  const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: 'http.socketResponse', LOOPWATCH_REQUEST_SCOPE: 'connection' });
+  const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: 'http.socketResponse' });
   assertOff(r, 'http.socketResponse', 'socketResponse');
   assert.equal(r.result.stall.route, 'GET /spin/:id');
   assert.equal(r.result.stall.victims, undefined);
