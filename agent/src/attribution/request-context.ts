@@ -9,10 +9,16 @@
  * latest one its parser read, else the one its response is for. Nothing runs per request beyond one identity check,
  * where a frame per request cost ~1 % CPU per request of a small handler at saturation (docs/performance.md run 20).
  * The price, documented: work a request leaves running after its response, on a keep-alive connection that has
- * started its next request, is named with that next request; scope 'request' enters a frame per request and is
- * exact.
+ * started its next request, is named with that next request. No holder in the connection's frame, mutated per
+ * request, can fix that: a frame's store is shared by reference by everything scheduled in it, so request N's
+ * deferred work and request N+1's see the same holder; only a new frame per request tells them apart.
  *
- * The frame is checked, not assumed, while a connection may lack one: a request whose code does not run in its own
+ * Scope 'request': one frame per request, entered at `http.server.request.start` (inside node:http's parser
+ * callback, before the handler): timers, immediates, nextTicks, promise continuations and I/O the handler started
+ * keep its frame after its response too, while the connection serves its next request — exact
+ * (test/agent/attribution/keepalive-routes.test.mjs); its cost: docs/performance.md run 23.
+ *
+ * Under 'connection' the frame is checked, not assumed, while a connection may lack one: a request whose code does not run in its own
  * connection's frame (a connection accepted before loopwatch saw its server, a server whose connections node:http
  * does not set up, a Node whose parser keeps no frame) gets a frame of its own, as under 'request'. That check is a
  * `diagnostics_channel` subscriber per request, which alone cost ~0.5 % CPU per request at saturation (run 20), so
