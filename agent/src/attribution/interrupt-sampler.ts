@@ -25,7 +25,7 @@ const HEARTBEAT_DIR = path.resolve(__dirname, '..', 'heartbeat') + path.sep;
 
 export class InterruptSampler {
   /** Installed under `GETTER_KEY`; its own frame and everything it calls are left out of the sample. */
-  readonly getter: (requestedMs?: number, lateAfterMs?: number) => AttributionSample | null;
+  readonly getter: (requestedMs?: number, lateAfterMs?: number, sinceNs?: string) => AttributionSample | null;
   /** A sample of the current thread now (tests, and in-process fallbacks). */
   readonly sample: () => AttributionSample;
   private readonly deferred: [string, unknown][] = [];
@@ -37,10 +37,14 @@ export class InterruptSampler {
     private readonly wantTrace: boolean,
     private readonly routePatterns: ReturnType<typeof compileRoutePatterns>,
     private readonly onError: (what: string, err: unknown) => void,
+    /** ThreadAttributionOptions.lastBeatNs. */
+    private readonly lastBeatNs?: () => bigint,
   ) {
     const self = this;
-    this.getter = function loopwatchAttributionGetter(requestedMs?: number, lateAfterMs?: number): AttributionSample | null {
+    this.getter = function loopwatchAttributionGetter(requestedMs?: number, lateAfterMs?: number, sinceNs?: string): AttributionSample | null {
       try {
+        // Asked for a stall that is over (a beat ran since): serviced in later code, e.g. the next request's.
+        if (sinceNs !== undefined && self.lastBeatNs && String(self.lastBeatNs()) !== sinceNs) return null;
         const now = process.hrtime.bigint();
         const m = self.marks.live(now);
         const s = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());

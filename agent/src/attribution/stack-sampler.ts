@@ -38,6 +38,8 @@ export interface WatchdogAttributionOptions {
 
 interface Stall {
   threadId: number;
+  /** The thread's last beat before the stall (decimal ns), told to the getter: it drops a sample read after the stall. */
+  sinceNs: string | undefined;
   session: InspectorSessionLike | undefined;
   /** NodeWorker session id of a worker thread, once attached. */
   workerSession: string | undefined;
@@ -109,7 +111,7 @@ export class WatchdogAttribution {
   }
 
   /** A thread's heartbeat age crossed the threshold. */
-  onStallStart(threadId: number): void {
+  onStallStart(threadId: number, sinceNs?: bigint): void {
     // A session that failed once (e.g. a debugger attached) may work at the next stall.
     this.unavailable = undefined;
     if (!this.sessionCtor) return;
@@ -117,6 +119,7 @@ export class WatchdogAttribution {
     if (old) this.close(old);
     const st: Stall = {
       threadId,
+      sinceNs: sinceNs === undefined ? undefined : String(sinceNs),
       session: undefined,
       workerSession: undefined,
       replies: new Map(),
@@ -252,7 +255,7 @@ export class WatchdogAttribution {
     const s = st.session;
     if (!s) return reply(new Error('no session'), null);
     // Stamped with the time it is asked (the getter marks the sample late if it runs much later: stall-timing.ts).
-    const params = { expression: sampleExpression(monotonicMs(), this.lateAfter), returnByValue: true, silent: true, includeCommandLineAPI: false };
+    const params = { expression: sampleExpression(monotonicMs(), this.lateAfter, st.sinceNs), returnByValue: true, silent: true, includeCommandLineAPI: false };
     if (st.workerSession === undefined) {
       s.post('Runtime.evaluate', params, (err, res) => {
         const r = res as { result?: { value?: unknown } } | undefined;
@@ -277,7 +280,11 @@ export class WatchdogAttribution {
 
 const GETTER_REF = `globalThis[Symbol.for(${JSON.stringify(GETTER_KEY)})]`;
 
-/** The expression evaluated in the blocked thread: the getter, told when it was asked and when that is late. */
-export function sampleExpression(requestedMs: number, lateAfter: number): string {
-  return `(function(){var g=${GETTER_REF};return g?g(${requestedMs},${lateAfter}):null})()`;
+/**
+ * The expression evaluated in the blocked thread: the getter, told when it was asked, when that is late, and which
+ * stall it is for (the last beat before it).
+ */
+export function sampleExpression(requestedMs: number, lateAfter: number, sinceNs?: string): string {
+  const since = sinceNs === undefined ? '' : `,${JSON.stringify(sinceNs)}`;
+  return `(function(){var g=${GETTER_REF};return g?g(${requestedMs},${lateAfter}${since}):null})()`;
 }

@@ -44,6 +44,12 @@ export interface AttributionSample {
 }
 
 export interface ThreadAttributionOptions {
+  /**
+   * The thread's last heartbeat (monotonic ns, its shared state's). A sample the watchdog asked for the stall that
+   * began after the beat it names is dropped when another beat has run since: the stall is over, and the stack and
+   * request the getter would read are whatever runs next (the next request's handler), not what blocked.
+   */
+  lastBeatNs?: () => bigint;
   /** Read trace/span ids from `@opentelemetry/api`'s active span. Default true. */
   otel?: boolean;
   /** Remember each request's span so a stall can add a `loopwatch.stall` event to the spans it delayed. Default false. */

@@ -55,7 +55,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   const tracking = new RequestTracking(options, deep !== undefined, onError);
   const marks = new StallMarks<RequestRecord>();
   const spans = new SpanCapture(marks, onError);
-  const sampler = new InterruptSampler(tracking, spans, marks, wantTrace, compileRoutePatterns(options.routePatterns ?? []), onError);
+  const sampler = new InterruptSampler(tracking, spans, marks, wantTrace, compileRoutePatterns(options.routePatterns ?? []), onError, options.lastBeatNs);
   // OpenTelemetry registered since the last look: a tracer makes span events live, a context manager makes request
   // tracking paid for (under 'auto'). Looked at on each heartbeat, not on each request (a global lookup per request
   // was 0.14 % of a saturated server's main thread).

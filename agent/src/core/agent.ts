@@ -94,6 +94,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       if (config.attribution) {
         // loopwatch attribution wiring: span events need the app's spans (otel not turned off).
         this.threadAttribution = startThreadAttribution({
+          lastBeatNs: () => this.monitor.state.lastBeatNs,
           spanEvents: config.otel !== false,
           ...(config.attributionDeep ? { deep: { thresholdMs: config.stallThresholdMs } } : {}),
           requests: config.requestContext,

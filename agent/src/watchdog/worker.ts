@@ -124,7 +124,7 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     if (!thread) return;
     stallBegan.set(threadId, thread.state.lastBeatNs);
     if (!attribution) return;
-    attribution.onStallStart(threadId);
+    attribution.onStallStart(threadId, thread.state.lastBeatNs);
     if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
   },
   onProgress(threadId, blockedMs) {

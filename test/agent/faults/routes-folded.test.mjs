@@ -50,13 +50,9 @@ test(`${WORDS.length} distinct routes stalling: ${BUDGET} kept, the rest under "
   const expected = Object.fromEntries(WORDS.slice(0, BUDGET).map((w) => [`GET /${w}`, 1]));
   expected['GET /alpha'] = 2;
   expected.other = WORDS.length - BUDGET;
-  // Which route each stall gets is the attribution's business (and a loaded host has been seen to give one stall the
-  // route of the request after it: reported, not this test's subject); what this test holds exactly is the budget:
-  // 20 routes kept, the rest under "other", and every stall under "other" counted as folded.
-  if (JSON.stringify(byRoute) !== JSON.stringify(expected)) t.diagnostic(`routes differ from the requests made: ${JSON.stringify(byRoute)}`);
-  const kept = Object.keys(byRoute).filter((r) => r !== 'other');
-  assert.equal(kept.length, BUDGET, `${BUDGET} routes kept: ${kept}`);
-  assert.ok(kept.every((r) => /^GET \/[a-z]+$/.test(r) && WORDS.includes(r.slice(5))), `kept routes are the requests' own: ${kept}`);
+  // Every stall names its own request's route (a sample serviced after its stall ended, in the next request's handler,
+  // is dropped: attribution/interrupt-sampler.ts), the first 20 are kept and the rest fold into "other".
+  assert.deepEqual(byRoute, expected);
   assert.ok(byRoute.other >= 1, 'some stalls folded');
   const folded = m.filter((s) => s.name === 'loopwatch_attribution_routes_folded_total');
   assert.deepEqual(folded.map((s) => [s.labels, s.value]), [[{ thread_name: 'main' }, byRoute.other]], 'every stall under "other" counted as folded');
