@@ -3,7 +3,8 @@ import { ConfigError } from './config/config';
 import { currentAgent, startAgent } from './core/start';
 import type { Agent, LoopwatchOptions } from './types';
 
-export type { Agent, LoopwatchEvents, LoopwatchOptions, OtelOptions, PrometheusOptions, StackFrame, StallEvent } from './types';
+export type { Agent, GraphqlOperation, LoopwatchEvents, LoopwatchOptions, OtelOptions, PrometheusOptions, StackFrame, StallEvent } from './types';
+export { loopwatchApollo, loopwatchYoga } from './attribution/graphql';
 export * as metricNames from './metrics/names';
 export { prometheusName } from './metrics/prometheus-name';
 export { ConfigError, VERSION as version };

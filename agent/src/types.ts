@@ -150,6 +150,13 @@ export interface StackFrame {
   columnNumber: number;
 }
 
+/** A GraphQL operation, as the server parsed and validated it (OTel `graphql.operation.name`/`graphql.operation.type`). */
+export interface GraphqlOperation {
+  /** Absent for an anonymous operation; cut to 100 characters. */
+  name?: string;
+  type: 'query' | 'mutation' | 'subscription';
+}
+
 /** A stall: one continuous block of a thread at or above the stall threshold. */
 export interface StallEvent {
   /** How long the thread ran without yielding to the event loop. */
@@ -164,6 +171,11 @@ export interface StallEvent {
   culprit?: string;
   /** HTTP method and route template of the request the block ran for, e.g. `GET /users/:id`. */
   route?: string;
+  /**
+   * The GraphQL operation the request was executing (with the `loopwatchYoga()`/`loopwatchApollo()` plugin): `type`
+   * always, `name` when the operation has one. The route stays the HTTP route (`POST /graphql`).
+   */
+  graphqlOperation?: GraphqlOperation;
   traceId?: string;
   spanId?: string;
   /** Async resource type whose callback blocked (e.g. `HTTPINCOMINGMESSAGE`, `Timeout`, `PROMISE`). */

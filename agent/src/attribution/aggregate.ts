@@ -3,13 +3,14 @@ import { CulpritTally, decideCulprit, type Culprit } from './culprit';
 import { formatFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
 import type { AttributionSample } from './thread-types';
-import type { StackFrame, StallEvent } from '../types';
+import type { GraphqlOperation, StackFrame, StallEvent } from '../types';
 
 /** What the watchdog learned about one stall. JSON-serialisable (crosses threads). */
 export interface StallAttribution {
   /** Stack of a sample showing the dominant culprit, innermost first, not yet source-mapped. */
   stack: StackFrame[];
   route?: string;
+  graphqlOperation?: GraphqlOperation;
   traceId?: string;
   spanId?: string;
   resourceType?: string;
@@ -43,6 +44,7 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
     dominant: ranked.map((r) => ({ frame: r.frame, samples: r.samples })),
   };
   if (ctx.route) out.route = ctx.route;
+  if (ctx.graphqlOperation) out.graphqlOperation = { ...ctx.graphqlOperation };
   if (ctx.traceId) out.traceId = ctx.traceId;
   if (ctx.spanId) out.spanId = ctx.spanId;
   const rt = rep.resourceType ?? ctx.resourceType;
@@ -90,6 +92,7 @@ export function mergeAttribution<E extends StallEvent>(
   const out: E & StallAttributionFields = { ...event, stack: sourceMapFrames(raw) };
   if (decided) out.culprit = decided.name;
   if (attribution.route) out.route = attribution.route;
+  if (attribution.graphqlOperation) out.graphqlOperation = attribution.graphqlOperation;
   if (attribution.traceId) out.traceId = attribution.traceId;
   if (attribution.spanId) out.spanId = attribution.spanId;
   if (attribution.resourceType) out.resourceType = attribution.resourceType;
