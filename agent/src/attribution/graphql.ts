@@ -32,7 +32,7 @@ interface OperationNode {
   name?: { value?: unknown } | null;
 }
 interface DocumentNode {
-  definitions?: readonly OperationNode[];
+  definitions?: readonly (OperationNode | null | undefined)[];
 }
 
 /** The operation of `document` that `operationName` selects (the only one when no name is given), as graphql-js does. */
@@ -40,7 +40,7 @@ export function operationOf(document: unknown, operationName?: unknown): Graphql
   const defs = (document as DocumentNode | null | undefined)?.definitions;
   if (!Array.isArray(defs)) return undefined;
   let chosen: OperationNode | undefined;
-  for (const d of defs as OperationNode[]) {
+  for (const d of defs as (OperationNode | null | undefined)[]) {
     if (!d || d.kind !== 'OperationDefinition') continue;
     if (typeof operationName === 'string' && operationName !== '') {
       if (d.name?.value === operationName) return fromNode(d);
@@ -85,7 +85,7 @@ interface EnvelopExecuteArgs {
 }
 
 /** A plugin for graphql-yoga (`plugins: [loopwatchYoga()]`) and any envelop-based server: stalls name their operation. */
-export function loopwatchYoga(): { onExecute(payload: EnvelopExecuteArgs): void } {
+export function loopwatchYoga(): { onExecute(payload: EnvelopExecuteArgs | null | undefined): void } {
   return {
     onExecute(payload) {
       try {
@@ -104,19 +104,24 @@ interface ApolloResolvedContext {
 }
 
 /** A plugin for Apollo Server 4/5 (`plugins: [loopwatchApollo()]`): stalls name their operation. */
-export function loopwatchApollo(): { requestDidStart(): Promise<{ didResolveOperation(rc: ApolloResolvedContext): Promise<void> }> } {
+export function loopwatchApollo(): {
+  requestDidStart(): Promise<{ didResolveOperation(rc: ApolloResolvedContext | null | undefined): Promise<void> }>;
+} {
   const listener = {
-    async didResolveOperation(rc: ApolloResolvedContext): Promise<void> {
+    didResolveOperation(rc: ApolloResolvedContext | null | undefined): Promise<void> {
       try {
         attach(fromNode(rc?.operation));
       } catch (err) {
         reportError('reading a GraphQL operation (Apollo)', err);
       }
+      return Promise.resolve();
     },
   };
+  // Apollo awaits its hooks: one listener for every request (it keeps no state).
+  const started = Promise.resolve(listener);
   return {
-    async requestDidStart() {
-      return listener;
+    requestDidStart() {
+      return started;
     },
   };
 }
