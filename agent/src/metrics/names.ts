@@ -47,6 +47,9 @@ export const ATTR_COMPONENT = 'loopwatch.component';
 export const ATTR_CPU_MODE = 'cpu.mode';
 export const ATTR_CULPRIT = 'loopwatch.culprit';
 export const ATTR_HTTP_ROUTE = 'http.route';
+/** OTel semantic conventions for GraphQL (stall log records, with the loopwatchYoga()/loopwatchApollo() plugin). */
+export const ATTR_GRAPHQL_OPERATION_NAME = 'graphql.operation.name';
+export const ATTR_GRAPHQL_OPERATION_TYPE = 'graphql.operation.type';
 export const ATTR_POOL_NAME = 'pool.name';
 export const ATTR_POOL_KIND = 'pool.kind';
 export const ATTR_POOL_ERROR_TYPE = 'error.type';
