@@ -3,8 +3,9 @@ import { ConfigError } from './config/config';
 import { currentAgent, startAgent } from './core/start';
 import type { Agent, LoopwatchOptions } from './types';
 
-export type { Agent, HealthOptions, HealthReason, HealthSnapshot, HealthState, LoopwatchEvents, LoopwatchOptions, OtelOptions, PrometheusOptions, StackFrame, StallEvent } from './types';
+export type { Agent, GraphqlOperation, HealthOptions, HealthReason, HealthSnapshot, HealthState, LoopwatchEvents, LoopwatchOptions, OtelOptions, PrometheusOptions, StackFrame, StallEvent } from './types';
 export { shedLoad, type ShedLoadOptions } from './health/shed';
+export { loopwatchApollo, loopwatchYoga } from './attribution/graphql';
 export * as metricNames from './metrics/names';
 export { prometheusName } from './metrics/prometheus-name';
 export { ConfigError, VERSION as version };

@@ -1,3 +1,4 @@
+/** Longer than 300 lines: the package's whole public contract (options, events, agent) in the one file users read. */
 import type { EventEmitter } from 'node:events';
 import type { MeterProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
@@ -213,6 +214,13 @@ export interface StackFrame {
   columnNumber: number;
 }
 
+/** A GraphQL operation, as the server parsed and validated it (OTel `graphql.operation.name`/`graphql.operation.type`). */
+export interface GraphqlOperation {
+  /** Absent for an anonymous operation; cut to 100 characters. */
+  name?: string;
+  type: 'query' | 'mutation' | 'subscription';
+}
+
 /** A stall: one continuous block of a thread at or above the stall threshold. */
 export interface StallEvent {
   /** How long the thread ran without yielding to the event loop. */
@@ -227,6 +235,11 @@ export interface StallEvent {
   culprit?: string;
   /** HTTP method and route template of the request the block ran for, e.g. `GET /users/:id`. */
   route?: string;
+  /**
+   * The GraphQL operation the request was executing (with the `loopwatchYoga()`/`loopwatchApollo()` plugin): `type`
+   * always, `name` when the operation has one. The route stays the HTTP route (`POST /graphql`).
+   */
+  graphqlOperation?: GraphqlOperation;
   traceId?: string;
   spanId?: string;
   /** Async resource type whose callback blocked (e.g. `HTTPINCOMINGMESSAGE`, `Timeout`, `PROMISE`). */

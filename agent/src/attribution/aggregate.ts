@@ -3,13 +3,14 @@ import { CulpritTally, decideCulprit, type Culprit } from './culprit';
 import { formatFrame, isInternalFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
 import type { AttributionSample } from './thread-types';
-import type { StackFrame, StallEvent } from '../types';
+import type { GraphqlOperation, StackFrame, StallEvent } from '../types';
 
 /** What the watchdog learned about one stall. JSON-serialisable (crosses threads). */
 export interface StallAttribution {
   /** Stack of a sample showing the dominant culprit, innermost first, not yet source-mapped. */
   stack: StackFrame[];
   route?: string;
+  graphqlOperation?: GraphqlOperation;
   traceId?: string;
   spanId?: string;
   resourceType?: string;
@@ -80,6 +81,7 @@ function lateAttribution(samples: readonly AttributionSample[]): StallAttributio
 
 function withContext(out: StallAttribution, samples: readonly AttributionSample[], rep: AttributionSample, ctx: AttributionSample): StallAttribution {
   if (ctx.route) out.route = ctx.route;
+  if (ctx.graphqlOperation) out.graphqlOperation = { ...ctx.graphqlOperation };
   if (ctx.traceId) out.traceId = ctx.traceId;
   if (ctx.spanId) out.spanId = ctx.spanId;
   const rt = rep.resourceType ?? ctx.resourceType;
@@ -141,6 +143,7 @@ export function mergeAttribution<E extends StallEvent>(
     if (attribution.blockedWithin) out.blockedWithin = sourceMapFrames(attribution.blockedWithin).map((f) => formatFrame(f, cwd));
   }
   if (attribution.route) out.route = attribution.route;
+  if (attribution.graphqlOperation) out.graphqlOperation = attribution.graphqlOperation;
   if (attribution.traceId) out.traceId = attribution.traceId;
   if (attribution.spanId) out.spanId = attribution.spanId;
   if (attribution.resourceType) out.resourceType = attribution.resourceType;

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { countRequestsInFlight } from './connections';
 import { captureFrames } from './frames';
+import { graphqlOperationOf } from './graphql';
 import { routeOf, type compileRoutePatterns } from './route';
 import type { RequestTracking } from './request-tracking';
 import type { SpanCapture } from './span-capture';
@@ -101,7 +102,11 @@ export class InterruptSampler {
       const record = this.tracking.current();
       if (record !== undefined) {
         s.inRequest = true;
-        if (record) s.route = routeOf(record.method, record, record[kTemplate], this.routePatterns);
+        if (record) {
+          s.route = routeOf(record.method, record, record[kTemplate], this.routePatterns);
+          const op = graphqlOperationOf(record);
+          if (op) s.graphqlOperation = op;
+        }
       }
     } catch (err) {
       this.deferError('reading the route (a framework getter threw)', err);

@@ -7,7 +7,7 @@ import type { Culprit } from './culprit';
 import type { LongCallback } from './deep';
 import type { RequestScope } from './request-context';
 import type { SpanLike, StallSpans } from './spans';
-import type { StackFrame } from '../types';
+import type { GraphqlOperation, StackFrame } from '../types';
 
 /** Route template a framework names for the request (fastify's tracing channel). */
 export const kTemplate = Symbol('loopwatch.routeTemplate');
@@ -21,6 +21,8 @@ export interface AttributionSample {
   /** Innermost first, not source-mapped (mapping happens on the thread after the stall). */
   frames: StackFrame[];
   route?: string;
+  /** The GraphQL operation a plugin attached to the request (graphql.ts). */
+  graphqlOperation?: GraphqlOperation;
   traceId?: string;
   spanId?: string;
   resourceType?: string;

@@ -12,6 +12,7 @@
  */
 import { compileRoutePatterns, startRouteLinking } from './route';
 import { startDeepAttribution, type DeepAttribution } from './deep';
+import { provideCurrentRequest } from './graphql';
 import { InterruptSampler } from './interrupt-sampler';
 import { RequestTracking } from './request-tracking';
 import { SpanCapture } from './span-capture';
@@ -66,6 +67,8 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
   tracking.refreshAll = refresh;
   const getter = sampler.getter;
   g[key] = getter;
+  // GraphQL plugins (graphql.ts) attach their operation to the request this names.
+  provideCurrentRequest(() => tracking.current(), onError);
 
   const handle: ThreadAttributionHandle = {
     stop() {
@@ -73,6 +76,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       deep?.stop();
       tracking.stop();
       spans.stop();
+      provideCurrentRequest(undefined);
       if (g[key] === getter) delete g[key];
       delete g[handleKey];
     },

@@ -1,6 +1,6 @@
 import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags, type LoggerProvider } from '@opentelemetry/api';
 import type { Diagnostics } from '../runtime/diag';
-import { ATTR_BLOCKED_WITHIN, ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_STACK_SOURCE, ATTR_THREAD_NAME } from '../metrics/names';
+import { ATTR_BLOCKED_WITHIN, ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_GRAPHQL_OPERATION_NAME, ATTR_GRAPHQL_OPERATION_TYPE, ATTR_HTTP_ROUTE, ATTR_STACK_SOURCE, ATTR_THREAD_NAME } from '../metrics/names';
 import { culpritLabel } from '../attribution/culprit';
 import type { StallEvent } from '../types';
 
@@ -39,6 +39,10 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
     }
     if (e.stack.length) attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
     if (e.route) attributes[ATTR_HTTP_ROUTE] = e.route;
+    if (e.graphqlOperation) {
+      attributes[ATTR_GRAPHQL_OPERATION_TYPE] = e.graphqlOperation.type;
+      if (e.graphqlOperation.name) attributes[ATTR_GRAPHQL_OPERATION_NAME] = e.graphqlOperation.name;
+    }
     if (e.resourceType) attributes['loopwatch.resource.type'] = e.resourceType;
     if (e.victims !== undefined) attributes['loopwatch.stall.victims'] = e.victims;
     const origin = e.origin?.[0];

@@ -1,4 +1,7 @@
 /**
+ * Longer than 300 lines: one flat list of every metric and attribute name, the schema's single source (split, it
+ * would be looked for in two places).
+ *
  * Every metric loopwatch emits, named once. The OpenTelemetry name is the
  * source of truth; the Prometheus name is derived with the OpenTelemetry
  * Collector's translation rules (see `prometheusName`), so dashboards and
@@ -54,6 +57,9 @@ export const ATTR_CONFIDENCE = 'loopwatch.stall.confidence';
 /** Late stacks only: the two frames the blocking call was made from, `fn (file:line)`, joined by ` | `. */
 export const ATTR_BLOCKED_WITHIN = 'loopwatch.stall.blocked_within';
 export const ATTR_HTTP_ROUTE = 'http.route';
+/** OTel semantic conventions for GraphQL (stall log records, with the loopwatchYoga()/loopwatchApollo() plugin). */
+export const ATTR_GRAPHQL_OPERATION_NAME = 'graphql.operation.name';
+export const ATTR_GRAPHQL_OPERATION_TYPE = 'graphql.operation.type';
 export const ATTR_POOL_NAME = 'pool.name';
 export const ATTR_POOL_KIND = 'pool.kind';
 export const ATTR_POOL_ERROR_TYPE = 'error.type';
