@@ -58,7 +58,7 @@ for (const appHandler of [true, false]) {
     // LOOPWATCH_LOG's lines and nothing else: the watchdog's "in progress" line (the stall reaches 1 s), and the stall's
     // own line once the loop has turned — before the app's handler runs, so always there with a handler.
     const lines = app.stderr.split('\n').filter((l) => l.startsWith('[loopwatch]'));
-    const inProgress = lines.filter((l) => /^\[loopwatch\] thread "main" has been blocked for \d+\.\d s \(stall in progress\)$/.test(l));
+    const inProgress = lines.filter((l) => /^\[loopwatch\] thread "main" has been blocked for \d+\.\d s \(stall in progress\) \| stall id [0-9a-f]+ \| culprit block \(test\/agent\/faults\/fixtures\/host-app\.cjs:\d+\)/.test(l));
     const stall = lines.filter((l) => /^\[loopwatch\] stall \d+ ms on main \| culprit block \(test\/agent\/faults\/fixtures\/host-app\.cjs:\d+\)/.test(l));
     assert.equal(inProgress.length + stall.length, lines.length, `only LOOPWATCH_LOG lines, got:\n${app.stderr}`);
     assert.ok(inProgress.length <= 1, `stderr:\n${app.stderr}`);
