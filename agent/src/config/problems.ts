@@ -33,6 +33,7 @@ export function show(v: unknown): string {
   if (typeof v === 'function') return '(a function)';
   if (v === null) return 'null';
   if (typeof v === 'object') return Array.isArray(v) ? '(an array)' : '(an object)';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and functions returned above; what is left is a primitive
   return String(v);
 }
 

@@ -56,7 +56,7 @@ export class MetricsCollector {
 
   constructor(
     private readonly source: MetricSource,
-    private readonly nowNs: () => bigint = process.hrtime.bigint,
+    private readonly nowNs: () => bigint = () => process.hrtime.bigint(),
   ) {}
 
   collect(): Collected[] {
@@ -65,10 +65,16 @@ export class MetricsCollector {
     for (const def of N.METRICS) {
       out.set(def.name, def.kind === 'histogram' ? { def, kind: 'histogram', points: [] } : { def, kind: def.kind, points: [] });
     }
+    // Every name used below is in N.METRICS, so the lookup only fails on a programming error (a renamed constant).
+    const family = (name: string): Collected => {
+      const c = out.get(name);
+      if (!c) throw new Error(`metric ${name} is not in METRICS`);
+      return c;
+    };
     const num = (name: string, attributes: Attributes, value: number) =>
-      (out.get(name)!.points as NumberPoint[]).push({ attributes, value });
+      (family(name).points as NumberPoint[]).push({ attributes, value });
     const hist = (name: string, attributes: Attributes, counts: ArrayLike<number>, sum: number) =>
-      (out.get(name)!.points as HistogramPoint[]).push({ attributes, counts, sum });
+      (family(name).points as HistogramPoint[]).push({ attributes, counts, sum });
 
     const seen = new Set<number>();
     for (const thread of this.source.threads()) {
@@ -81,7 +87,7 @@ export class MetricsCollector {
       // Delay gauges over this reader's window, plus the samples an ongoing block is swallowing.
       const fine = s.delayFine();
       const delta = new Float64Array(FINE_BUCKETS);
-      for (let i = 0; i < FINE_BUCKETS; i++) delta[i] = fine[i]! - w.fine[i]!;
+      for (let i = 0; i < FINE_BUCKETS; i++) delta[i] = fine[i] - w.fine[i];
       let sum = s.delaySum - w.sum;
       let sumSq = s.delaySumSq - w.sumSq;
       w.fine.set(fine);
@@ -89,7 +95,7 @@ export class MetricsCollector {
       w.sumSq = s.delaySumSq;
       if (blockedMs > 0) {
         for (let d = blockedMs, n = 0; d > 0 && n < 60_000; d -= s.resolutionMs, n++) {
-          delta[fineIndex(d / 1000)]!++;
+          delta[fineIndex(d / 1000)]++;
           sum += d / 1000;
           sumSq += (d / 1000) ** 2;
         }
@@ -109,8 +115,8 @@ export class MetricsCollector {
 
       hist(N.LOOPWATCH_EVENTLOOP_DELAY, attrs, s.delayBuckets().slice(), s.delaySum);
       hist(N.LOOPWATCH_STALL_DURATION, attrs, s.stallBuckets().slice(), s.stallSum);
-      const stallPoints = out.get(N.LOOPWATCH_STALL_DURATION)!.points as HistogramPoint[];
-      stallPoints[stallPoints.length - 1]!.exemplars = s.stallExemplars();
+      const stallPoints = family(N.LOOPWATCH_STALL_DURATION).points as HistogramPoint[];
+      stallPoints[stallPoints.length - 1].exemplars = s.stallExemplars();
       num(N.LOOPWATCH_STALL_TIME, attrs, s.stallSum);
       num(N.LOOPWATCH_STALL_IN_PROGRESS, attrs, blockedMs / 1000);
       for (const type of GC_TYPES) {
@@ -133,17 +139,17 @@ export class MetricsCollector {
         if (seen) {
           const h = seen as HistogramPoint;
           const counts = h.counts as Float64Array;
-          for (let i = 0; i < n; i++) counts[i]! += series.data[i]!;
-          h.sum += series.data[n]!;
+          for (let i = 0; i < n; i++) counts[i] += series.data[i];
+          h.sum += series.data[n];
         } else {
-          const point = { attributes: series.attributes, counts: series.data.slice(0, n), sum: series.data[n]! };
+          const point = { attributes: series.attributes, counts: series.data.slice(0, n), sum: series.data[n] };
           merged.set(key, point);
           target.points.push(point);
         }
       } else if (seen) {
-        (seen as NumberPoint).value += series.data[0]!;
+        (seen as NumberPoint).value += series.data[0];
       } else {
-        const point = { attributes: series.attributes, value: series.data[0]! };
+        const point = { attributes: series.attributes, value: series.data[0] };
         merged.set(key, point);
         target.points.push(point);
       }

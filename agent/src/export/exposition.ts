@@ -44,7 +44,7 @@ export function formatExposition(collected: readonly Collected[], openMetrics: b
   for (const c of collected) byName.set(c.def.name, c);
   let out = '';
   for (let i = 0; i < families.length; i++) {
-    const f = families[i]!;
+    const f = families[i];
     if (i > 0) out += openMetrics ? '\n' : '\n\n';
     out += openMetrics ? f.openMetricsHeader : f.textHeader;
     const c = byName.get(f.def.name);
@@ -67,7 +67,7 @@ function histogramLines(c: Extract<Collected, { kind: 'histogram' }>, sample: st
     let cumulative = 0;
     for (let i = 0; i <= bounds.length; i++) {
       cumulative += p.counts[i] ?? 0;
-      const le = `le="${i < bounds.length ? bounds[i]! : '+Inf'}"`;
+      const le = `le="${i < bounds.length ? bounds[i] : '+Inf'}"`;
       out += `\n${sample}_bucket${labelBlock(base, le)} ${value(cumulative)}`;
       const ex = openMetrics ? p.exemplars?.[i] : undefined;
       if (ex) out += ` # {trace_id="${escapeLabelValue(ex.traceId)}"} ${value(ex.value)} ${ex.timestamp}`;
@@ -81,9 +81,10 @@ function histogramLines(c: Extract<Collected, { kind: 'histogram' }>, sample: st
 /** `name="value",…` for the attributes, in their own order (as prom-client prints them). */
 function labelText(attributes: Attributes): string {
   let out = '';
-  for (const key of Object.keys(attributes)) {
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined) continue;
     if (out) out += ',';
-    out += `${prometheusLabel(key)}="${escapeLabelValue(attributes[key]!)}"`;
+    out += `${prometheusLabel(key)}="${escapeLabelValue(value)}"`;
   }
   return out;
 }

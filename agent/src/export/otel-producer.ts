@@ -40,15 +40,15 @@ export class LoopwatchProducer implements MetricProducer {
     private readonly diag: Diagnostics,
   ) {}
 
-  async collect(): Promise<CollectionResult> {
+  collect(): Promise<CollectionResult> {
     const resourceMetrics: ResourceMetrics = { resource: this.resource, scopeMetrics: [] };
     try {
       resourceMetrics.scopeMetrics.push({ scope: this.scope, metrics: this.toMetricData(this.collector.collect()) });
     } catch (err) {
       this.diag.error('otel', 'collection failed', err);
-      return { resourceMetrics, errors: [err] };
+      return Promise.resolve({ resourceMetrics, errors: [err] });
     }
-    return { resourceMetrics, errors: [] };
+    return Promise.resolve({ resourceMetrics, errors: [] });
   }
 
   toMetricData(collected: Collected[]): MetricData[] {

@@ -23,19 +23,20 @@ export class HistogramReplay {
     const delta = new Float64Array(n + 1);
     let any = false;
     for (let i = 0; i <= n; i++) {
-      const d = (p.counts[i] ?? 0) - s.counts[i]!;
+      const count = p.counts[i] ?? 0;
+      const d = count - s.counts[i];
       if (d > 0) {
         delta[i] = d;
-        s.counts[i] = p.counts[i]!;
+        s.counts[i] = count;
         any = true;
       }
     }
     if (!any) return;
     const values = feasibleValues(bounds, delta, p.sum - s.recordedSum);
     for (let i = 0; i <= n; i++) {
-      const v = values[i]!;
-      for (let k = 0; k < delta[i]!; k++) histogram.record(v, p.attributes);
-      s.recordedSum += v * delta[i]!;
+      const v = values[i];
+      for (let k = 0; k < delta[i]; k++) histogram.record(v, p.attributes);
+      s.recordedSum += v * delta[i];
     }
   }
 
@@ -54,15 +55,15 @@ export class HistogramReplay {
  */
 export function feasibleValues(bounds: readonly number[], delta: ArrayLike<number>, sum: number): Float64Array {
   const n = bounds.length;
-  const lo = (i: number) => (i === 0 ? 0 : bounds[i - 1]!);
+  const lo = (i: number) => (i === 0 ? 0 : bounds[i - 1]);
   let base = 0; // Σ delta·lo over the finite buckets
   let span = 0; // Σ delta·(hi − lo) over the finite buckets
   for (let i = 0; i < n; i++) {
-    base += delta[i]! * lo(i);
-    span += delta[i]! * (bounds[i]! - lo(i));
+    base += delta[i] * lo(i);
+    span += delta[i] * (bounds[i] - lo(i));
   }
-  const inf = delta[n]!;
-  const last = n === 0 ? 0 : bounds[n - 1]!;
+  const inf = delta[n];
+  const last = n === 0 ? 0 : bounds[n - 1];
   const rest = sum - base - inf * last;
   let t: number;
   if (inf > 0) t = span > 0 ? Math.min(1, rest / (2 * span)) : 0;
@@ -70,7 +71,7 @@ export function feasibleValues(bounds: readonly number[], delta: ArrayLike<numbe
   // Strictly inside the bucket: a value on its lower bound would land in the bucket below.
   t = Math.max(t, 1e-9);
   const values = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) values[i] = lo(i) + t * (bounds[i]! - lo(i));
+  for (let i = 0; i < n; i++) values[i] = lo(i) + t * (bounds[i] - lo(i));
   if (inf > 0) {
     const above = (rest - t * span) / inf;
     values[n] = last + Math.max(above, last * 1e-9 || 1e-9);

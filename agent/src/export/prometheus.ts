@@ -87,16 +87,19 @@ function promMetric(def: MetricDefinition, openMetrics: boolean, snapshot: () =>
     type,
     aggregator,
     reset() {},
-    async get() {
-      const collected = snapshot().get(def.name);
-      return { name, help, type, values: collected ? toValues(collected, full) : [], aggregator };
+    // A promise executor runs synchronously (prom-client relies on that, see snapshot) and turns a throw into a rejection.
+    get() {
+      return new Promise((resolve) => {
+        const collected = snapshot().get(def.name);
+        resolve({ name, help, type, values: collected ? toValues(collected, full) : [], aggregator });
+      });
     },
-  } as PromMetric;
+  };
 }
 
 function labels(attributes: Attributes): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(attributes)) out[prometheusLabel(key)] = attributes[key]!;
+  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out[prometheusLabel(key)] = value;
   return out;
 }
 
@@ -109,7 +112,7 @@ function toValues(c: Collected, fullName: string): PromValue[] {
     let cumulative = 0;
     for (let i = 0; i <= bounds.length; i++) {
       cumulative += p.counts[i] ?? 0;
-      const line: PromValue = { metricName: `${fullName}_bucket`, labels: { ...base, le: i < bounds.length ? bounds[i]! : '+Inf' }, value: cumulative };
+      const line: PromValue = { metricName: `${fullName}_bucket`, labels: { ...base, le: i < bounds.length ? bounds[i] : '+Inf' }, value: cumulative };
       const ex = p.exemplars?.[i];
       if (ex) line.exemplar = { labelSet: { trace_id: ex.traceId }, value: ex.value, timestamp: ex.timestamp };
       values.push(line);

@@ -200,7 +200,7 @@ export class Wrappers {
           done = true;
           c.dec(family);
         }
-        return (cb as Function).apply(this, arguments);
+        return (cb).apply(this, arguments);
       };
       c.inc(family);
       try {

@@ -110,7 +110,7 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
     return {
       size: this.size,
       inFlight: this.inFlight,
-      byFamily: { fs: c[FS]!, crypto: c[CRYPTO]!, zlib: c[ZLIB]!, dns: c[DNS]! },
+      byFamily: { fs: c[FS], crypto: c[CRYPTO], zlib: c[ZLIB], dns: c[DNS] },
       probes: this.probe.probes,
       probeBaseline: this.probe.baseline,
       lastWait: this.probe.lastWait,
@@ -156,7 +156,7 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
   }
 
   inc(f: number): void {
-    const n = ++this.counts[f]!;
+    const n = ++this.counts[f];
     this.inFlight++;
     this.push();
     const fam = this.families;
@@ -172,13 +172,13 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
 
   dec(f: number): void {
     const c = this.counts;
-    if (c[f]! > 0) c[f]!--;
+    if (c[f] > 0) c[f]--;
     if (this.inFlight > 0) this.inFlight--;
     this.push();
     const fam = this.families;
     if (fam) {
       try {
-        fam.inFlight(f, c[f]!);
+        fam.inFlight(f, c[f]);
       } catch (err) {
         this.onError(err, 'families');
       }

@@ -312,7 +312,7 @@ export function otelSdkSharedState(provider: object, onError?: InternalsReport):
     return undefined;
   }
   const state = (provider as { _sharedState?: unknown })._sharedState;
-  if (state !== null && typeof state === 'object') return state as OtelSdkSharedState;
+  if (state !== null && typeof state === 'object') return state;
   // Only an SDK MeterProvider (it has forceFlush and shutdown) is expected to have it; another provider is no loss.
   const p = provider as { forceFlush?: unknown; shutdown?: unknown };
   if (typeof p.forceFlush === 'function' && typeof p.shutdown === 'function') {

@@ -118,7 +118,7 @@ export function loadNative(): { native: Native } | { error: string } {
   if (!candidates.length) return (loaded = { error: `no native addon for ${process.platform}-${process.arch} (${libc}) in this package` });
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const b = require(candidates[0]!) as Binding;
+    const b = require(candidates[0]) as Binding;
     loaded = {
       native: {
         createDeadline(): Deadline {

@@ -116,7 +116,7 @@ export class UseTimes {
     if (resource === null || typeof resource !== 'object') return;
     const i = this.slots.get(resource);
     if (i === undefined) return;
-    const t = this.start[i]!;
+    const t = this.start[i];
     if (t !== t) return; // NaN: not granted (or already released)
     this.start[i] = NaN;
     watch.use((performance.now() - t) / 1000);
