@@ -257,3 +257,39 @@ test('asking for OTLP over gRPC without the optional exporter says what to insta
   assert.ok(!/Require stack/.test(r.stderr), `no require stack in the output\n${show(r)}`);
   assert.match(r.stderr, /stall \d+ ms on main/, show(r));
 });
+
+// From the installed tarball: `node --test --import loopwatch/test` fails the one test that blocks, naming the function.
+test('installed, `node --test --import loopwatch/test` fails exactly the blocking test and names its function', () => {
+  assert.ok(app, 'installed');
+  writeFileSync(
+    join(app, 'suite.test.mjs'),
+    [
+      "import { test } from 'node:test';",
+      "import { setTimeout as sleep } from 'node:timers/promises';",
+      "import { allowBlocking } from 'loopwatch/test';",
+      'function spinOnPurpose() { const end = performance.now() + 400; while (performance.now() < end); }',
+      "test('clean', async () => { await sleep(20); });",
+      "test('blocking', async () => { await sleep(5); spinOnPurpose(); await sleep(5); });",
+      "test('allowed', () => { allowBlocking(() => spinOnPurpose()); });",
+      '',
+    ].join('\n'),
+  );
+  // Its own test run, not a subtest of this one (node:test tells a child it is one through NODE_TEST_CONTEXT).
+  const env = { ...process.env, LOOPWATCH_TEST_BUDGET_MS: '150' };
+  delete env.NODE_TEST_CONTEXT;
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', '--import', 'loopwatch/test', 'suite.test.mjs'], { cwd: app, encoding: 'utf8', timeout: 60_000, env });
+  assert.equal(r.status, 1, show(r));
+  const failed = [...r.stdout.matchAll(/^\s*not ok \d+ - (.+)$/gm)].map((m) => m[1].trim());
+  assert.deepEqual(failed.filter((n) => n !== 'suite.test.mjs'), ['blocking'], show(r));
+  assert.match(r.stdout, /spinOnPurpose \(/, show(r));
+});
+
+test('installed, the ESM entry has the CommonJS entry’s exports (health shedding, GraphQL plugins)', () => {
+  assert.ok(app, 'installed');
+  const code =
+    "import * as esm from 'loopwatch'; import { createRequire } from 'node:module'; const cjs = createRequire(import.meta.url)('loopwatch');" +
+    "const missing = Object.keys(cjs).filter((k) => k !== 'default' && !(k in esm)); console.log(JSON.stringify({ missing, shed: typeof esm.shedLoad, yoga: typeof esm.loopwatchYoga }));";
+  const r = run(process.execPath, ['--input-type=module', '-e', code], { cwd: app, timeout: 30_000, env: { LOOPWATCH_PROMETHEUS_PORT: 'off' } });
+  assert.equal(r.status, 0, show(r));
+  assert.deepEqual(JSON.parse(r.stdout), { missing: [], shed: 'function', yoga: 'function' });
+});
