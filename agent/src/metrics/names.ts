@@ -171,7 +171,7 @@ export const METRICS: readonly MetricDefinition[] = [
     kind: 'counter',
     unit: 's',
     description:
-      'Time stalled, by culprit (first frame of application code, `fn (file:line)`) and route. At most 20 distinct culprits and 20 routes per thread; the rest are `other`.',
+      'Time stalled, by culprit (first frame of application code, `fn (file:line)`; on a stack with only library frames, the package entry the app called, `fn (package)`; `unknown` when none or read late) and route. At most 20 distinct culprits and 20 routes per thread; the rest are `other`.',
     attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME],
   },
   {
