@@ -23,14 +23,32 @@ export function runnerOwn(event: StallEvent): boolean {
   return event.stack.length > 0 && event.stack.some((f) => RUNNER_FRAME.test(f.fileName)) && event.stack.every(runnerFrame);
 }
 
+/**
+ * Set under vitest: it runs the test's modules as vite transformed them, and Node cannot read their source maps, so a
+ * line of such a module (anything outside node_modules, which vitest runs untransformed) is the transformed one —
+ * a wrong line. Such lines are left out rather than shown wrong.
+ */
+let transformedLines = false;
+export function linesOfTransformedModules(): void {
+  transformedLines = true;
+}
+const untransformed = (file: string): boolean => !transformedLines || /[\\/]node_modules[\\/]|^node:/.test(file);
+
 function frameLine(f: StackFrame): string {
-  return `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`;
+  const where = untransformed(f.fileName) ? `${f.fileName}:${f.lineNumber}:${f.columnNumber}` : f.fileName;
+  return `    at ${f.functionName || '<anonymous>'} (${where})`;
+}
+
+/** `fn (file:line)`, without the line when it is a transformed module's. */
+function culpritText(culprit: string): string {
+  const m = /^(.*) \((.*):(\d+)\)$/.exec(culprit);
+  return m && !untransformed(m[2] ?? '') ? `${m[1] ?? ''} (${m[2] ?? ''})` : culprit;
 }
 
 export function blockedMessage(test: string, budgetMs: number, stalls: readonly StallEvent[]): string {
   const longest = stalls.reduce((a, b) => (b.durationMs > a.durationMs ? b : a));
   const more = stalls.length > 1 ? ` (and ${stalls.length - 1} shorter block${stalls.length > 2 ? 's' : ''})` : '';
-  const culprit = longest.culprit ?? 'unknown code (no stack was sampled)';
+  const culprit = longest.culprit === undefined ? 'unknown code (no stack was sampled)' : culpritText(longest.culprit);
   const lines = [
     `[loopwatch] test "${test}" blocked the event loop for ${Math.round(longest.durationMs)} ms (budget ${budgetMs} ms)${more}: ${culprit}`,
     ...longest.stack.slice(0, STACK_FRAMES).map(frameLine),

@@ -3,6 +3,7 @@
  * hooks in, so they are the ones of the vitest that runs the file.
  */
 import { checkTest, testStarted } from './core';
+import { linesOfTransformedModules } from './report';
 
 export * from './index';
 
@@ -20,6 +21,7 @@ function fullName(task: Task): string {
 }
 
 export function installVitest(beforeEach: Hook, afterEach: Hook): void {
+  linesOfTransformedModules();
   // Registered first, so vitest (stack order) runs this after-hook last: the file's own after-hooks count too.
   beforeEach((ctx) => testStarted(fullName(ctx.task)));
   afterEach(() => checkTest());

@@ -39,9 +39,9 @@ export function culpritLine(file) {
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The culprit as reported: `blockTheLoopOnPurpose (<path>/suite.test.mjs:<line>)`; `line` false: any line. */
+/** The culprit as reported: `blockTheLoopOnPurpose (<path>/suite.test.mjs:<line>)`; `line` false: no line shown. */
 export function culpritPattern(file, { line = true } = {}) {
-  return new RegExp(`: blockTheLoopOnPurpose \\((?:[^)]*/)?${escape(basename(file))}:${line ? culpritLine(file) : '\\d+'}\\)`);
+  return new RegExp(`: blockTheLoopOnPurpose \\((?:[^)]*/)?${escape(basename(file))}${line ? `:${culpritLine(file)}` : ''}\\)`);
 }
 
 /**

@@ -10,8 +10,8 @@ import { assertOnlyTheBlockingTestFailed, assertWarnedOnce, bin, culpritPattern,
 
 const dir = fixtureDir('vitest');
 const suite = join(dir, 'suite.test.mjs');
-// vitest runs the module vite transformed, whose source map Node does not know: the line is the transformed
-// module's (docs/testing.md, "vitest"); the function and the file are exact.
+// vitest runs the module vite transformed, whose source map Node does not know: its lines would be the transformed
+// module's, so the report shows none (docs/testing.md, "vitest"); the function and the file are exact.
 const culprit = culpritPattern(suite, { line: false });
 
 async function vitest(t, args, env) {
