@@ -15,6 +15,13 @@ const LINE_FRAMES = 3;
  * The stall as known so far, shaped as a stall event (what the log record is written from). Frames are not
  * source-mapped: the watchdog did not load the app's code; the final record, written on the stalled thread, is.
  */
+/** The culprit and route the samples of a stall still running name so far (what the health probes show). */
+export function knownSoFar(samples: readonly AttributionSample[]): { culprit: string; route?: string } {
+  const attribution = aggregateSamples(samples);
+  const culprit = attribution && culpritOfAttribution(attribution);
+  return { culprit: culprit ? culprit.name : UNKNOWN_CULPRIT, ...(attribution?.route ? { route: attribution.route } : {}) };
+}
+
 export function liveStallOf(thread: string, stallId: string, blockedMs: number, startTime: number, samples: readonly AttributionSample[]): StallEvent {
   const e: StallEvent = { durationMs: blockedMs, startTime, thread, stack: [], stallId };
   const attribution = aggregateSamples(samples);

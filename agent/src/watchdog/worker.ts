@@ -19,10 +19,9 @@ import { WatchdogAttribution } from '../attribution/stack-sampler';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
 import { otlpInProgressSender, PushOutage, StallPush } from '../export/otlp-push';
 import { otlpLiveLogSender, type LiveLogSender } from '../export/otlp-live-log';
-import { formatLiveLine, liveStallOf } from './live-report';
+import { formatLiveLine, knownSoFar, liveStallOf } from './live-report';
 import { stallIdOf } from '../stall/stall-id';
 import { HealthEvaluator } from '../health/evaluate';
-import { UNKNOWN_CULPRIT } from '../attribution/culprit';
 import type { HealthSnapshot } from '../types';
 import { answerProbe, livenessEvidence } from '../health/probes';
 import { startHealthServer } from '../health/server';
@@ -199,9 +198,9 @@ function healthNow(e: HealthEvaluator): HealthSnapshot {
   if (snap.state !== 'blocked' || snap.thread === undefined) return snap;
   for (const t of directory.threads()) {
     if (t.name !== snap.thread) continue;
-    const live = liveStallOf(t.name, '', snap.blockedForMs, 0, attribution?.samplesSoFar(t.id) ?? []);
-    snap.culprit = live.culprit ?? UNKNOWN_CULPRIT;
-    if (live.route) snap.route = live.route;
+    const known = knownSoFar(attribution?.samplesSoFar(t.id) ?? []);
+    snap.culprit = known.culprit;
+    if (known.route) snap.route = known.route;
     break;
   }
   return snap;
