@@ -83,9 +83,9 @@ export interface LoopwatchOptions {
    * one `AsyncLocalStorage` frame per HTTP connection, entered before node:http sets the connection up, and the
    * request read off the connection only when a stall is sampled — nothing per request; but work a request leaves
    * running after its response, on a keep-alive connection that has started its next request, is named with that
-   * next request. `'request'`: a frame per request, exact in that case too, ~+1 % CPU per request of a small
-   * handler at saturation (docs/performance.md run 20). Connections accepted before the agent started get a frame
-   * per request either way.
+   * next request. `'request'`: a frame per request, entered inside node:http's parser callbacks (handler and body
+   * events), exact in that case too; its cost: docs/performance.md run 24. Connections accepted before the agent
+   * started get a frame per request either way.
    */
   requestScope?: 'connection' | 'request';
   /**

@@ -1,6 +1,13 @@
 /**
  * Which HTTP request the running code serves: the context a stall's sampler reads inside the blocked code to name
- * its route.
+ * its route. Two scopes; this file holds scope 'connection' and picks the implementation.
+ *
+ * Scope 'request' (request-frames.ts): one AsyncLocalStorage frame per request, entered inside node:http's own
+ * parser callbacks (the connection's `parser.onIncoming`, and the body callbacks while the body is read): timers,
+ * immediates, nextTicks, promise continuations, I/O and body events of a request keep its frame after its response
+ * too, while the connection serves its next request — exact (test/agent/attribution/keepalive-routes.test.mjs).
+ * Where node:http's parser cannot be reached (`http.parserCallbacks`), the frame is entered from the
+ * `http.server.request.start` channel instead, for every request (docs/performance.md runs 23 and 24).
  *
  * Scope 'connection' (default): one AsyncLocalStorage frame per *connection*, holding the connection's socket,
  * entered in a listener placed before node:http's own connection listener. node:http initialises the connection's
@@ -13,11 +20,6 @@
  * request, can fix that: a frame's store is shared by reference by everything scheduled in it, so request N's
  * deferred work and request N+1's see the same holder; only a new frame per request tells them apart.
  *
- * Scope 'request': one frame per request, entered at `http.server.request.start` (inside node:http's parser
- * callback, before the handler): timers, immediates, nextTicks, promise continuations and I/O the handler started
- * keep its frame after its response too, while the connection serves its next request — exact
- * (test/agent/attribution/keepalive-routes.test.mjs); its cost: docs/performance.md run 23.
- *
  * Under 'connection' the frame is checked, not assumed, while a connection may lack one: a request whose code does not run in its own
  * connection's frame (a connection accepted before loopwatch saw its server, a server whose connections node:http
  * does not set up, a Node whose parser keeps no frame) gets a frame of its own, as under 'request'. That check is a
@@ -29,39 +31,28 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import { Socket } from 'node:net';
 import { connectionsOf, findHttpServers } from './connections';
+import { LISTEN_CHANNEL, WALK_MS, periodicNeed, type RequestContextTiming, type ServerEmitter } from './per-request-check';
+import { createRequestFrames } from './request-frames';
 import { httpConnectionListener, parserIncomingAvailable, socketResponse, socketResponseAvailable } from '../runtime/internals';
 
+export type { RequestContextTiming } from './per-request-check';
+
 export type RequestScope = 'connection' | 'request';
-
-/** Published by net.Server#listen() (Node 22 and 24): the server, before it accepts anything. */
-const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
-
-/** How often the flags are looked at (what `needsPerRequest()` returns changes at most this often). */
-const LOOK_MS = 1000;
-/** How often the connections of the thread's servers are walked, while some may lack a frame (costs ~0.6 µs each). */
-const WALK_MS = 10_000;
-/**
- * How often the per-request check runs for one look period when nothing says it is needed: it finds requests of
- * servers no look can find (one that never listens and is handed its sockets, a cluster worker's found late), and
- * watches them.
- */
-const PROBE_EVERY_MS = 10_000;
 
 /** What is read off a connection's socket at stall time. */
 interface HttpSocket {
   destroyed?: boolean;
   parser?: { incoming?: object | null } | null;
 }
-interface Emitter {
-  listeners(event: string): Function[];
-  prependListener(event: string, fn: Function): unknown;
-  on(event: string, fn: Function): unknown;
-  removeListener(event: string, fn: Function): unknown;
-}
-
 export interface RequestContext<R extends object> {
   readonly scope: RequestScope;
-  /** Per request (`http.server.request.start`): makes `request` the context of its code, unless its connection's frame does. */
+  /**
+   * How frames are entered: one per connection ('connection'), one per request inside node:http's parser callbacks
+   * ('parser'), or one per request from the `http.server.request.start` channel ('channel': the fallback of both
+   * scopes where an internal they need is unavailable).
+   */
+  readonly mechanism: 'connection' | 'parser' | 'channel';
+  /** Per request (`http.server.request.start`): makes `request` the context of its code, unless its connection's frame or its parser did. */
   enter(request: R): void;
   /**
    * Whether `enter` must run for every request now: some connection of the thread's HTTP servers has no frame of
@@ -74,35 +65,35 @@ export interface RequestContext<R extends object> {
   stop(): void;
 }
 
-/** The periods of `needsPerRequest()` (ms); tests shorten them. */
-export interface RequestContextTiming {
-  lookMs?: number;
-  walkMs?: number;
-  probeEveryMs?: number;
-}
-
 export function createRequestContext<R extends object>(
   scope: RequestScope,
   onError: (what: string, err: unknown) => void,
   timing: RequestContextTiming = {},
 ): RequestContext<R> {
-  const lookMs = timing.lookMs ?? LOOK_MS;
-  const walkMs = timing.walkMs ?? WALK_MS;
-  const probeEveryMs = timing.probeEveryMs ?? PROBE_EVERY_MS;
-  const als = new AsyncLocalStorage<object | undefined>();
+  if (scope === 'request') return createRequestFrames<R>(onError, timing) ?? perRequestFromChannel<R>();
   // node:http's per-connection listener (on 'connection'; on 'secureConnection' for HTTPS), and the two fields the
   // socket names its request by: without any of them, scope 'connection' falls back to a frame per request.
-  const listener =
-    scope === 'connection' && parserIncomingAvailable(onError) && socketResponseAvailable(onError) ? httpConnectionListener(onError) : undefined;
-  if (listener === undefined) {
-    return {
-      scope: 'request',
-      enter: (request) => als.enterWith(request),
-      current: () => als.getStore() as R | undefined,
-      needsPerRequest: () => true,
-      stop: () => als.disable(),
-    };
-  }
+  const listener = parserIncomingAvailable(onError) && socketResponseAvailable(onError) ? httpConnectionListener(onError) : undefined;
+  if (listener === undefined) return perRequestFromChannel<R>();
+  return connectionFrames<R>(listener, onError, timing);
+}
+
+/** The fallback of both scopes: a frame per request, entered by the `http.server.request.start` subscriber. */
+function perRequestFromChannel<R extends object>(): RequestContext<R> {
+  const als = new AsyncLocalStorage<object>();
+  return {
+    scope: 'request',
+    mechanism: 'channel',
+    enter: (request) => als.enterWith(request),
+    current: () => als.getStore() as R | undefined,
+    needsPerRequest: () => true,
+    stop: () => als.disable(),
+  };
+}
+
+function connectionFrames<R extends object>(listener: Function, onError: (what: string, err: unknown) => void, timing: RequestContextTiming): RequestContext<R> {
+  const walkMs = timing.walkMs ?? WALK_MS;
+  const als = new AsyncLocalStorage<object | undefined>();
 
   const HTTP_CONNECTION_LISTENER: Function = listener;
   let running = true;
@@ -114,14 +105,10 @@ export function createRequestContext<R extends object>(
   let unframedRequest = false;
   // An HTTP server that cannot be watched was seen: its requests need the per-request check for good.
   let anyUnhooked = false;
-  let needed = true;
-  let probing = false;
-  let nextLookMs = 0;
   let nextWalkMs = 0;
   // Connections accepted before loopwatch watched their server may remain (until a walk finds none).
   let walking = true;
-  let nextProbeMs = 0;
-  const watchedRefs: WeakRef<Emitter>[] = [];
+  const watchedRefs: WeakRef<ServerEmitter>[] = [];
   // The context current when a 'connection' event began, restored after node:http's listener: code that emitted
   // 'connection' itself (a proxy handing over a socket) goes on in its own context.
   const outer = new WeakMap<object, object | undefined>();
@@ -139,7 +126,7 @@ export function createRequestContext<R extends object>(
     als.enterWith(previous);
   }
   function watch(server: unknown): void {
-    const s = server as Partial<Emitter> | null | undefined;
+    const s = server as Partial<ServerEmitter> | null | undefined;
     if (!s || typeof s !== 'object' || watched.has(s)) return;
     if (typeof s.listeners !== 'function' || typeof s.prependListener !== 'function' || typeof s.on !== 'function') return;
     watched.add(s);
@@ -150,7 +137,7 @@ export function createRequestContext<R extends object>(
         if (!s.listeners(event).includes(HTTP_CONNECTION_LISTENER)) continue;
         s.prependListener(event, onConnection);
         s.on(event, afterConnection);
-        watchedRefs.push(new WeakRef(s as Emitter));
+        watchedRefs.push(new WeakRef(s as ServerEmitter));
         hooked = true;
       }
     } catch (err) {
@@ -162,7 +149,7 @@ export function createRequestContext<R extends object>(
       unhooked.add(s);
       anyUnhooked = true;
       // Its requests need the per-request check from now on, not from the next look.
-      needed = true;
+      need.markNeeded();
     }
     if (watchedRefs.length > 64) {
       const live = watchedRefs.filter((r) => r.deref() !== undefined);
@@ -189,38 +176,25 @@ export function createRequestContext<R extends object>(
     return false;
   }
   function look(now: number): boolean {
-    let need = unframedRequest || anyUnhooked;
+    const need = unframedRequest || anyUnhooked;
+    unframedRequest = false;
     if (walking && now >= nextWalkMs) {
       nextWalkMs = now + walkMs;
       walking = walk();
     }
-    need ||= walking;
-    return need;
+    return need || walking;
   }
   // Servers are watched when they start listening, before their first connection, and those already listening now.
   const onListen = (msg: unknown): void => watch((msg as { server?: unknown } | null)?.server);
   dc.subscribe(LISTEN_CHANNEL, onListen);
-  const needsPerRequest = (): boolean => {
-    const now = performance.now();
-    if (now < nextLookMs) return needed || probing;
-    nextLookMs = now + lookMs;
-    try {
-      needed = look(now);
-    } catch (err) {
-      needed = true;
-      onError('looking for HTTP connections without a request context', err);
-    }
-    unframedRequest = false;
-    probing = !needed && now >= nextProbeMs;
-    if (probing) nextProbeMs = now + probeEveryMs;
-    return needed || probing;
-  };
+  const need = periodicNeed(look, onError, timing);
+  const { needsPerRequest } = need;
   // The first look walks now; the first probe comes one period later.
-  nextProbeMs = performance.now() + probeEveryMs;
   needsPerRequest();
 
   return {
     scope: 'connection',
+    mechanism: 'connection',
     enter(request) {
       // One load and one comparison: the request's code already runs in its connection's frame.
       const store = als.getStore();

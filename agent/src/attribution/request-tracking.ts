@@ -38,8 +38,8 @@ export class RequestTracking {
     if (this.tracks) this.trackingContext();
     this.mayTrackLater = !this.tracks && options.requests !== false;
     this.untrackedUnreported = options.requests !== false;
-    // The request path: the request context (request-context.ts: on a watched connection one identity check, else
-    // one AsyncLocalStorage frame), nothing else. It must not read the server or the socket off the message: that
+    // The request path, only while needsPerRequest() says so: the request context (request-context.ts,
+    // request-frames.ts: on a framed connection one identity check, else one AsyncLocalStorage frame), nothing else. It must not read the server or the socket off the message: that
     // made V8 abort this function's optimisation (and node's AsyncContextFrame's) in a loop when the agent started
     // under load (+8 % CPU, docs/performance.md run 17). Requests in flight are counted at stall time.
     this.onRequestStart = (msg: unknown): void => {
@@ -71,8 +71,8 @@ export class RequestTracking {
       this.mayTrackLater = false;
       if (this.running) this.trackingContext();
     }
-    // Per request only while some connection runs outside a frame of its own (request-context.ts; re-checked at
-    // most once a second).
+    // Per request only while some connection runs outside a frame of its own (request-context.ts,
+    // request-frames.ts; re-checked at most once a second).
     if (this.running && this.tracks) this.subscribe(this.context!.needsPerRequest());
   }
 

@@ -10,6 +10,9 @@
  * | `http.connectionListener`  | `require('node:http')._connectionListener`                            | requestScope 'connection' (attribution/request-context.ts)                   | a context frame per request (scope 'request')                              |
  * | `http.parserIncoming`      | an HTTP parser's `incoming` (the request it read last)                | requestScope 'connection': naming the request of a connection's frame         | scope 'request'                                                            |
  * | `http.socketResponse`      | `socket._httpMessage` (the ServerResponse a socket is assigned to)    | scope 'connection'; requests in flight (victims); response close (thread.ts) | scope 'request'; stalls carry no count of requests in flight               |
+ * | `http.parserCallbacks`     | an HTTP parser's `onIncoming(request, keepAlive)` (per connection),  | requestScope 'request': entering each request's frame inside node:http's     | the frame is entered from `http.server.request.start` (more per request;   |
+ * |                            | its body callbacks (`kOnBody`, `kOnMessageComplete`, per parser), all  | parser callbacks (attribution/request-frames.ts)                             | body events run outside the request's frame)                               |
+ * |                            | called as the parser's methods, reading the request off `incoming`    |                                                                              |                                                                            |
  * | `http.serverConnections`   | `server[Symbol('http.server.connections')]` (node:http's list)       | requests in flight; finding connections accepted before loopwatch           | no count in flight; old connections found only by the periodic probe       |
  * | `process.getActiveHandles` | `process._getActiveHandles()` (DEP0161, documentation-only)           | finding the thread's HTTP servers (same two features)                        | as for `http.serverConnections`                                            |
  * | `als.propagate`            | `AsyncLocalStorage.prototype._propagate` (async_hooks-based ALS only) | telling which ALS the runtime has (requestContext 'auto', thread.ts)        | inferred from the Node version and the async-context-frame flags          |
@@ -35,6 +38,7 @@ export type InternalName =
   | 'http.connectionListener'
   | 'http.parserIncoming'
   | 'http.socketResponse'
+  | 'http.parserCallbacks'
   | 'http.serverConnections'
   | 'process.getActiveHandles'
   | 'als.propagate'
@@ -47,6 +51,8 @@ const FALLBACK: Readonly<Record<InternalName, string>> = {
   'http.connectionListener': "requestScope 'connection' is off; a request context frame is entered per request instead",
   'http.parserIncoming': "requestScope 'connection' is off; a request context frame is entered per request instead",
   'http.socketResponse': "requestScope 'connection' and the count of requests in flight are off; a request context frame is entered per request instead",
+  'http.parserCallbacks':
+    "requestScope 'request' enters each request's context frame from the http.server.request.start channel instead (more per request), and a request's body events run outside it",
   'http.serverConnections': 'the count of requests in flight is off, and connections accepted before loopwatch are found only by the periodic probe',
   'process.getActiveHandles': 'the count of requests in flight is off, and connections accepted before loopwatch are found only by the periodic probe',
   'als.propagate': 'which AsyncLocalStorage this Node runs is inferred from its version and flags',
@@ -187,6 +193,106 @@ export function socketResponseAvailable(onError?: InternalsReport): boolean {
 export function socketResponse(socket: object): { req?: object | null } | null | undefined {
   if (responseDone.ok === undefined) socketResponseAvailable();
   return responseDone.ok ? (socket as { _httpMessage?: { req?: object | null } | null })._httpMessage : undefined;
+}
+
+/** A server connection's HTTP parser (`_http_common`), as far as requestScope 'request' reads and replaces it. */
+export interface HttpParser {
+  /** The request whose headers or body the parser reads now (node:http sets it before calling `onIncoming`). */
+  incoming: { readonly readableFlowing?: boolean | null } | null;
+  socket: object | null;
+  /** node:http's `parserOnIncoming`, bound to the connection; called as the parser's method with (request, keepAlive). */
+  onIncoming: ((request: object, keepAlive: unknown) => unknown) | null;
+}
+/** What the parser calls for each piece of a request's body, and when the request ends (as its methods). */
+export interface ParserBodyCallbacks {
+  readonly onBody: (this: HttpParser, chunk: unknown) => unknown;
+  readonly onMessageComplete: (this: HttpParser) => unknown;
+}
+/** A parser node:http has set up for a connection: its request callback is there. */
+export type ServerHttpParser = HttpParser & { onIncoming: NonNullable<HttpParser['onIncoming']> };
+
+const callbacksDone: { ok?: boolean } = {};
+let bodyKeys: { body: number; complete: number } | undefined;
+let nodeBodyCallbacks: ParserBodyCallbacks | undefined;
+/** Body callbacks loopwatch put on parsers (of this or an earlier, stopped agent): they may be replaced again. */
+const ownBodyCallbacks = new WeakSet<object>();
+const sourceOf = (fn: unknown): string => (typeof fn === 'function' ? Function.prototype.toString.call(fn) : '');
+
+/**
+ * Whether a server connection's parser can be made to enter each request's frame: `_http_common`'s headers callback
+ * hands the request to `parser.onIncoming(incoming, shouldKeepAlive)`, and its body and end-of-message callbacks
+ * (the same functions on every pooled parser) read the request off `this.incoming`. Probed on a parser from
+ * node:http's pool, handed straight back; node:http's two body callbacks are kept to be called by loopwatch's.
+ */
+function parserCallbacksAvailable(onError?: InternalsReport): boolean {
+  return check(
+    'http.parserCallbacks',
+    callbacksDone,
+    () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const common = require('_http_common') as {
+        parsers?: { alloc?(): unknown; free?(p: unknown): unknown };
+        HTTPParser?: { kOnHeadersComplete?: unknown; kOnBody?: unknown; kOnMessageComplete?: unknown };
+      };
+      const keys = common.HTTPParser;
+      const pool = common.parsers;
+      if (typeof keys?.kOnHeadersComplete !== 'number' || typeof keys.kOnBody !== 'number' || typeof keys.kOnMessageComplete !== 'number') {
+        return "_http_common's HTTPParser has no kOnHeadersComplete, kOnBody and kOnMessageComplete";
+      }
+      if (typeof pool?.alloc !== 'function' || typeof pool.free !== 'function') return '_http_common has no parser pool to look at';
+      const parser = pool.alloc() as Record<number | string, unknown> | null;
+      try {
+        if (parser === null || typeof parser !== 'object' || !('onIncoming' in parser)) return 'an HTTP parser has no `onIncoming`';
+        if (!sourceOf(parser[keys.kOnHeadersComplete]).includes('parser.onIncoming(incoming, shouldKeepAlive)')) {
+          return "the parser's headers callback does not call parser.onIncoming(incoming, shouldKeepAlive)";
+        }
+        const onBody = parser[keys.kOnBody] as ParserBodyCallbacks['onBody'];
+        const onMessageComplete = parser[keys.kOnMessageComplete] as ParserBodyCallbacks['onMessageComplete'];
+        if (typeof onBody !== 'function' || onBody.length !== 1 || !sourceOf(onBody).includes('this.incoming')) return "the parser's body callback does not read this.incoming";
+        if (typeof onMessageComplete !== 'function' || onMessageComplete.length !== 0 || !sourceOf(onMessageComplete).includes('parser.incoming')) {
+          return "the parser's end-of-message callback does not read parser.incoming";
+        }
+        bodyKeys = { body: keys.kOnBody, complete: keys.kOnMessageComplete };
+        nodeBodyCallbacks = { onBody, onMessageComplete };
+        return true;
+      } finally {
+        pool.free(parser);
+      }
+    },
+    onError,
+  );
+}
+
+/** node:http's own body callbacks (what loopwatch's call), undefined where `http.parserCallbacks` is off. */
+export function nodeParserBodyCallbacks(onError?: InternalsReport): ParserBodyCallbacks | undefined {
+  return parserCallbacksAvailable(onError) ? nodeBodyCallbacks : undefined;
+}
+
+/** The parser node:http set up for a server-side socket, with its request callback; undefined where there is none (not set up yet, handed on by an upgrade, or the internal off). */
+export function socketParser(socket: object): ServerHttpParser | undefined {
+  if (!callbacksDone.ok) return undefined;
+  const parser = (socket as { parser?: Partial<HttpParser> | null }).parser;
+  return parser !== null && typeof parser === 'object' && typeof parser.onIncoming === 'function' ? (parser as ServerHttpParser) : undefined;
+}
+
+/**
+ * Puts `callbacks` in place of the parser's body callbacks (they stay on the pooled parser, whoever uses it next:
+ * they must pass through for any other connection). False where something other than node:http or loopwatch
+ * replaced them: theirs are left in place.
+ */
+export function setParserBodyCallbacks(parser: HttpParser, callbacks: ParserBodyCallbacks): boolean {
+  if (bodyKeys === undefined || nodeBodyCallbacks === undefined) return false;
+  const p = parser as unknown as Record<number, unknown>;
+  const body = p[bodyKeys.body];
+  const complete = p[bodyKeys.complete];
+  if (body === callbacks.onBody && complete === callbacks.onMessageComplete) return true;
+  const replaceable = (fn: unknown, node: unknown): boolean => fn === node || (typeof fn === 'function' && ownBodyCallbacks.has(fn));
+  if (!replaceable(body, nodeBodyCallbacks.onBody) || !replaceable(complete, nodeBodyCallbacks.onMessageComplete)) return false;
+  ownBodyCallbacks.add(callbacks.onBody);
+  ownBodyCallbacks.add(callbacks.onMessageComplete);
+  p[bodyKeys.body] = callbacks.onBody;
+  p[bodyKeys.complete] = callbacks.onMessageComplete;
+  return true;
 }
 
 /** The shape of node:http's internal ConnectionsList, as far as it is read. */
@@ -341,6 +447,7 @@ export function probeInternals(onError?: InternalsReport): void {
   httpConnectionListener(onError);
   parserIncomingAvailable(onError);
   socketResponseAvailable(onError);
+  parserCallbacksAvailable(onError);
   activeHandlesAvailable(onError);
   alsOnAsyncHooks(onError);
   otelGlobalRegistry(onError);

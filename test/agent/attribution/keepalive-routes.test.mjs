@@ -1,22 +1,36 @@
 // Issue #21 item 1: a stall's route is the request whose async context the blocking callback runs in — on
 // keep-alive and pipelined connections, where the connection's *next* request is in flight when work a request
 // left behind blocks. Each case runs this file again as a child process (KA_CASE names the case): a real express
-// (or node:http) server with the real agent (`LOOPWATCH_REQUEST_SCOPE=request`: the exact scope; the default,
-// 'connection', names this work with the next request — docs/attribution.md), a raw `net` client that keeps one
-// connection and sends `GET /health` on it after the first response (or pipelined with the first request), and
-// deferred work of one kind that blocks ~300 ms while `/health` is in flight. Each case asserts the exact route
-// of every stall, or its documented absence.
+// (or node:http / https) server with the real agent under requestScope 'request' (the exact scope: the default
+// configuration once 'request' is the default, else `LOOPWATCH_REQUEST_SCOPE=request`; the default 'connection'
+// names this work with the next request — docs/attribution.md), a raw `net`/`tls` client that keeps one connection
+// and sends `GET /health` on it after the first response (or pipelined with the first request), and deferred work
+// of one kind that blocks ~300 ms while `/health` is in flight. Each case asserts the exact route of every stall,
+// or its documented absence.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { runStallFixture } from '../helpers/stall-child.mjs';
 
 const self = fileURLToPath(import.meta.url);
 // Which block a stall was: the named function under the spin loop on its stack.
 const blockedIn = (stall, fn) => (stall.stack ?? []).some((f) => f.functionName === fn);
-// Node 22's AsyncLocalStorage runs on async_hooks, where requests are tracked only when asked (docs/attribution.md).
 const major = Number(process.versions.node.split('.')[0]);
-const trackEnv = major < 24 ? { LOOPWATCH_REQUEST_CONTEXT: 'on' } : {};
+// Under the default configuration where the default scope is the exact one; else it is asked for.
+const { resolveConfig } = createRequire(import.meta.url)('../../../agent/dist/config/config.js');
+const byDefault = resolveConfig({}, {}).requestScope === 'request';
+const scopeEnv = byDefault ? {} : { LOOPWATCH_REQUEST_SCOPE: 'request' };
+const scopeLabel = byDefault ? 'default configuration' : "requestScope 'request'";
+// Node 22 runs AsyncLocalStorage on async_hooks unless --experimental-async-context-frame; there the default tracks
+// no requests (requestContext 'auto', docs/attribution.md), so it is asked for. With the flag, the defaults apply.
+const runs =
+  major < 24
+    ? [
+        { label: `${scopeLabel}, LOOPWATCH_REQUEST_CONTEXT=on (async_hooks)`, execArgv: [], env: { LOOPWATCH_REQUEST_CONTEXT: 'on' } },
+        { label: `${scopeLabel}, --experimental-async-context-frame`, execArgv: ['--experimental-async-context-frame'], env: {} },
+      ]
+    : [{ label: scopeLabel, execArgv: [], env: {} }];
 
 if (process.env.KA_CASE) {
   await runCase(process.env.KA_CASE);
@@ -34,6 +48,13 @@ if (process.env.KA_CASE) {
       ['blockTimer', 'GET /timer/:id'],
     ],
     'plain-http': [['blockTimer', 'GET /plain/:id']],
+    // The body arrives after the handler ran: 'data' and 'end' come from the parser, the work from the 'end' listener.
+    body: [['blockBody', 'POST /body/:id']],
+    https: [['blockTimer', 'GET /timer/:id']],
+    // The app's own 'connection' listener hands the socket to node:http's.
+    'own-connection-listener': [['blockTimer', 'GET /plain/:id']],
+    // node:http's parser callbacks unreachable: the frame is entered from the diagnostics channel, still exact here.
+    'fallback-channel': [['blockTimer', 'GET /timer/:id']],
     'no-request': [['blockOutside', undefined]],
     concurrent: [
       ['blockTimer', 'GET /timer/:id'],
@@ -42,20 +63,26 @@ if (process.env.KA_CASE) {
       ['blockListener', 'GET /listener/:id'],
     ],
   };
+  for (const { label, execArgv, env: runEnv } of runs)
   for (const [name, expected] of Object.entries(catalogue)) {
-    test(`keep-alive deferred work, requestScope 'request': ${name}`, async () => {
-      const env = { ...trackEnv, LOOPWATCH_REQUEST_SCOPE: 'request', KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
-      if (name === 'plain-http') env.LOOPWATCH_ROUTE_PATTERNS = '/plain/:id';
+    test(`keep-alive deferred work, ${label}: ${name}`, async () => {
+      const env = { ...runEnv, ...scopeEnv, KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
+      if (name === 'plain-http' || name === 'own-connection-listener') env.LOOPWATCH_ROUTE_PATTERNS = '/plain/:id';
+      if (name === 'fallback-channel') env.LOOPWATCH_TEST_DISABLE_INTERNALS = 'http.parserCallbacks';
       // A stall the watchdog could not sample (no stack: the thread was descheduled on this shared machine) says
       // nothing about its route; such a run is repeated, up to 3 runs. A sampled stall must have the exact route.
       let run;
       for (let attempt = 1; attempt <= 3; attempt++) {
-        run = await runStallFixture(self, { env });
+        run = await runStallFixture(self, { env, execArgv });
         const missed = expected.some(([fn]) => !run.stalls.some((x) => blockedIn(x, fn)));
         if (!missed || !run.stalls.some((x) => (x.stack ?? []).length === 0)) break;
       }
-      const { code, stalls, blocks, err } = run;
+      const { code, stalls, blocks, err, out } = run;
       assert.equal(code, 0, err);
+      // How the frames were entered: through node:http's parser, or (that internal off) from the channel.
+      const mechanism = out.split('\n').find((l) => l.startsWith('MECHANISM '))?.slice('MECHANISM '.length);
+      assert.equal(mechanism, name === 'fallback-channel' ? 'channel' : 'parser', `frames entered by: ${mechanism}\n${err}`);
+      if (name === 'fallback-channel') assert.match(err, /private internal http\.parserCallbacks unavailable \(disabled by LOOPWATCH_TEST_DISABLE_INTERNALS/);
       for (const [fn, route] of expected) {
         assert.ok(blocks.some((b) => b.fn === fn), `the case blocked in ${fn}: ${JSON.stringify(blocks)} ${err}`);
         const s = stalls.filter((x) => blockedIn(x, fn));
@@ -71,10 +98,23 @@ async function runCase(name) {
   const require = createRequire(import.meta.url);
   const net = require('node:net');
   const http = require('node:http');
+  const https = require('node:https');
+  const tls = require('node:tls');
+  const { readFileSync } = require('node:fs');
+  const { join } = require('node:path');
   const { EventEmitter, once } = require('node:events');
   const express = require('express');
   const agent = require('../../../agent').start({ prometheus: false });
   agent.on('stall', (e) => process.stdout.write('STALL ' + JSON.stringify(e) + '\n'));
+  // Frames entered from the parser leave node:http's per-request channel without a subscriber (no stall has
+  // happened yet at the first request, and the periodic probe starts 10 s after the agent).
+  const requestStart = require('node:diagnostics_channel').channel('http.server.request.start');
+  let mechanismSaid = false;
+  const noteMechanism = () => {
+    if (mechanismSaid) return;
+    mechanismSaid = true;
+    process.stdout.write('MECHANISM ' + (requestStart.hasSubscribers ? 'channel' : 'parser') + '\n');
+  };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const spin = (fn, ms) => {
     const t0 = performance.now();
@@ -91,6 +131,7 @@ async function runCase(name) {
   function blockListener() { spin('blockListener', 300); }
   function blockHealth() { spin('blockHealth', 300); }
   function blockOutside() { spin('blockOutside', 300); }
+  function blockBody() { spin('blockBody', 300); }
 
   // `/health` requests that have arrived, per connection id (the `c` query parameter), and who waits for one.
   const arrived = new EventEmitter();
@@ -163,6 +204,16 @@ async function runCase(name) {
         setTimeout(blockListener, gap(req));
       });
     },
+    body(req, res) {
+      let text = '';
+      req.setEncoding('utf8');
+      req.on('data', (d) => (text += d));
+      // Runs from the parser's end of message (the body came in a later segment than the headers).
+      req.on('end', () => {
+        res.end(text === 'hello' ? 'ok' : 'bad body');
+        afterHealth(conn(req), 0, blockBody);
+      });
+    },
     health(req, res) {
       const c = conn(req);
       seen.add(c);
@@ -176,8 +227,10 @@ async function runCase(name) {
   };
 
   let server;
-  if (name === 'plain-http') {
+  let secure = false;
+  if (name === 'plain-http' || name === 'own-connection-listener') {
     server = http.createServer((req, res) => {
+      noteMechanism();
       if (req.url.startsWith('/plain/')) return handlers.timer(req, res);
       if (req.url.startsWith('/health')) return handlers.health(req, res);
       res.statusCode = 404;
@@ -187,15 +240,33 @@ async function runCase(name) {
       res.end('ok');
       afterHealth(conn(req), 0, blockTimer);
     };
+    if (name === 'own-connection-listener') {
+      // As some apps do (to set socket options first): node:http's listener is called by the app's own.
+      const nodeListener = server.listeners('connection')[0];
+      server.removeListener('connection', nodeListener);
+      server.on('connection', (socket) => {
+        socket.setNoDelay(true);
+        nodeListener.call(server, socket);
+      });
+    }
   } else {
     const app = express();
+    app.use((req, res, next) => {
+      noteMechanism();
+      next();
+    });
     app.get('/timer/:id', handlers.timer);
     app.get('/immediate/:id', handlers.immediate);
     app.get('/tick/:id', handlers.tick);
     app.get('/promise/:id', handlers.promise);
     app.get('/listener/:id', handlers.listener);
+    app.post('/body/:id', handlers.body);
     app.get('/health', handlers.health);
-    server = http.createServer({ keepAliveTimeout: 10_000 }, app);
+    if (name === 'https') {
+      const dir = join(process.cwd(), '..', 'fixtures', 'tls');
+      server = https.createServer({ keepAliveTimeout: 10_000, key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, app);
+      secure = true;
+    } else server = http.createServer({ keepAliveTimeout: 10_000 }, app);
   }
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const port = server.address().port;
@@ -203,15 +274,22 @@ async function runCase(name) {
 
   const get = (path) => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n`;
   // One keep-alive connection: `first`, then — after its response, or pipelined with it — `GET /health` on the same one.
-  async function keepAlive(first, c, { pipelined = false, gapMs = 0 } = {}) {
-    const socket = net.connect(port, '127.0.0.1');
-    await once(socket, 'connect');
+  async function keepAlive(first, c, { pipelined = false, gapMs = 0, post = false } = {}) {
+    const socket = secure ? tls.connect(port, '127.0.0.1', { rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
+    await once(socket, secure ? 'secureConnect' : 'connect');
     const path = `${first}?c=${c}&gap=${gapMs}`;
     let text = '';
     socket.setEncoding('utf8');
     socket.on('data', (d) => (text += d));
     if (pipelined) {
       socket.write(get(path) + get(`/health?c=${c}`));
+    } else if (post) {
+      // The headers first, the body once the handler has run.
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\n`);
+      await sleep(100);
+      socket.write('hello');
+      while (!text.includes('ok')) await once(socket, 'data');
+      socket.write(get(`/health?c=${c}`));
     } else {
       socket.write(get(path));
       while (!text.includes('ok')) await once(socket, 'data');
@@ -223,7 +301,12 @@ async function runCase(name) {
 
   switch (name) {
     case 'timer':
+    case 'https':
+    case 'fallback-channel':
       await keepAlive('/timer/1', 'a');
+      break;
+    case 'body':
+      await keepAlive('/body/1', 'a', { post: true });
       break;
     case 'immediate':
       await keepAlive('/immediate/1', 'a');
@@ -245,6 +328,7 @@ async function runCase(name) {
       await keepAlive('/timer/1', 'p', { pipelined: true, gapMs: 1200 });
       break;
     case 'plain-http':
+    case 'own-connection-listener':
       await keepAlive('/plain/1', 'a');
       break;
     case 'no-request': {

@@ -71,6 +71,22 @@ for (const name of ['http.connectionListener', 'http.parserIncoming']) {
   });
 }
 
+test("http.parserCallbacks off: scope 'request' enters its frames from the channel; the route is still named", async () => {
+  const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: 'http.parserCallbacks', LOOPWATCH_REQUEST_SCOPE: 'request' });
+  assertOff(r, 'http.parserCallbacks', 'http.parserCallbacks');
+  assert.match(linesAbout(r.err, 'http.parserCallbacks')[0], /requestScope 'request' enters each request's context frame from the http\.server\.request\.start channel instead/);
+  assert.equal(r.result.stall.route, 'GET /spin/:id');
+  assert.equal(r.result.stall.victims, 1, `stalls: ${JSON.stringify(r.result.stalls)}`);
+});
+
+test("scope 'request' with nothing forced off: the route is named, no internal missing", async () => {
+  const r = await runApp({ LOOPWATCH_REQUEST_SCOPE: 'request' });
+  assertRestWorks(r, "scope 'request'");
+  assert.deepEqual(r.result.unavailable, {});
+  assert.equal(r.result.stall.route, 'GET /spin/:id');
+  assert.equal(r.result.stall.victims, 1, `stalls: ${JSON.stringify(r.result.stalls)}`);
+});
+
 test('http.socketResponse off: a frame per request (route named) and no count of requests in flight', async () => {
   const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: 'http.socketResponse' });
   assertOff(r, 'http.socketResponse', 'socketResponse');
@@ -177,19 +193,47 @@ test("request context: each internal scope 'connection' needs, when off, makes i
     const a = createRequestContext('connection', onError);
     const b = createRequestContext('connection', onError);
     const scopes = [a.scope, b.scope];
+    const mechanisms = [a.mechanism, b.mechanism];
     a.stop(); b.stop();
-    setImmediate(() => console.log(JSON.stringify({ scopes, said })));`;
+    setImmediate(() => console.log(JSON.stringify({ scopes, mechanisms, said })));`;
   for (const name of ['', 'http.connectionListener', 'http.parserIncoming', 'http.socketResponse']) {
     const r = spawnSync(process.execPath, ['-e', expr], { encoding: 'utf8', env: { ...process.env, LOOPWATCH_TEST_DISABLE_INTERNALS: name } });
     assert.equal(r.status, 0, r.stderr);
     const o = JSON.parse(r.stdout);
     assert.equal(r.stderr, '', `${name}: nothing on stderr, it went to onError`);
     if (!name) {
-      assert.deepEqual(o, { scopes: ['connection', 'connection'], said: [] });
+      assert.deepEqual(o, { scopes: ['connection', 'connection'], mechanisms: ['connection', 'connection'], said: [] });
       continue;
     }
     assert.deepEqual(o.scopes, ['request', 'request'], name);
+    assert.deepEqual(o.mechanisms, ['channel', 'channel'], name);
     assert.equal(o.said.length, 1, `${name}: ${JSON.stringify(o.said)}`);
     assert.match(o.said[0], new RegExp(`^private internal ${name.replace('.', '\\.')} unavailable \\(disabled by LOOPWATCH_TEST_DISABLE_INTERNALS, tests only\\): requestScope 'connection'`));
+  }
+});
+
+test("request context, scope 'request': through node:http's parser callbacks; with http.parserCallbacks off, from the channel, said once through its onError", () => {
+  const expr = `const { createRequestContext } = require(${JSON.stringify(require.resolve('../../../agent/dist/attribution/request-context.js'))});
+    const said = [];
+    const onError = (what, err) => said.push(what);
+    const a = createRequestContext('request', onError);
+    const b = createRequestContext('request', onError);
+    const mechanisms = [a.mechanism, b.mechanism];
+    const needs = [a.needsPerRequest(), b.needsPerRequest()];
+    a.stop(); b.stop();
+    setImmediate(() => console.log(JSON.stringify({ mechanisms, needs, said })));`;
+  for (const name of ['', 'http.parserCallbacks']) {
+    const r = spawnSync(process.execPath, ['-e', expr], { encoding: 'utf8', env: { ...process.env, LOOPWATCH_TEST_DISABLE_INTERNALS: name } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '', `${name}: nothing on stderr, it went to onError`);
+    const o = JSON.parse(r.stdout);
+    if (!name) {
+      assert.deepEqual(o, { mechanisms: ['parser', 'parser'], needs: [false, false], said: [] });
+      continue;
+    }
+    assert.deepEqual(o.mechanisms, ['channel', 'channel']);
+    assert.deepEqual(o.needs, [true, true], 'from the channel: every request');
+    assert.equal(o.said.length, 1, JSON.stringify(o.said));
+    assert.match(o.said[0], /^private internal http\.parserCallbacks unavailable \(disabled by LOOPWATCH_TEST_DISABLE_INTERNALS, tests only\): requestScope 'request' enters/);
   }
 });
