@@ -3,26 +3,17 @@
 // victim); a span that ended before the stall gets none.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { runStallFixture } from '../helpers/stall-child.mjs';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
-function run(env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(fixtures, 'span-events.cjs')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures, env: { ...process.env, ...env } });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const msgs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      resolve({ code, err, stalls: msgs.filter((m) => m.type === 'stall'), spans: msgs.filter((m) => m.type === 'span') });
-    });
-  });
+// The fixture prints its stall events and, at the end, its finished spans as JSON lines with a `type`.
+async function run(env = {}) {
+  const { code, err, out } = await runStallFixture(join(fixtures, 'span-events.cjs'), { env });
+  const msgs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return { code, err, stalls: msgs.filter((m) => m.type === 'stall'), spans: msgs.filter((m) => m.type === 'span') };
 }
 
 const spanOf = (spans, path) => spans.find((s) => s.path === path);
