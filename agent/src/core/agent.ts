@@ -118,7 +118,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         config.native ? nativeAddon() : undefined,
       );
       undo.push(() => this.monitor.stop(), () => this.stalls.stop());
-      if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
+      if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, () => this.monitor.beatIfBusy(), (what, err) => diag.error('attribution', what, err));
       // A worker parking in an idle wait may not loop again for long: its stalls are reported before it parks.
       this.monitor.onPark(() => this.stalls.flush(), 'stalls');
       // Pool levels are read once per heartbeat instead of on every acquire and release.
