@@ -2,6 +2,7 @@ import type { StallAttribution } from '../attribution/aggregate';
 import { culpritLabel } from '../attribution/culprit';
 import type { LongCallback } from '../attribution/deep';
 import { CulpritLimiter, groupKey, LabelBudget, type CulpritLimiterOptions } from './limiter';
+import { HeldBackWindows, type HeldBackReports } from './held-back';
 import { addStallSpanEvents } from '../attribution/spans';
 import type { ThreadAttributionHandle } from '../attribution/thread';
 import * as N from '../metrics/names';
@@ -26,12 +27,17 @@ const realClock: SamplerClock = {
   wallMs: () => Date.now(),
 };
 
-/** Injected for tests; the defaults are the real clock and limits. */
+/** Injected for tests (the defaults are the real clock and limits), and where held-back reports are said. */
 export interface StallPipelineOptions {
   clock?: SamplerClock;
   limiter?: Omit<CulpritLimiterOptions, 'now'>;
   attributionWaitMs?: number;
+  /** Says stall reports the per-culprit cap held back that no later report of their culprit said. */
+  onHeldBack?: (reports: HeldBackReports) => void;
 }
+
+export type { HeldBackReports } from './held-back';
+
 
 interface Pending {
   record: StallRecord;
@@ -58,7 +64,8 @@ export class StallPipeline {
   private readonly culprits = new LabelBudget(CULPRIT_LABELS);
   private readonly routes = new LabelBudget(CULPRIT_LABELS, 'other', () => this.routeFolded());
   private routesFolded: { add(v: number): void } | undefined;
-  private readonly limiter: CulpritLimiter;
+  private readonly limiter: CulpritLimiter<StallEvent>;
+  private readonly heldBack: HeldBackWindows;
   private readonly clock: SamplerClock;
   private readonly waitMs: number;
   private readonly counters = new Map<string, { time: { add(v: number): void }; count: { add(v: number): void } }>();
@@ -79,7 +86,8 @@ export class StallPipeline {
   ) {
     this.clock = options.clock ?? realClock;
     const clock = this.clock;
-    this.limiter = new CulpritLimiter({ ...options.limiter, now: () => clock.wallMs() });
+    this.limiter = new CulpritLimiter<StallEvent>({ ...options.limiter, now: () => clock.wallMs() });
+    this.heldBack = new HeldBackWindows(this.limiter, this.clock, threadName, options.onHeldBack ?? (() => {}), (what, err) => this.onError(what, err));
     this.waitMs = options.attributionWaitMs ?? ATTRIBUTION_WAIT_MS;
   }
 
@@ -176,6 +184,7 @@ export class StallPipeline {
     this.counting.clear();
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
+    this.heldBack.stop();
     this.wakeSettled();
   }
 
@@ -216,7 +225,10 @@ export class StallPipeline {
         this.onError('a stall observer threw', err);
       }
     }
-    const decision = this.limiter.take(groupKey(event));
+    // The event is kept (by reference) only by the first report a window holds back: it names the group if they are
+    // said on their own.
+    const decision = this.limiter.take(groupKey(event), event);
+    if (decision.windowClosesAt !== undefined) this.heldBack.closeAt(decision.windowClosesAt);
     if (!decision.allowed) {
       this.suppressed ??= this.store.counter(N.LOOPWATCH_STALL_REPORTS_SUPPRESSED, { [N.ATTR_REASON]: N.SUPPRESSED_CULPRIT_RATE, [N.ATTR_THREAD_NAME]: this.threadName });
       this.suppressed.add(1);
@@ -226,6 +238,14 @@ export class StallPipeline {
       this.emit(event);
     }
     this.wakeSettled();
+  }
+
+  /**
+   * Says the reports held back in every window still open (the agent is stopping or the thread exiting): nothing
+   * later can say them. Windows that close on their own are said by a timer.
+   */
+  closeReportWindows(): void {
+    this.heldBack.closeAll();
   }
 
   /** A stall whose route was over the budget and counted as `other`: said in a self-metric, never silent. */
