@@ -299,3 +299,20 @@ export interface Agent extends EventEmitter<LoopwatchEvents> {
   /** Stops sampling and exporting and releases the watchdog thread, timers and listeners. */
   stop(): Promise<void>;
 }
+
+/**
+ * Stall reports of one culprit that the per-culprit cap held back and that no later report said: their window closed
+ * (the cap would let a report through again and none came, or the agent is stopping). JSON-serialisable (a worker
+ * thread's go to the main thread's stderr and log record).
+ */
+export interface HeldBackReports {
+  thread: string;
+  /** The group they were capped in (stall/limiter.ts groupKey): their culprit, else their route; neither: unknown. */
+  culprit?: string;
+  route?: string;
+  /** How many. */
+  suppressed: number;
+  /** Epoch ms when the first was held back, and when the window closed. */
+  sinceMs: number;
+  untilMs: number;
+}

@@ -2,6 +2,7 @@
 import { CulpritTally, decideCulprit, type Culprit } from './culprit';
 import { formatFrame, isInternalFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
+import { weighSamples } from './stall-timing';
 import type { AttributionSample } from './thread-types';
 import type { GraphqlOperation, StackFrame, StallEvent } from '../types';
 
@@ -34,6 +35,23 @@ export interface StallAttribution {
   blockedWithin?: StackFrame[];
 }
 
+/**
+ * How a stall's stack was obtained, and the code it names: decided once per stall (stall/record.ts), from the
+ * thread's own notes when it has them (stall-mark.ts, what its span events carry), else from the watchdog's
+ * attribution; the event, its span events and log record read it.
+ */
+export interface StackEvidence {
+  /** Undefined: unknown (no sample named code, or the stack was read late). */
+  readonly culprit: Culprit | undefined;
+  /** 'sampled': read during the block; 'late': read only after a non-interruptible call returned; 'none': no sample. */
+  readonly stackSource: 'sampled' | 'late' | 'none';
+  /** The culprit's share of the sampling periods (0..1); 0 when late or none. */
+  readonly confidence: number;
+}
+
+/** A stall no sample saw. */
+export const NO_EVIDENCE: StackEvidence = { culprit: undefined, stackSource: 'none', confidence: 0 };
+
 /** Extra fields attribution adds to the stall event (beyond the core `StallEvent` ones). */
 export interface StallAttributionFields {
   /** Number of stack samples taken during the stall (1 for most stalls under ~150 ms). */
@@ -53,8 +71,8 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
   const tally = new CulpritTally<AttributionSample>();
   for (const s of onTime) tally.add(s);
   const ranked = tally.ranked();
-  // The same rule as markCulprit: unknown time at least the leader's names no culprit.
-  if (unknown && !(ranked[0] && ranked[0].samples > unknown)) return lateAttribution(samples);
+  const weighed = weighSamples(ranked[0]?.samples ?? 0, onTime.length, unknown);
+  if (weighed.stackSource === 'late') return lateAttribution(samples);
   const rep = ranked[0]?.last ?? onTime[onTime.length - 1]!;
   // Request context: from the representative sample, else any sample that had one.
   const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
@@ -63,7 +81,7 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
     samples: samples.length,
     dominant: ranked.map((r) => ({ frame: r.frame, samples: r.samples })),
     stackSource: 'sampled',
-    confidence: Math.round(((ranked[0]?.samples ?? 0) / (onTime.length + unknown)) * 1000) / 1000,
+    confidence: weighed.confidence,
   };
   return withContext(out, samples, rep, ctx);
 }
@@ -115,6 +133,11 @@ export function culpritOfAttribution(attribution: StallAttribution, cwd?: string
   return attribution.stackSource === 'late' ? undefined : decideCulprit(attribution.stack, cwd);
 }
 
+/** The evidence of a stall the thread has no notes on: the watchdog's attribution, by the same rule. */
+export function evidenceOfAttribution(attribution: StallAttribution, cwd?: string): StackEvidence {
+  return { culprit: culpritOfAttribution(attribution, cwd), stackSource: attribution.stackSource, confidence: attribution.confidence };
+}
+
 /**
  * Merges an attribution into a stall event (returns a new object). Source-maps frames, so call it on the thread
  * that stalled (the one that loaded the code). With no attribution the event keeps an empty stack.
@@ -123,24 +146,21 @@ export function mergeAttribution<E extends StallEvent>(
   event: E,
   attribution: StallAttribution | undefined,
   cwd?: string,
-  /** Decided already (the stall record's, from the thread's notes on the same samples): the event names it. */
-  culprit?: Culprit,
+  /** Decided already (the stall record's, from the thread's notes on the same samples): the event says it. */
+  decided?: StackEvidence,
 ): E & StallAttributionFields {
   if (!attribution) return { ...event };
-  const late = attribution.stackSource === 'late';
-  // A late stack names no culprit: its top is the code that ran after the blocking call returned.
-  const decided = culprit ?? culpritOfAttribution(attribution, cwd);
+  const evidence = decided ?? evidenceOfAttribution(attribution, cwd);
+  const culprit = evidence.culprit;
   // The stack shown is one that holds the culprit: the watchdog's representative sample, unless its culprit is
-  // another (the thread counted a sample the watchdog did not receive), then the sample the culprit came from.
-  const raw = culprit && (late || decideCulprit(attribution.stack, cwd)?.name !== culprit.name) ? culprit.stack : attribution.stack;
-  const out: E & StallAttributionFields = { ...event, stack: sourceMapFrames(raw) };
-  if (decided) out.culprit = decided.name;
-  out.stackSource = late && !culprit ? 'late' : 'sampled';
-  // The thread's own on-time samples named a culprit the watchdog only saw late: its share is not known here.
-  if (!late) out.confidence = attribution.confidence;
-  else if (!culprit) {
-    out.confidence = 0;
-    if (attribution.blockedWithin) out.blockedWithin = sourceMapFrames(attribution.blockedWithin).map((f) => formatFrame(f, cwd));
+  // another (the thread counted a sample the watchdog did not receive) or it was read late, then the sample the
+  // culprit came from.
+  const raw = culprit && (attribution.stackSource === 'late' || decideCulprit(attribution.stack, cwd)?.name !== culprit.name) ? culprit.stack : attribution.stack;
+  const out: E & StallAttributionFields = { ...event, stack: sourceMapFrames(raw), stackSource: evidence.stackSource, confidence: evidence.confidence };
+  if (culprit) out.culprit = culprit.name;
+  // A late stack names no culprit: its top is the code that ran after the blocking call returned.
+  if (evidence.stackSource === 'late' && attribution.blockedWithin) {
+    out.blockedWithin = sourceMapFrames(attribution.blockedWithin).map((f) => formatFrame(f, cwd));
   }
   if (attribution.route) out.route = attribution.route;
   if (attribution.graphqlOperation) out.graphqlOperation = attribution.graphqlOperation;

@@ -1,14 +1,14 @@
 /**
  * Span events' bookkeeping (only with `spanEvents`, once a tracer is registered): each request's server span,
  * the requests in flight (to reach the spans a stall delayed), and the responses that close while a stall's mark
- * is still waiting for the pipeline (their spans end with the response, so their events are added then).
+ * is still waiting for the pipeline (their spans end with the response: the stall is measured then, see
+ * `onDelayedRequestEnd`).
  */
 import * as dc from 'node:diagnostics_channel';
 import type { ServerResponse } from 'node:http';
-import type { Culprit } from './culprit';
 import { InflightList } from './inflight';
 import { MAX_STALL_SPANS, type SpanLike, type StallSpans } from './spans';
-import { markCulprit, type StallMark, type StallMarks } from './stall-mark';
+import type { StallMark, StallMarks } from './stall-mark';
 import { kSpan, type RequestRecord } from './thread-types';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
 import { socketResponse } from '../runtime/internals';
@@ -37,8 +37,12 @@ export class SpanCapture {
   /** Set by refresh() once a tracer is registered; read (never loaded) inside interrupts. */
   private api: OtelApi | null = null;
   private running = true;
-  /** Called for the spans of a request that ends before the pipeline took the stall's mark. */
-  flushEarly: ((spans: StallSpans, culprit: Culprit | undefined) => void) | undefined;
+  /**
+   * Called when a request the stall in progress delayed ends before the pipeline took the stall's mark: the stall
+   * pipeline measures the stall then (a heartbeat, which makes its record and writes its span events from it), as
+   * the span ends with the response.
+   */
+  onDelayedRequestEnd: (() => void) | undefined;
   // In-flight requests are counted from the servers' connections when a stall is sampled; they are kept (to reach
   // their spans) only while span events are live, in a list linked through the requests (inflight.ts: a Set of them
   // slowed a saturated server's GC 7x).
@@ -124,18 +128,17 @@ export class SpanCapture {
     return this.api ? this.inflight.first(MAX_STALL_SPANS) : [];
   }
 
-  /** The spans of a taken mark not already marked early; undefined while not live. */
+  /** The spans of a taken mark; undefined while not live. */
   spansOf(m: StallMark<RequestRecord>): StallSpans | undefined {
     if (!this.api) return undefined;
     const victims: SpanLike[] = [];
-    const done = m.flushed;
     for (const r of m.inflight) {
       const span = r[kSpan];
-      if (r !== m.request && span && !done?.has(span)) victims.push(span);
+      if (r !== m.request && span) victims.push(span);
     }
     const culprit = m.request?.[kSpan] ?? m.activeSpan;
     const spans: StallSpans = { victims };
-    if (culprit && !done?.has(culprit)) spans.culprit = culprit;
+    if (culprit) spans.culprit = culprit;
     if (m.route) spans.route = m.route;
     return spans;
   }
@@ -178,23 +181,14 @@ export class SpanCapture {
     if (!this.api || !req || typeof req !== 'object') return;
     this.inflight.remove(req);
     // Runs before the http instrumentation's own 'close' listener (registered later) ends the span.
-    if (req[kSpan] && this.flushEarly) {
-      const m = this.marks.live(process.hrtime.bigint());
-      if (m) this.endedDuringMark(req, req[kSpan]!, m);
-    }
-  }
-
-  private endedDuringMark(req: RequestRecord, span: SpanLike, m: StallMark<RequestRecord>): void {
-    if (m.flushed?.has(span)) return;
-    const isCulprit = req === m.request;
-    if (!isCulprit && !m.inflight.includes(req)) return;
-    (m.flushed ??= new Set()).add(span);
-    const spans: StallSpans = isCulprit ? { culprit: span, victims: [] } : { victims: [span] };
-    if (m.route) spans.route = m.route;
+    const measureNow = this.onDelayedRequestEnd;
+    if (!req[kSpan] || !measureNow) return;
+    const m = this.marks.live(process.hrtime.bigint());
+    if (!m || (req !== m.request && !m.inflight.includes(req))) return;
     try {
-      this.flushEarly!(spans, markCulprit(m));
+      measureNow();
     } catch (err) {
-      this.onError('span event for a request that ended during a stall', err);
+      this.onError('measuring a stall as a request it delayed ended', err);
     }
   }
 }

@@ -3,8 +3,9 @@
  * was in flight during the stall (its victims). Runs on the stalled thread, at the first heartbeat after the
  * stall, while the delayed requests' spans are still open (see docs/attribution.md for the window).
  */
-import { ATTR_CULPRIT, ATTR_THREAD_NAME } from '../metrics/names';
-import { UNKNOWN_CULPRIT, type Culprit } from './culprit';
+import { ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_STACK_SOURCE, ATTR_THREAD_NAME } from '../metrics/names';
+import type { StackEvidence } from './aggregate';
+import { UNKNOWN_CULPRIT } from './culprit';
 
 export const STALL_SPAN_EVENT = 'loopwatch.stall';
 /** Spans marked per stall at most (a span keeps its own event limit too). */
@@ -32,22 +33,27 @@ export interface StallSpanInfo {
   readonly durationMs: number;
   readonly startTime: number;
   readonly thread: string;
-  readonly culprit: Culprit | undefined;
+  /** Culprit, how the stack was read and the culprit's share, as the stall event says them. */
+  readonly evidence: StackEvidence;
 }
 
 /**
  * Adds one `loopwatch.stall` event to each span. Attributes: duration, role (`culprit` on the stalled request's
- * own span, `victim` on the others), the culprit (`unknown` when no sample named one) with its code location, and
- * the stalled request's route (`loopwatch.stall.route`: on a victim's span, `http.route` would read as the
+ * own span, `victim` on the others), the culprit (`unknown` when no sample named one) with its code location, how
+ * the stack was read and the culprit's share (the log record's `loopwatch.stall.stack_source` and `.confidence`),
+ * and the stalled request's route (`loopwatch.stall.route`: on a victim's span, `http.route` would read as the
  * victim's own route). Returns the number of spans marked. Ended spans are skipped (the SDK would warn).
  */
 export function addStallSpanEvents(target: StallSpans, stall: StallSpanInfo): number {
+  const { culprit, stackSource, confidence } = stall.evidence;
   const common: Record<string, string | number | boolean> = {
     'loopwatch.stall.duration_ms': Math.round(stall.durationMs * 10) / 10,
     [ATTR_THREAD_NAME]: stall.thread,
-    [ATTR_CULPRIT]: stall.culprit?.name ?? UNKNOWN_CULPRIT,
+    [ATTR_CULPRIT]: culprit?.name ?? UNKNOWN_CULPRIT,
+    [ATTR_STACK_SOURCE]: stackSource,
+    [ATTR_CONFIDENCE]: confidence,
   };
-  const f = stall.culprit?.frame;
+  const f = culprit?.frame;
   if (f) {
     common['code.function.name'] = f.functionName;
     common['code.file.path'] = f.fileName;

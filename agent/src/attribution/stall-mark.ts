@@ -2,8 +2,10 @@
  * The thread's own notes on the stall in progress, written by the getter inside the blocked code (a V8 interrupt)
  * and taken once by the stall pipeline at the first heartbeat after the stall. One mark at a time: bounded.
  */
-import { CulpritTally, decideCulprit, type Culprit } from './culprit';
+import type { StackEvidence } from './aggregate';
+import { CulpritTally, decideCulprit } from './culprit';
 import type { SpanLike } from './spans';
+import { weighSamples } from './stall-timing';
 import type { AttributionSample } from './thread-types';
 
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
@@ -24,23 +26,22 @@ export interface StallMark<R> {
   readonly route: string | undefined;
   /** On-time samples by culprit frame: the same tally as the watchdog's aggregate, over the same samples. */
   readonly tally: CulpritTally<AttributionSample>;
+  /** On-time samples, also those with an empty stack (which the tally does not count). */
+  onTime: number;
   /** Periods covered only by late samples (read after a non-interruptible call returned): never tallied. */
   late: number;
-  /** The culprit, fixed the first time it is read (a span event written with it), so later readers agree. */
-  culprit: Culprit | undefined;
-  /** Spans already marked because their request ended before the pipeline took the mark. */
-  flushed: Set<SpanLike> | undefined;
 }
 
-/** The stall's culprit as far as this mark knows, decided once: every later call returns the same. */
-export function markCulprit(m: StallMark<unknown>): Culprit | undefined {
-  if (m.culprit) return m.culprit;
+/**
+ * The stall's evidence as this mark's samples show it, by the watchdog aggregate's rule (`weighSamples`): the culprit
+ * (from the sample the leader was first seen in, the raw stack it is shown with), how the stack was read and the
+ * culprit's share. The stall record keeps the first reading (stall/record.ts).
+ */
+export function markEvidence(m: StallMark<unknown>): StackEvidence {
   const leader = m.tally.leader();
-  // Unknown (late) time at least the leader's: the block was mostly where no sample could look (aggregate.ts).
-  if (!leader || m.late >= leader.samples) return undefined;
-  // The sample the leader was first seen in (the raw stack the culprit is shown with).
-  m.culprit = decideCulprit(leader.first.frames);
-  return m.culprit;
+  const { stackSource, confidence } = weighSamples(leader?.samples ?? 0, m.onTime, m.late);
+  const culprit = stackSource === 'sampled' && leader ? decideCulprit(leader.first.frames) : undefined;
+  return { culprit, stackSource, confidence };
 }
 
 /** Holds the current mark. */
@@ -57,7 +58,10 @@ export class StallMarks<R> {
   continueWith(m: StallMark<R>, sample: AttributionSample, nowNs: bigint): void {
     m.lastNs = nowNs;
     if (sample.late) m.late += sample.missed ?? 1;
-    else m.tally.add(sample);
+    else {
+      m.onTime++;
+      m.tally.add(sample);
+    }
   }
 
   /** Starts the mark of a new stall at its first sample. */
@@ -73,9 +77,8 @@ export class StallMarks<R> {
       requestsInFlight: sample.inflight,
       route: sample.route,
       tally,
+      onTime: sample.late ? 0 : 1,
       late: sample.late ? sample.missed ?? 1 : 0,
-      culprit: undefined,
-      flushed: undefined,
     };
   }
 

@@ -31,3 +31,15 @@ export function missedSamples(nowNs: bigint, requestedMs: number | undefined, la
   const delay = monotonicMs(nowNs) - requestedMs;
   return delay > lateAfter ? Math.max(1, Math.floor(delay / lateAfter)) : 0;
 }
+
+/**
+ * The one rule weighing a stall's on-time samples against its late ones, run over the same samples by the watchdog's
+ * aggregate (aggregate.ts) and the thread's own notes (stall-mark.ts): unknown (late) time at least the leading
+ * culprit's on-time samples names no culprit (`late`), as the block was mostly where no sample could look;
+ * otherwise the on-time samples decide, and `confidence` is the leader's share of all periods (3 decimals).
+ */
+export function weighSamples(leaderSamples: number, onTime: number, late: number): { stackSource: 'sampled' | 'late'; confidence: number } {
+  if (late > 0 && !(leaderSamples > late)) return { stackSource: 'late', confidence: 0 };
+  const periods = onTime + late;
+  return { stackSource: 'sampled', confidence: periods > 0 ? Math.round((leaderSamples / periods) * 1000) / 1000 : 0 };
+}

@@ -3,7 +3,7 @@
  * stall pipeline takes per stall, the handle. Also the per-request record the units share.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Culprit } from './culprit';
+import type { StackEvidence } from './aggregate';
 import type { LongCallback } from './deep';
 import type { RequestScope } from './request-context';
 import type { SpanLike, StallSpans } from './spans';
@@ -83,8 +83,8 @@ export interface StallContext {
   spans?: StallSpans;
   /** Deep mode: the callback that blocked, with its exact type and where it was scheduled. */
   deep?: LongCallback;
-  /** The culprit the thread's samples of this stall name (decided once: early span events used it too). */
-  culprit?: Culprit;
+  /** What the thread's samples of this stall show: culprit, how the stack was read, the culprit's share. */
+  evidence?: StackEvidence;
 }
 
 export interface ThreadAttributionHandle {
@@ -100,9 +100,10 @@ export interface ThreadAttributionHandle {
   takeStall(sinceNs: bigint, endNs: bigint): StallContext | undefined;
   /**
    * Called when a request the stall delayed (or the stalled request itself) ends before the pipeline took the
-   * mark: its span ends with the response, usually before the next heartbeat, so its event must be added now.
+   * mark: its span ends with the response, usually before the next heartbeat, so the stall must be measured now
+   * (a beat), while the span is open for its event.
    */
-  onRequestEndDuringMark(fn: (spans: StallSpans, culprit: Culprit | undefined) => void): void;
+  onRequestEndDuringMark(fn: () => void): void;
   /** Looks again for an OpenTelemetry tracer or context manager registered since (the agent calls it every beat). */
   refresh(): void;
 }

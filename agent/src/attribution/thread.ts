@@ -16,7 +16,7 @@ import { provideCurrentRequest } from './graphql';
 import { InterruptSampler } from './interrupt-sampler';
 import { RequestTracking } from './request-tracking';
 import { SpanCapture } from './span-capture';
-import { markCulprit, StallMarks } from './stall-mark';
+import { markEvidence, StallMarks } from './stall-mark';
 import type { RequestRecord, StallContext, ThreadAttributionHandle, ThreadAttributionOptions } from './thread-types';
 
 export { resourceTypeFromStack } from './interrupt-sampler';
@@ -90,14 +90,13 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       if (long) out.deep = long;
       const m = marks.take(sinceNs, endNs);
       if (!m) return long ? out : undefined;
-      const culprit = markCulprit(m);
-      if (culprit) out.culprit = culprit;
+      out.evidence = markEvidence(m);
       const s = spans.spansOf(m);
       if (s) out.spans = s;
       return out;
     },
     onRequestEndDuringMark(fn) {
-      spans.flushEarly = fn;
+      spans.onDelayedRequestEnd = fn;
     },
     refresh,
   };

@@ -1,7 +1,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import type { SeriesAnnouncement } from '../metrics/store';
 import type { StallAttribution } from '../attribution/aggregate';
-import type { StallEvent } from '../types';
+import type { HeldBackReports, StallEvent } from '../types';
 
 /**
  * Worker threads that run loopwatch talk to the main thread's agent on this channel; the main thread's
@@ -22,6 +22,8 @@ export type ChannelMessage =
   | { type: 'hello' }
   /** A worker thread's stall, forwarded so the main thread's agent emits it too. */
   | { type: 'stall'; threadId: number; event: StallEvent }
+  /** A worker thread's stall reports held back by the cap that no later report said, for the main thread to say. */
+  | { type: 'held-back'; threadId: number; reports: HeldBackReports }
   /** The watchdog's attribution of a stall of `threadId` that began after the beat at `sinceNs`. */
   | { type: 'attribution'; threadId: number; sinceNs: bigint; attribution: StallAttribution | undefined };
 

@@ -12,7 +12,7 @@ import { startThreadpoolMonitor } from '../pools';
 import { flushPoolLevels, setPoolLevelFlushing } from '../pools/watch';
 import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
 import { formatStall } from '../export/console';
-import { StallPipeline } from '../stall/pipeline';
+import { StallPipeline, type HeldBackReports } from '../stall/pipeline';
 import { startThreadAttribution, type ThreadAttributionHandle } from '../attribution/thread';
 import { ThreadMonitor } from '../heartbeat/monitor';
 import type { ChannelMessage } from '../channel/messages';
@@ -22,7 +22,7 @@ import type { Watchdog } from '../watchdog/spawn';
 import { countErrors } from './error-counters';
 import { MonitoredPools } from './pools';
 import { Relay, releaseWatchdogAtExit, workerExits } from './relay';
-import { emitStall, emitStallLog } from './stall-events';
+import { emitStall, emitStallLog, sayHeldBack } from './stall-events';
 import { createDeadline, createMeter, nativeAddon } from './native-parts';
 import { warnUntrackedRequests } from './notices';
 import { startWatchdog } from './watchdog-start';
@@ -88,9 +88,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
       this.pools = new MonitoredPools(this.sinks, diag);
 
-      this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e), (seconds, traceId, at) =>
-        this.monitor.state.setStallExemplar(seconds, traceId, at),
-      );
+      const exemplify = (seconds: number, traceId: string, at: number): void => this.monitor.state.setStallExemplar(seconds, traceId, at);
+      this.stalls = new StallPipeline(this.threadName, config.attribution, this.store, (e) => this.onStall(e), exemplify, { onHeldBack: (r) => this.onHeldBack(r) });
       if (config.attribution) {
         // loopwatch attribution wiring: span events need the app's spans (otel not turned off).
         this.threadAttribution = startThreadAttribution({
@@ -118,7 +117,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         config.native ? nativeAddon() : undefined,
       );
       undo.push(() => this.monitor.stop(), () => this.stalls.stop());
-      if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, this.monitor.state, (what, err) => diag.error('attribution', what, err));
+      if (this.threadAttribution) this.stalls.useThread(this.threadAttribution, () => this.monitor.beatIfBusy(), (what, err) => diag.error('attribution', what, err));
       // A worker parking in an idle wait may not loop again for long: its stalls are reported before it parks.
       this.monitor.onPark(() => this.stalls.flush(), 'stalls');
       // Pool levels are read once per heartbeat instead of on every acquire and release.
@@ -216,6 +215,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     try {
       this.monitor.finalBeat();
       this.stalls.flush();
+      // Nothing later can say the reports the cap holds back now.
+      this.stalls.closeReportWindows();
     } catch (err) {
       this.diag.error('agent', `reporting the last stalls at ${when}`, err);
     }
@@ -250,6 +251,12 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     emitStall(this, event, this.diag);
   }
 
+  /** Stall reports of this thread the cap held back that no later report said: said where its stalls are. */
+  private onHeldBack(reports: HeldBackReports): void {
+    if (!isMainThread) this.relay.post({ type: 'held-back', threadId, reports });
+    else sayHeldBack(reports, this.config, this.diag, this.otel);
+  }
+
   /** A message from a worker thread's agent or from the watchdog. */
   private onChannel(msg: ChannelMessage): void {
     if (!this.running) return;
@@ -261,6 +268,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         if (this.config.otel) emitStallLog(msg.event, this.diag, this.otel);
         emitStall(this, msg.event, this.diag);
       }
+    } else if (msg.type === 'held-back') {
+      if (isMainThread && msg.threadId !== threadId) sayHeldBack(msg.reports, this.config, this.diag, this.otel);
     } else if (msg.type === 'attribution') {
       if (msg.threadId === threadId) this.stalls.attributed(msg.sinceNs, msg.attribution);
     } else {

@@ -1,5 +1,5 @@
 import { culpritLabel } from '../attribution/culprit';
-import type { StallEvent } from '../types';
+import type { HeldBackReports, StallEvent } from '../types';
 
 const MAX_FRAMES = 5;
 
@@ -21,4 +21,14 @@ export function formatStall(e: StallEvent): string {
   }
   if (e.stack.length > MAX_FRAMES) lines.push(`    … ${e.stack.length - MAX_FRAMES} more frames`);
   return lines.join('\n');
+}
+
+/**
+ * One line for stall reports the per-culprit cap held back that no later report of their culprit said (their window
+ * closed, or the agent is stopping): the culprit (or the route the reports were grouped by) and how many.
+ */
+export function formatHeldBack(r: HeldBackReports): string {
+  const group = r.culprit !== undefined ? `culprit ${r.culprit}` : r.route !== undefined ? `route ${r.route} (culprit unknown)` : 'culprit unknown';
+  const seconds = Math.max(0, r.untilMs - r.sinceMs) / 1000;
+  return `${r.suppressed} more stall${r.suppressed === 1 ? '' : 's'} of ${group} on ${r.thread} not reported in the last ${seconds.toFixed(1)} s (per-culprit rate cap)`;
 }

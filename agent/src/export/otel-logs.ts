@@ -2,7 +2,8 @@ import { context, logs, ROOT_CONTEXT, SeverityNumber, trace, TraceFlags, type Lo
 import type { Diagnostics } from '../runtime/diag';
 import { ATTR_BLOCKED_WITHIN, ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_GRAPHQL_OPERATION_NAME, ATTR_GRAPHQL_OPERATION_TYPE, ATTR_HTTP_ROUTE, ATTR_STACK_SOURCE, ATTR_THREAD_NAME } from '../metrics/names';
 import { culpritLabel } from '../attribution/culprit';
-import type { StallEvent } from '../types';
+import type { HeldBackReports, StallEvent } from '../types';
+import { formatHeldBack } from './console';
 
 export const STALL_EVENT_NAME = 'loopwatch.stall';
 /** `loopwatch.stall.state`: the watchdog's report of a stall still running, or the stalled thread's once it is over. */
@@ -60,5 +61,33 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
     });
   } catch (err) {
     diag.error('otel', 'could not emit the stall log record', err);
+  }
+}
+
+/** `eventName` of the record that says stall reports the per-culprit cap held back (formatHeldBack's line). */
+const HELD_BACK_EVENT_NAME = 'loopwatch.stall.suppressed';
+
+/**
+ * One log record for stall reports the per-culprit cap held back that no later report said: the culprit label (as
+ * on the counters), the route they were grouped by when no culprit was known, the thread and how many.
+ */
+export function emitHeldBackLog(r: HeldBackReports, diag: Diagnostics, provider?: LoggerProvider): void {
+  try {
+    const attributes: Record<string, string | number> = {
+      [ATTR_THREAD_NAME]: r.thread,
+      [ATTR_CULPRIT]: culpritLabel(r),
+      'loopwatch.stall.suppressed': r.suppressed,
+    };
+    if (r.route !== undefined) attributes[ATTR_HTTP_ROUTE] = r.route;
+    (provider ?? logs).getLogger('loopwatch').emit({
+      eventName: HELD_BACK_EVENT_NAME,
+      severityNumber: SeverityNumber.WARN,
+      severityText: 'WARN',
+      body: formatHeldBack(r),
+      attributes,
+      timestamp: r.untilMs,
+    });
+  } catch (err) {
+    diag.error('otel', 'could not emit the log record of stall reports held back', err);
   }
 }

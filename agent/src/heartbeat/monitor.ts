@@ -32,6 +32,10 @@ export class ThreadMonitor {
   private readonly parkHooks: Array<{ fn: () => void; component: string }> = [];
   private unwrapWait: (() => void) | undefined;
   private readonly beat: () => number;
+  private readonly sampler: LoopSampler;
+  /** The interval the heartbeat timer runs with now (ms). */
+  private current: number;
+  private readonly tick: () => void;
   private deadline: Deadline | undefined;
   private readonly meter: LoopMeter | undefined;
 
@@ -71,8 +75,8 @@ export class ThreadMonitor {
         dropDeadline('could not re-arm the native deadline', err);
       }
     };
-    const sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, () => pushDeadline(), meter?.cells);
-    let current = sampler.initialIntervalMs;
+    const sampler = (this.sampler = new LoopSampler(this.state, resolutionMs, thresholdMs, realClock, onStall, maxIntervalMs, () => pushDeadline(), meter?.cells));
+    this.current = sampler.initialIntervalMs;
     // After the sampler's first beat, so the first deadline is one threshold after it.
     try {
       if (deadline && !deadline.arm(thresholdMs)) dropDeadline('could not arm the native deadline');
@@ -81,7 +85,7 @@ export class ThreadMonitor {
       dropDeadline('could not arm the native deadline', err);
     }
     this.beat = (): number => {
-      let next = current;
+      let next = this.current;
       try {
         next = sampler.beat();
       } catch (err) {
@@ -90,20 +94,8 @@ export class ThreadMonitor {
       this.runHooks(this.beatHooks, diag, 'heartbeat task failed');
       return next;
     };
-    const tick = (): void => {
-      const next = this.beat();
-      if (this.stopped) return;
-      if (next === current) {
-        // Same interval: reuse the timer (no allocation per beat).
-        this.timer.refresh();
-      } else {
-        current = next;
-        this.timer = setTimeout(tick, next);
-        // Ensure the heartbeat can't keep the app alive.
-        this.timer.unref();
-      }
-    };
-    this.timer = setTimeout(tick, current);
+    this.tick = (): void => this.schedule(this.beat());
+    this.timer = setTimeout(this.tick, this.current);
     this.timer.unref();
     if (!isMainThread) {
       this.unwrapWait = wrapAtomicsWait({
@@ -144,6 +136,32 @@ export class ThreadMonitor {
    */
   finalBeat(): void {
     if (!this.stopped) this.beat();
+  }
+
+  /**
+   * One heartbeat now, outside the timer, if the thread has been busy a threshold or more since its last beat (so a
+   * stall may have just ended), and the timer re-armed from it: a request the stall delayed is ending, and its span
+   * event is written from the stall's record, which only a beat makes (stall/pipeline.ts). The next beat comes one
+   * interval after this one, as after a timer beat.
+   */
+  beatIfBusy(): void {
+    if (this.stopped || !this.sampler.busySinceBeatReaches()) return;
+    this.schedule(this.beat());
+  }
+
+  /** Re-arms the heartbeat timer `next` ms from now (the interval the beat that just ran asked for). */
+  private schedule(next: number): void {
+    if (this.stopped) return;
+    if (next === this.current) {
+      // Same interval: reuse the timer (no allocation per beat).
+      this.timer.refresh();
+    } else {
+      this.current = next;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(this.tick, next);
+      // Ensure the heartbeat can't keep the app alive.
+      this.timer.unref();
+    }
   }
 
   /** Runs `fn` after every beat (work that can wait ≤ one interval, batched instead of done on every event). */

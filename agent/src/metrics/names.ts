@@ -51,7 +51,7 @@ export const ATTR_GC_TYPE = 'v8js.gc.type';
 export const ATTR_COMPONENT = 'loopwatch.component';
 export const ATTR_CPU_MODE = 'cpu.mode';
 export const ATTR_CULPRIT = 'loopwatch.culprit';
-/** Stall log records: how the stack was obtained (`sampled`, `late`, `none`), and the culprit's share of samples. */
+/** Stall log records and span events: how the stack was obtained (`sampled`, `late`, `none`), and the culprit's share of samples. */
 export const ATTR_STACK_SOURCE = 'loopwatch.stall.stack_source';
 export const ATTR_CONFIDENCE = 'loopwatch.stall.confidence';
 /** Late stacks only: the two frames the blocking call was made from, `fn (file:line)`, joined by ` | `. */

@@ -2,16 +2,15 @@ import type { StallAttribution } from '../attribution/aggregate';
 import { culpritLabel } from '../attribution/culprit';
 import type { LongCallback } from '../attribution/deep';
 import { CulpritLimiter, groupKey, LabelBudget, type CulpritLimiterOptions } from './limiter';
+import { HeldBackWindows, type HeldBackReports } from './held-back';
 import { addStallSpanEvents } from '../attribution/spans';
 import type { ThreadAttributionHandle } from '../attribution/thread';
 import * as N from '../metrics/names';
 import type { SeriesStore } from '../metrics/store';
 import type { DetectedStall, SamplerClock } from '../heartbeat/sampler';
 import type { StallEvent } from '../types';
-import { addArrivals, eventOf, recordEndingNow, recordOfDetected, type LoopState, type StallRecord } from './record';
+import { addArrivals, eventOf, recordOfDetected, type StallRecord } from './record';
 import { watchArrivalsIfServing, type Arrivals } from '../attribution/connections';
-
-export type { LoopState } from './record';
 
 /**
  * How long a finished stall waits for the watchdog's attribution before it is
@@ -28,12 +27,17 @@ const realClock: SamplerClock = {
   wallMs: () => Date.now(),
 };
 
-/** Injected for tests; the defaults are the real clock and limits. */
+/** Injected for tests (the defaults are the real clock and limits), and where held-back reports are said. */
 export interface StallPipelineOptions {
   clock?: SamplerClock;
   limiter?: Omit<CulpritLimiterOptions, 'now'>;
   attributionWaitMs?: number;
+  /** Says stall reports the per-culprit cap held back that no later report of their culprit said. */
+  onHeldBack?: (reports: HeldBackReports) => void;
 }
+
+export type { HeldBackReports } from './held-back';
+
 
 interface Pending {
   record: StallRecord;
@@ -60,11 +64,10 @@ export class StallPipeline {
   private readonly culprits = new LabelBudget(CULPRIT_LABELS);
   private readonly routes = new LabelBudget(CULPRIT_LABELS, 'other', () => this.routeFolded());
   private routesFolded: { add(v: number): void } | undefined;
-  private readonly limiter: CulpritLimiter;
+  private readonly limiter: CulpritLimiter<StallEvent>;
+  private readonly heldBack: HeldBackWindows;
   private readonly clock: SamplerClock;
   private readonly waitMs: number;
-  /** The record of a stall a request ending measured before the beat did (the beat keeps its culprit). */
-  private early: StallRecord | undefined;
   private readonly counters = new Map<string, { time: { add(v: number): void }; count: { add(v: number): void } }>();
   private thread: ThreadAttributionHandle | undefined;
   /** Reports held back by the limiter (created at the first). */
@@ -83,41 +86,32 @@ export class StallPipeline {
   ) {
     this.clock = options.clock ?? realClock;
     const clock = this.clock;
-    this.limiter = new CulpritLimiter({ ...options.limiter, now: () => clock.wallMs() });
+    this.limiter = new CulpritLimiter<StallEvent>({ ...options.limiter, now: () => clock.wallMs() });
+    this.heldBack = new HeldBackWindows(this.limiter, this.clock, threadName, options.onHeldBack ?? (() => {}), (what, err) => this.onError(what, err));
     this.waitMs = options.attributionWaitMs ?? ATTRIBUTION_WAIT_MS;
   }
 
   /**
-   * The thread side of attribution (what its samples saw during each stall). `loop` is this thread's shared state
-   * (last beat and loop busy time then), to time a stall that a request outlived by less than a heartbeat.
-   * Errors go to `onError`.
+   * The thread side of attribution (what its samples saw during each stall). `beatNow` runs a heartbeat now if the
+   * thread has been busy a threshold or more since its last one (heartbeat/monitor.ts `beatIfBusy`): called when a
+   * request the stall delayed ends before the next scheduled beat, as its span ends with its response. That beat
+   * measures the stall — the one measure its event, counters and every span event carry — and makes its record,
+   * and the span events are written from the record there (`detected`). Errors go to `onError`.
    */
-  useThread(thread: ThreadAttributionHandle, loop: LoopState, onError: (what: string, err: unknown) => void): void {
+  useThread(thread: ThreadAttributionHandle, beatNow: () => void, onError: (what: string, err: unknown) => void): void {
     this.thread = thread;
     this.onError = onError;
-    thread.onRequestEndDuringMark((spans, culprit) => {
+    thread.onRequestEndDuringMark(() => {
       try {
-        // The stall is over (the request is ending) but no beat has measured it yet: it is measured now, once for all
-        // the requests that end before the beat, and its culprit decided now is the one the beat's record keeps.
-        const record = this.early?.sinceNs === loop.lastBeatNs ? this.early : recordEndingNow(loop, this.clock, this.threadName);
-        if (!record) return;
-        this.early = record;
-        record.culprit ??= culprit;
-        addStallSpanEvents(spans, record);
+        beatNow();
       } catch (err) {
-        this.onError('could not add stall span events', err);
+        this.onError('could not measure a stall as a request it delayed ended', err);
       }
     });
   }
 
   detected(stall: DetectedStall): void {
-    const early = this.early;
-    this.early = undefined;
-    // The beat's measure is the stall's duration (with the loop meter, the blocked iteration's busy span: more exact
-    // than the busy time since the last beat that an early span event had to use); the culprit an early span event
-    // named stays the stall's.
     const record = recordOfDetected(stall, this.threadName);
-    if (early?.sinceNs === stall.sinceNs) record.culprit = early.culprit;
     // Requests that arrived during the stall are read in the next loop turns: the event waits for them (≤ 2 turns).
     record.arrivals = watchArrivalsIfServing(this.onError);
     if (record.arrivals) this.counting.add(record.arrivals);
@@ -161,9 +155,9 @@ export class StallPipeline {
     if (!this.thread) return undefined;
     try {
       const ctx = this.thread.takeStall(stall.sinceNs, stall.endNs);
-      // The mark's culprit is fixed once read: an early span event of this stall named the same.
-      record.culprit ??= ctx?.culprit;
-      if (ctx?.spans) addStallSpanEvents(ctx.spans, record);
+      // The thread's notes decide the evidence, before any span event is written: the event says the same.
+      record.evidence = ctx?.evidence;
+      if (ctx?.spans && record.evidence) addStallSpanEvents(ctx.spans, { ...record, evidence: record.evidence });
       return ctx?.deep;
     } catch (err) {
       this.onError('could not add stall span events', err);
@@ -190,7 +184,7 @@ export class StallPipeline {
     this.counting.clear();
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
-    this.early = undefined;
+    this.heldBack.stop();
     this.wakeSettled();
   }
 
@@ -231,7 +225,10 @@ export class StallPipeline {
         this.onError('a stall observer threw', err);
       }
     }
-    const decision = this.limiter.take(groupKey(event));
+    // The event is kept (by reference) only by the first report a window holds back: it names the group if they are
+    // said on their own.
+    const decision = this.limiter.take(groupKey(event), event);
+    if (decision.windowClosesAt !== undefined) this.heldBack.closeAt(decision.windowClosesAt);
     if (!decision.allowed) {
       this.suppressed ??= this.store.counter(N.LOOPWATCH_STALL_REPORTS_SUPPRESSED, { [N.ATTR_REASON]: N.SUPPRESSED_CULPRIT_RATE, [N.ATTR_THREAD_NAME]: this.threadName });
       this.suppressed.add(1);
@@ -241,6 +238,14 @@ export class StallPipeline {
       this.emit(event);
     }
     this.wakeSettled();
+  }
+
+  /**
+   * Says the reports held back in every window still open (the agent is stopping or the thread exiting): nothing
+   * later can say them. Windows that close on their own are said by a timer.
+   */
+  closeReportWindows(): void {
+    this.heldBack.closeAll();
   }
 
   /** A stall whose route was over the budget and counted as `other`: said in a self-metric, never silent. */

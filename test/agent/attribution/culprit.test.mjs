@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const { aggregateSamples, mergeAttribution } = require('../../../agent/dist/attribution/aggregate.js');
-const { StallMarks, markCulprit } = require('../../../agent/dist/attribution/stall-mark.js');
+const { StallMarks, markEvidence } = require('../../../agent/dist/attribution/stall-mark.js');
 const { culpritLabel } = require('../../../agent/dist/attribution/culprit.js');
 
 const F = (functionName, fileName, lineNumber = 1) => ({ functionName, fileName, lineNumber, columnNumber: 1 });
 const S = (frames) => ({ frames, inRequest: false });
 
-function threadSaw(samples) {
+function threadEvidence(samples) {
   const marks = new StallMarks();
   let ns = 10n;
   for (const s of samples) {
@@ -20,9 +20,11 @@ function threadSaw(samples) {
     if (m) marks.continueWith(m, s, ns);
     else marks.begin(s, ns, undefined, undefined, []);
   }
-  return markCulprit(marks.take(0n, ns + 1n))?.name;
+  return markEvidence(marks.take(0n, ns + 1n));
 }
-const watchdogSaw = (samples) => mergeAttribution({ durationMs: 1, startTime: 0, thread: 'main', stack: [] }, aggregateSamples(samples), '/app').culprit;
+const threadSaw = (samples) => threadEvidence(samples).culprit?.name;
+const watchdogEvent = (samples) => mergeAttribution({ durationMs: 1, startTime: 0, thread: 'main', stack: [] }, aggregateSamples(samples), '/app');
+const watchdogSaw = (samples) => watchdogEvent(samples).culprit;
 
 test('thread and watchdog name the same culprit: a tie goes to the one seen first on both sides', () => {
   const a = [F('JSON.parse', 'node:internal/a'), F('parse', '/app/p.js', 3)];
@@ -47,4 +49,28 @@ test('a stack of Node internals only names its top frame on both sides; an empty
   assert.equal(watchdogSaw([S([])]), undefined);
   assert.equal(culpritLabel({}), 'unknown');
   assert.equal(culpritLabel({ culprit: 'f (a.js:1)' }), 'f (a.js:1)');
+});
+
+test('thread and watchdog weigh late samples the same way: same stack source and confidence for the same samples', () => {
+  const a = [F('parse', '/app/p.js', 3)];
+  const b = [F('render', '/app/r.js', 5)];
+  const late = (frames, missed) => ({ ...S(frames), late: true, missed });
+  const cases = [
+    // [samples, stackSource, confidence]
+    [[S(a), S(a), S(b)], 'sampled', 0.667],
+    [[S(a), late(b, 1)], 'late', 0], // a tie between the leader and unknown time names no culprit
+    [[S(a), S(a), late(b, 1)], 'sampled', 0.667],
+    [[late(b, 12), S(a)], 'late', 0],
+    [[S([]), S([])], 'sampled', 0], // on time, but no frame: no culprit, nothing late
+  ];
+  for (const [samples, stackSource, confidence] of cases) {
+    const t = threadEvidence(samples);
+    const w = watchdogEvent(samples);
+    const what = JSON.stringify(samples.map((s) => [s.frames[0]?.functionName, s.late ?? false]));
+    assert.equal(t.stackSource, stackSource, `thread, ${what}`);
+    assert.equal(w.stackSource, stackSource, `watchdog, ${what}`);
+    assert.equal(t.confidence, confidence, `thread, ${what}`);
+    assert.equal(w.confidence, confidence, `watchdog, ${what}`);
+    assert.equal(t.culprit?.name.replace(/\(.*[\\/]/, '('), w.culprit?.replace(/\(.*[\\/]/, '('), what);
+  }
 });

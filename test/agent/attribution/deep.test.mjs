@@ -4,30 +4,17 @@
 // no stall carries an origin.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { runStallFixture } from '../helpers/stall-child.mjs';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const file = join(fixtures, 'deep.cjs');
 const lines = readFileSync(file, 'utf8').split('\n');
 const lineOf = (kind) => lines.findIndex((l) => l.includes(`// origin: ${kind}`)) + 1;
 
-function run(env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures, env: { ...process.env, ...env } });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, err, stalls: out.split('\n').filter((l) => l.startsWith('STALL ')).map((l) => JSON.parse(l.slice(6))) });
-    });
-  });
-}
+const run = (env) => runStallFixture(file, { env });
 
 const expected = [
   ['timer', 'Timeout'],

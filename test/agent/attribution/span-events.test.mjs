@@ -1,28 +1,20 @@
 // Span events with a real tracer provider and the real http instrumentation: a stall adds a `loopwatch.stall`
 // event to the stalled request's server span (role culprit) and to every other in-flight request's span (role
-// victim); a span that ended before the stall gets none.
+// victim), with the stall event's duration, start, culprit, stack source and confidence; a span that ended before
+// the stall gets none.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { runStallFixture } from '../helpers/stall-child.mjs';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
-function run(env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(fixtures, 'span-events.cjs')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: fixtures, env: { ...process.env, ...env } });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const msgs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      resolve({ code, err, stalls: msgs.filter((m) => m.type === 'stall'), spans: msgs.filter((m) => m.type === 'span') });
-    });
-  });
+// The fixture prints its stall events and, at the end, its finished spans as JSON lines with a `type`.
+async function run(env = {}) {
+  const { code, err, out } = await runStallFixture(join(fixtures, 'span-events.cjs'), { env });
+  const msgs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return { code, err, stalls: msgs.filter((m) => m.type === 'stall'), spans: msgs.filter((m) => m.type === 'span') };
 }
 
 const spanOf = (spans, path) => spans.find((s) => s.path === path);
@@ -50,8 +42,17 @@ for (const [when, env] of [['before', {}], ['after', { TRACING_AFTER: '1' }]]) t
     assert.equal(typeof a['code.line.number'], 'number');
     assert.equal(a['loopwatch.stall.route'], 'GET /stall/:id');
     assert.equal(a['thread.name'], 'main');
-    // Blocked 300 ms; the event's duration is measured like the stall event's (wide margin for a loaded machine).
-    assert.ok(a['loopwatch.stall.duration_ms'] >= 270 && a['loopwatch.stall.duration_ms'] <= 450, `duration ${a['loopwatch.stall.duration_ms']}`);
+    // Blocked 300 ms: both spans' requests end before the next scheduled heartbeat, and their events carry the one
+    // duration and start the stall event carries (its record's), exactly.
+    assert.ok(stall.durationMs >= 270 && stall.durationMs <= 450, `duration ${stall.durationMs}`);
+    assert.equal(a['loopwatch.stall.duration_ms'], Math.round(stall.durationMs * 10) / 10, `${span.path}: the stall event's duration`);
+    const [sec, nanos] = events[0].time;
+    assert.ok(Math.abs(sec * 1000 + nanos / 1e6 - stall.startTime) < 0.001, `${span.path}: starts at the stall's start (${sec * 1000 + nanos / 1e6} vs ${stall.startTime})`);
+    // How the stack was read and the culprit's share: the stall event's.
+    assert.equal(stall.stackSource, 'sampled');
+    assert.equal(a['loopwatch.stall.stack_source'], stall.stackSource, span.path);
+    assert.equal(typeof stall.confidence, 'number');
+    assert.equal(a['loopwatch.stall.confidence'], stall.confidence, span.path);
     // Nothing sensitive: no URL, no query, no argument values.
     assert.ok(!Object.values(a).some((v) => String(v).includes('/stall/42')), JSON.stringify(a));
   }

@@ -90,3 +90,26 @@ test('a stall\'s beat pushes the deadline before the stall is reported (its list
   await until(() => seen !== undefined, 'the stall');
   assert.ok(seen.lastArmNs >= seen.beatNs, `pushed after the stall's beat (${seen.lastArmNs} ≥ ${seen.beatNs}), before its report`);
 });
+
+test('beatIfBusy: beats now when the thread has been busy a threshold since its last beat (the stall measured then, once), not otherwise', async (t) => {
+  const stalls = [];
+  const m = new ThreadMonitor(10, 100, 50, new Diagnostics(() => {}), (s) => stalls.push(s));
+  t.after(() => m.stop());
+  const first = m.state.lastBeatNs;
+  await until(() => m.state.lastBeatNs !== first, 'a timer beat');
+  const idleBeat = m.state.lastBeatNs;
+  m.beatIfBusy();
+  assert.equal(m.state.lastBeatNs, idleBeat, 'not busy a threshold since the last beat: no beat');
+  const end = Date.now() + 250;
+  while (Date.now() < end); // a 250 ms stall, then the call, as a request it delayed ends
+  const beforeBeat = m.state.lastBeatNs;
+  m.beatIfBusy();
+  assert.equal(stalls.length, 1, 'measured by the beat run now');
+  assert.equal(stalls[0].sinceNs, beforeBeat, 'the stall since the last timer beat');
+  assert.ok(stalls[0].durationMs >= 240 && stalls[0].durationMs < 1000, `duration ${stalls[0].durationMs}`);
+  const forcedBeat = m.state.lastBeatNs;
+  assert.ok(forcedBeat > beforeBeat);
+  await until(() => m.state.lastBeatNs !== forcedBeat, 'the next timer beat');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(stalls.length, 1, 'the timer beats after it do not report the stall again');
+});

@@ -1,6 +1,6 @@
 // The stall pipeline (agent/src/stall/pipeline.ts) with an injected clock and injected samples: one stall's
-// culprit and duration are the same in its event, its span events, the culprit counter, the console line and the
-// OTel log record; "unknown" when no frame; the per-culprit rate cap. The thread side is the real stall mark
+// culprit, duration, stack source and confidence are the same in its event, its span events, the culprit counter,
+// the console line and the OTel log record; "unknown" when no frame; the per-culprit rate cap. The thread side is the real stall mark
 // (attribution/stall-mark.ts) fed the injected samples, the watchdog side the real aggregate of the samples it got.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ const N = dist('metrics/names.js');
 const { formatStall } = dist('export/console.js');
 const { emitStallLog } = dist('export/otel-logs.js');
 const { aggregateSamples } = dist('attribution/aggregate.js');
-const { StallMarks, markCulprit } = dist('attribution/stall-mark.js');
+const { StallMarks, markEvidence } = dist('attribution/stall-mark.js');
 
 const F = (functionName, fileName, lineNumber = 1) => ({ functionName, fileName, lineNumber, columnNumber: 7 });
 const S = (frames) => ({ frames, inflight: 2, inRequest: true, route: 'GET /r/:id' });
@@ -34,11 +34,12 @@ function span(id) {
 
 /**
  * A thread side built on the real stall mark: `see(samples)` is the getter noting samples during the stall,
- * `requestEnds(span)` a delayed request whose response closes before the next beat.
+ * `requestEnds()` a request the stall delayed whose response closes before the next scheduled beat (span-capture.ts
+ * calls the pipeline, which runs a beat then).
  */
 function threadSide(c, spans) {
   const marks = new StallMarks();
-  let flushEarly;
+  let delayedRequestEnds;
   return {
     see(samples) {
       for (const s of samples) {
@@ -48,9 +49,9 @@ function threadSide(c, spans) {
         else marks.begin(s, c.ns, undefined, undefined, []);
       }
     },
-    requestEnds(victim) {
-      const m = marks.live(c.ns);
-      flushEarly({ victims: [victim], route: m.route }, markCulprit(m));
+    requestEnds() {
+      assert.ok(marks.live(c.ns), 'a request ends while the stall\'s mark is live');
+      delayedRequestEnds();
     },
     handle: {
       stop() {},
@@ -61,18 +62,17 @@ function threadSide(c, spans) {
       takeStall(sinceNs, endNs) {
         const m = marks.take(sinceNs, endNs);
         if (!m) return undefined;
-        const out = { spans: { culprit: spans.culprit, victims: spans.victims, route: m.route } };
-        const culprit = markCulprit(m);
-        if (culprit) out.culprit = culprit;
-        return out;
+        return { spans: { culprit: spans.culprit, victims: spans.victims, route: m.route }, evidence: markEvidence(m) };
       },
       onRequestEndDuringMark(fn) {
-        flushEarly = fn;
+        delayedRequestEnds = fn;
       },
       refresh() {},
     },
   };
 }
+
+const noBeat = () => assert.fail('no request ends during this stall');
 
 function pipeline(c, { attribution = true, waitMs = 60_000 } = {}) {
   const registry = new SeriesRegistry();
@@ -93,30 +93,36 @@ function logRecordOf(event) {
 
 const culpritInLine = (line) => /\| culprit (.+?)( \||\n|$)/.exec(line)?.[1];
 
-test('one culprit for the event, early and late span events, counter, console line and log record; one duration for all but the early span event', () => {
+test('one culprit, one duration, one stack source and confidence for the event, the span events (also of a request that ended before the scheduled beat), counter, console line and log record', () => {
   const c = clock();
   const own = span('1'.repeat(16));
   const victim = span('2'.repeat(16));
   const early = span('3'.repeat(16));
   const { p, events, counters } = pipeline(c);
-  const t = threadSide(c, { culprit: own, victims: [victim] });
-  const loop = { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 };
-  p.useThread(t.handle, loop, (what, err) => assert.fail(`${what}: ${err}`));
+  const t = threadSide(c, { culprit: own, victims: [victim, early] });
   const sinceNs = c.ns;
+  // The monitor's beatIfBusy: the beat run as the delayed request ends measures the stall, then and once.
+  let beats = 0;
+  const beatNow = () => {
+    beats++;
+    p.detected({ durationMs: 250.04, startTime: c.wall - 250.04, endNs: c.ns, sinceNs });
+  };
+  p.useThread(t.handle, beatNow, (what, err) => assert.fail(`${what}: ${err}`));
 
   // The thread's getter saw A, B, B; the watchdog received only the first two (the last answer was lost): on its own
-  // samples the tie would go to A, first seen.
+  // samples the tie would go to A, first seen, with half the samples.
   t.see([S(A), S(B), S(B)]);
   const watchdogSaw = aggregateSamples([S(A), S(B)]);
   assert.equal(watchdogSaw.dominant[0].frame.functionName, 'parseBody', 'the watchdog alone would name A');
+  assert.equal(watchdogSaw.confidence, 0.5);
 
-  // The stall is over; a delayed request ends before the next beat: its span event is written now, timed now.
+  // The stall is over; a delayed request ends before the next scheduled beat: the stall is measured now, and every
+  // span it delayed (the ending one's is still open) gets its event from that record.
   c.activeMs = 250.04;
   c.ns += 200_000_000n;
-  t.requestEnds(early);
-  // The beat comes a little later and measures a little more (other callbacks ran): the stall already has its record.
-  c.ns += 5_000_000n;
-  p.detected({ durationMs: 251.7, startTime: c.wall - 251.7, endNs: c.ns, sinceNs });
+  t.requestEnds();
+  assert.equal(beats, 1);
+  assert.deepEqual([early, own, victim].map((s) => s.events.length), [1, 1, 1], 'written while the ending span is open');
   p.attributed(sinceNs, watchdogSaw);
 
   assert.equal(events.length, 1);
@@ -139,21 +145,29 @@ test('one culprit for the event, early and late span events, counter, console li
   assert.equal(e.stack[0].functionName, 'renderPage', 'the event shows a stack holding its culprit');
   assert.equal(early.events[0].attributes['code.function.name'], 'renderPage');
 
-  // Duration: the beat's measure everywhere, except the span event written before the beat (its span was ending):
-  // that one carries the busy time measured then (a loop meter's span is only read by the beat).
-  assert.equal(e.durationMs, 251.7);
-  assert.equal(early.events[0].attributes['loopwatch.stall.duration_ms'], 250);
-  assert.equal(early.events[0].t, c.wall - 250.04);
-  for (const [x] of [own.events, victim.events]) {
-    assert.equal(x.attributes['loopwatch.stall.duration_ms'], 251.7);
+  // Stack source and confidence: the thread's reading of its three samples (renderPage 2 of 3), not the watchdog's
+  // of two; the same on the event, each span event and the log record.
+  assert.equal(e.stackSource, 'sampled');
+  assert.equal(e.confidence, 0.667);
+  for (const [x] of spanEvents) {
+    assert.equal(x.attributes[N.ATTR_STACK_SOURCE], e.stackSource, 'span event stack source = event stack source');
+    assert.equal(x.attributes[N.ATTR_CONFIDENCE], e.confidence, 'span event confidence = event confidence');
+  }
+  assert.equal(log.attributes[N.ATTR_STACK_SOURCE], 'sampled');
+  assert.equal(log.attributes[N.ATTR_CONFIDENCE], 0.667);
+
+  // Duration: the beat's measure everywhere, the span event of the request that ended first included.
+  assert.equal(e.durationMs, 250.04);
+  for (const [x] of spanEvents) {
+    assert.equal(x.attributes['loopwatch.stall.duration_ms'], 250);
     assert.equal(x.t, e.startTime, 'span events start when the stall did');
   }
   assert.equal(count.value, 1);
-  assert.ok(Math.abs(time.value - 0.2517) < 1e-12, `counter time ${time.value}`);
-  assert.match(line, /^stall 252 ms on main/);
-  assert.equal(log.attributes['loopwatch.stall.duration_ms'], 251.7);
+  assert.ok(Math.abs(time.value - 0.25004) < 1e-12, `counter time ${time.value}`);
+  assert.match(line, /^stall 250 ms on main/);
+  assert.equal(log.attributes['loopwatch.stall.duration_ms'], 250);
   assert.equal(log.timestamp, e.startTime);
-  assert.equal(e.startTime, c.wall - 251.7);
+  assert.equal(e.startTime, c.wall - 250.04);
 });
 
 test('a stall measured only by the beat: its duration; the thread names the culprit when the watchdog never answers', async () => {
@@ -161,7 +175,7 @@ test('a stall measured only by the beat: its duration; the thread names the culp
   const own = span('1'.repeat(16));
   const { p, events, counters } = pipeline(c, { waitMs: 10 });
   const t = threadSide(c, { culprit: own, victims: [] });
-  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  p.useThread(t.handle, noBeat, (what, err) => assert.fail(`${what}: ${err}`));
   const sinceNs = c.ns;
   t.see([S(A)]);
   p.detected({ durationMs: 180.26, startTime: c.wall - 180.26, endNs: c.ns + 1n, sinceNs });
@@ -171,6 +185,10 @@ test('a stall measured only by the beat: its duration; the thread names the culp
   assert.ok(e, 'emitted without the watchdog');
   assert.equal(e.culprit.replace(/\(.*[\\/]/, '('), 'parseBody (parse.js:3)');
   assert.equal(own.events[0].attributes[N.ATTR_CULPRIT], e.culprit);
+  assert.equal(e.stackSource, 'sampled');
+  assert.equal(e.confidence, 1);
+  assert.equal(own.events[0].attributes[N.ATTR_STACK_SOURCE], 'sampled');
+  assert.equal(own.events[0].attributes[N.ATTR_CONFIDENCE], 1);
   assert.equal(counters(N.LOOPWATCH_STALL_CULPRIT_COUNT)[0].culprit, e.culprit);
   assert.equal(culpritInLine(formatStall(e)), e.culprit);
   assert.equal(e.durationMs, 180.26);
@@ -185,7 +203,7 @@ test('no frame: "unknown" in the event reading, span events, counter, console li
   const own = span('1'.repeat(16));
   const { p, events, counters } = pipeline(c);
   const t = threadSide(c, { culprit: own, victims: [] });
-  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  p.useThread(t.handle, noBeat, (what, err) => assert.fail(`${what}: ${err}`));
   const sinceNs = c.ns;
   t.see([S([])]);
   p.detected({ durationMs: 150, startTime: c.wall - 150, endNs: c.ns + 1n, sinceNs });
@@ -237,7 +255,7 @@ test('late samples only: no culprit anywhere ("unknown"), stackSource late, conf
   const own = span('1'.repeat(16));
   const { p, events, counters } = pipeline(c);
   const t = threadSide(c, { culprit: own, victims: [] });
-  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  p.useThread(t.handle, noBeat, (what, err) => assert.fail(`${what}: ${err}`));
   const sinceNs = c.ns;
   // One sample read 600 ms late (12 periods of 50 ms), and one on time in the code that ran after the block.
   t.see([late(LATE, 12), S(B)]);
@@ -251,6 +269,9 @@ test('late samples only: no culprit anywhere ("unknown"), stackSource late, conf
   assert.deepEqual(e.blockedWithin.map((f) => f.replace(/\(.*[\\/]/, '(')), ['countItems (orders.js:20)', 'parseOrders (orders.js:12)']);
   assert.equal(e.route, 'GET /r/:id');
   assert.equal(own.events[0].attributes[N.ATTR_CULPRIT], 'unknown', 'span event');
+  assert.equal(own.events[0].attributes[N.ATTR_STACK_SOURCE], 'late', 'span event');
+  assert.equal(own.events[0].attributes[N.ATTR_CONFIDENCE], 0, 'span event');
+  assert.equal(own.events[0].attributes['code.function.name'], undefined, 'span event: no code location of the innocent function');
   assert.equal(counters(N.LOOPWATCH_STALL_CULPRIT_COUNT)[0].culprit, 'unknown', 'counter');
   assert.equal(culpritInLine(formatStall(e)), 'unknown', 'console line');
   const log = logRecordOf(e);
@@ -266,7 +287,7 @@ test('on-time samples outweighing the late ones decide; a late sample counts as 
   const own = span('1'.repeat(16));
   const { p, events } = pipeline(c);
   const t = threadSide(c, { culprit: own, victims: [] });
-  p.useThread(t.handle, { loopActiveMs: 0, lastBeatNs: c.ns, thresholdMs: 100 }, (what, err) => assert.fail(`${what}: ${err}`));
+  p.useThread(t.handle, noBeat, (what, err) => assert.fail(`${what}: ${err}`));
   const sinceNs = c.ns;
   // Three on-time samples in renderPage (two) and parseBody (one), then one late by one period, showing countItems.
   const samples = [S(B), S(A), S(B), late(LATE, 1)];
@@ -278,6 +299,8 @@ test('on-time samples outweighing the late ones decide; a late sample counts as 
   assert.equal(e.stackSource, 'sampled');
   assert.equal(e.confidence, 0.5, 'two of four periods');
   assert.equal(e.blockedWithin, undefined);
+  assert.equal(own.events[0].attributes[N.ATTR_STACK_SOURCE], 'sampled');
+  assert.equal(own.events[0].attributes[N.ATTR_CONFIDENCE], 0.5);
   assert.equal(e.samples, 4);
   assert.deepEqual(e.dominantFrames.map((d) => d.culprit.replace(/\(.*[\\/]/, '(')), ['renderPage (render.js:5)', 'parseBody (parse.js:3)']);
   assert.equal(logRecordOf(e).attributes[N.ATTR_STACK_SOURCE], 'sampled');
