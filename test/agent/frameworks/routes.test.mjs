@@ -15,10 +15,10 @@ const require = createRequire(import.meta.url);
 // Node 22's AsyncLocalStorage on async_hooks: request tracking is off by default there (as in scenarios.test.mjs).
 const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--experimental-async-context-frame'] : [];
 
-const run = (file, args = []) => runStallFixture(join(fixtures, file), { execArgv: [...ARGS, ...args] });
+const run = (file, args = [], env = {}) => runStallFixture(join(fixtures, file), { execArgv: [...ARGS, ...args], env });
 
-async function expectRoutes(file, routes, args) {
-  const { code, stalls, err } = await run(file, args);
+async function expectRoutes(file, routes, args, env) {
+  const { code, stalls, err } = await run(file, args, env);
   assert.equal(code, 0, `${file} exited ${code}: ${err}`);
   // No framework noise and no agent diagnostic: reading a route calls no getter that throws or warns.
   // (restify's own DEP0111 at load time, on Node 22, is not the agent's.)
@@ -36,10 +36,27 @@ test('Express 4: routers mounted under a prefix and a parameter, app.route(), a 
   expectRoutes('express4.cjs', ['GET /users/:userId/profile', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item', 'GET /items']));
 
 test('Express 5: an array path, a router with a parameter inside one mounted at "/", app.route()', () =>
-  expectRoutes('express5.cjs', ['GET /users/:userId/profile|/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
+  expectRoutes('express5.cjs', ['GET /users/:userId/profile|/users/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
+
+// An array path is one template, its paths each under the mount, joined by `|`; a RegExp is its literal, as a route's
+// path and as a router's mount path (never the text it matched: `/vnext`).
+const PATHS = [
+  'GET /a/:x|/b/:y',
+  'GET /users/:userId/profile|/users/:userId/about',
+  'GET /^\\/files\\/[a-z]+$/',
+  'GET /docs/^\\/[a-z]+\\/raw$/',
+  'GET /^\\/v[a-z]+//teams/:team',
+];
+for (const [name, pkg] of [['Express 4', 'express4'], ['Express 5', 'express']]) {
+  test(`${name}: array paths (at the root, in a mounted router), RegExp paths (at the root, in a mounted router, as a mount path)`, () =>
+    expectRoutes('express-paths.cjs', PATHS, [], { EXPRESS: pkg }));
+}
 
 test('Koa + @koa/router (loaded before the agent): nested router with a prefix, three stalls, each with its template', () =>
   expectRoutes('koa.cjs', ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /shops/:shop/items/:item']));
+
+test('Koa + koa-router (the older package), the same app: the same templates', () =>
+  expectRoutes('koa.cjs', ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /shops/:shop/items/:item'], [], { ROUTER: 'koa-router' }));
 
 test('Koa imported from ESM, the agent preloaded first: linked through the module.require channel', () =>
   expectRoutes('koa-esm.mjs', ['GET /shops/:shop/items/:item', 'GET /shops/:shop/items/:item'], ['-r', join(fixtures, '_preload.cjs')]));
@@ -49,6 +66,9 @@ test("hapi: request.route.path, in hapi's notation (loaded after the agent: link
 
 test('hapi loaded before the agent: linked from the module cache', () =>
   expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}']));
+
+test('NestJS on fastify (@nestjs/platform-fastify): controller paths under a global prefix, from fastify\'s channel', () =>
+  expectRoutes('nest-fastify.mjs', ['GET /api/shops/:shop/items/:item', 'GET /api/teams/:team/members', 'GET /api/teams/:name']));
 
 let restifyLoads = true;
 try {
