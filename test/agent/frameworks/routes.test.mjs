@@ -70,6 +70,12 @@ test('hapi loaded before the agent: linked from the module cache', () =>
 test('NestJS on fastify (@nestjs/platform-fastify): controller paths under a global prefix, from fastify\'s channel', () =>
   expectRoutes('nest-fastify.mjs', ['GET /api/shops/:shop/items/:item', 'GET /api/teams/:team/members', 'GET /api/teams/:name']));
 
+test("h3 2 with its tracing plugin: event.context.matchedRoute.route, a mounted app's base included", () =>
+  expectRoutes('h3.mjs', ['GET /:name', 'GET /shops/:shop/items/:item', 'GET /api/teams/:team/members']));
+
+test('h3 2 without its tracing plugin: h3 publishes nothing, the documented fallback (folded path)', () =>
+  expectRoutes('h3.mjs', ['GET /alice', 'GET /shops/:id/items/:id', 'GET /api/teams/:id/members'], [], { NO_TRACING: '1' }));
+
 let restifyLoads = true;
 try {
   require('restify');
