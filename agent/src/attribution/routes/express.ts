@@ -145,7 +145,10 @@ export const express: RouteAdapter = {
     // A mount path no layer explains (a sub-app): folded like a raw path, never as it came.
     const prefix = mount ?? normalisePath(base);
     // An array path is one template: each of its paths under the mount, joined as pathText joins them.
-    if (Array.isArray(path)) return (path as unknown[]).slice(0, 16).map((p) => under(prefix, pathText(p)!)).join('|');
-    return under(prefix, own);
+    if (!Array.isArray(path)) return under(prefix, own);
+    let all = '';
+    // pathText(path) read every element (at most 16): each is a path here.
+    for (let i = 0; i < path.length && i < 16; i++) all += (i ? '|' : '') + under(prefix, pathText(path[i]) ?? '');
+    return all;
   },
 };
