@@ -26,7 +26,7 @@ test(`culprit counters by GraphQL operation: ${BUDGET} names kept per thread, th
   const metricsPort = await freePort();
   const app = runChild(APP, {
     execArgv: [...ARGS, '--require', 'loopwatch/register'],
-    env: { LOOPWATCH_PROMETHEUS_PORT: String(metricsPort), LOOPWATCH_PROMETHEUS_HOST: '127.0.0.1', LOOPWATCH_STALL_THRESHOLD_MS: '100' },
+    env: { LOOPWATCH_PROMETHEUS_PORT: String(metricsPort), LOOPWATCH_PROMETHEUS_HOST: '127.0.0.1', LOOPWATCH_STALL_THRESHOLD_MS: '200' },
   });
   t.after(() => app.kill());
   const { port } = await app.message('listening');
@@ -41,9 +41,10 @@ test(`culprit counters by GraphQL operation: ${BUDGET} names kept per thread, th
     assert.doesNotMatch(body, /"errors"/, body);
   };
   const scrape = async () => parseMetrics(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
-  // The resolver's stalls only (a loaded machine adds its own).
+  // The stalls that ran in an operation: the resolvers' (each names slowResolver, or no culprit where a loaded
+  // machine made every sample late: docs/attribution.md). Any other culprit would be wrong.
   const counted = (m) =>
-    m.filter((s) => s.name === 'loopwatch_eventloop_stall_culprit_count_total' && /^slowResolver \(.*graphql-budget-app\.cjs:\d+\)$/.test(s.labels.loopwatch_culprit ?? ''));
+    m.filter((s) => s.name === 'loopwatch_eventloop_stall_culprit_count_total' && s.labels.graphql_operation_type !== undefined);
   const settle = async (total) => {
     let m;
     for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
@@ -69,6 +70,7 @@ test(`culprit counters by GraphQL operation: ${BUDGET} names kept per thread, th
   const byOperation = {};
   for (const s of counted(m)) {
     assert.equal(s.labels.http_route, 'POST /graphql', 'the route stays the HTTP route');
+    assert.match(s.labels.loopwatch_culprit, /^(slowResolver \(.*graphql-budget-app\.cjs:\d+\)|unknown)$/, 'the resolver, or no culprit');
     const op = `${s.labels.graphql_operation_type ?? '-'} ${s.labels.graphql_operation_name ?? '-'}`;
     byOperation[op] = (byOperation[op] ?? 0) + s.value;
   }
