@@ -136,7 +136,7 @@ test('every family, series and value: /metrics and a real OTLP export of the sam
   assert.ok(stall && stall.sum >= 0.5 && stall.sum < 1.5, JSON.stringify(stall));
   const culpritKeys = [...prom.get(names.LOOPWATCH_STALL_CULPRIT_COUNT).keys()];
   assert.ok(
-    culpritKeys.some((k) => k.includes('["graphql_operation_name","Parity"]') && k.includes('["graphql_operation_type","query"]') && k.includes('["http_route","POST /graphql"]')),
+    culpritKeys.some((k) => k.includes('["graphql_operation_name","Parity"]') && k.includes('["graphql_operation_type","query"]') && k.includes('["http_route","GET /graphql"]')),
     `the stall's operation and route label its culprit series on both paths: ${culpritKeys}`,
   );
   assert.ok([...prom.get(names.POOL_USE_TIME).keys()].some((k) => k.includes('reports')), 'the never-used pool has its (empty) use-time series');
