@@ -23,6 +23,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { frameworkServer } from './framework-server.mjs';
 
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -99,18 +100,6 @@ async function serverMain(variant) {
   // ~1 KB response body, rebuilt per request.
   const items = Array.from({ length: 12 }, (_, i) => ({ id: i, name: `item-${i}`, price: i * 3.5, tags: ['a', 'b', 'c'] }));
   let served = 0;
-  const server = http.createServer((req, res) => {
-    handle(req)
-      .then((body) => {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-        served++;
-      })
-      .catch((err) => {
-        res.writeHead(500);
-        res.end(String(err));
-      });
-  });
   async function realistic(req) {
     // A small promise chain and one trip through the check phase, like an await on I/O would.
     const user = await Promise.resolve({ id: 42, name: 'bench' }).then((u) => ({ ...u, role: 'reader' }));
@@ -128,6 +117,9 @@ async function serverMain(variant) {
   const handlerName = process.argv.includes('--handler') ? handlerArg : 'realistic';
   const handle = { realistic, promise: promiseHeavy }[handlerName];
   if (!handle) throw new Error(`unknown --handler ${handlerName} (realistic | promise)`);
+  // --framework (bench/paired.mjs): the same handler routed and answered by express or fastify; default node:http.
+  const framework = process.argv.includes('--framework') ? process.argv[process.argv.indexOf('--framework') + 1] : 'http';
+  const server = await frameworkServer(framework, handle, () => served++);
   server.keepAliveTimeout = 60_000;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
 

@@ -12,7 +12,7 @@
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/paired.mjs [--pairs 20] [--block 3]
 //        [--rate 0] [--connections 50] [--settle 1] [--pin] [--handler realistic|promise] [--raw pairs.json]
-//        [--on-options '{…}'] [--off-options '{"attribution":false}'] [--simultaneous]
+//        [--on-options '{…}'] [--off-options '{"attribution":false}'] [--simultaneous] [--framework express|fastify]
 // --rate 0 saturates the server (default); --rate N offers N req/s. --handler promise: 20 awaits per request
 // (bench/attribution's promise-heavy handler) instead of the ~1 KB JSON handler.
 // Latency percentiles come from every response's own time (autocannon's 'response' event, sub-ms), not from
@@ -20,6 +20,8 @@
 // --off-options: the "off" side of each pair runs an agent started with these options instead of no agent, so
 // the pair isolates one feature's cost ('{"attribution":false}': what stall attribution adds to the agent).
 // --on-options: the "on" side runs an agent started with these options instead of the default agent.
+// --framework express|express4|fastify: the same handler routed (`/api/:collection`) and answered by that framework
+// (bench/framework-server.mjs), so the agent's route reads for it are measured too; default plain node:http.
 // --simultaneous: two servers loaded at the same time (both pinned to the same CPU with --pin), one with the agent
 // and one without, roles swapped between the two blocks of a pair: the VM's noise is in time (neighbours' bursts
 // lasting seconds), and this way both sides of a comparison live through the same seconds. The agent's endpoint is not scraped
@@ -30,6 +32,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FRAMEWORKS } from './framework-server.mjs';
 
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
@@ -45,6 +48,8 @@ const CONNECTIONS = Number(arg('connections', 50));
 const SETTLE_MS = Number(arg('settle', 1)) * 1000;
 const PIN = process.argv.includes('--pin');
 const HANDLER = arg('handler', 'realistic');
+const FRAMEWORK = arg('framework', 'http');
+if (!FRAMEWORKS.includes(FRAMEWORK)) throw new Error(`unknown --framework ${FRAMEWORK} (${FRAMEWORKS.join(' | ')})`);
 const ON_OPTIONS = arg('on-options');
 const OFF_OPTIONS = arg('off-options');
 // Fail here, not in the server.
@@ -55,7 +60,7 @@ const OFF_LABEL = OFF_OPTIONS ? `agent with ${OFF_OPTIONS}` : 'no agent';
 
 const SIMULTANEOUS = process.argv.includes('--simultaneous');
 const serverArgs = [
-  ...['--server', 'toggle', '--handler', HANDLER],
+  ...['--server', 'toggle', '--handler', HANDLER, '--framework', FRAMEWORK],
   ...(ON_OPTIONS ? ['--on-options', ON_OPTIONS] : []),
   ...(OFF_OPTIONS ? ['--off-options', OFF_OPTIONS] : []),
 ];
@@ -154,7 +159,7 @@ async function state(...on) {
 const mean = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, (a[k] + b[k]) / 2]));
 
 console.error(
-  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, on = ${ON_LABEL}, off = ${OFF_LABEL}, ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}${SIMULTANEOUS ? ', two servers at once' : ''}, Node ${process.version}`,
+  `paired bench: ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler${FRAMEWORK === 'http' ? '' : ` served by ${FRAMEWORK}`}, on = ${ON_LABEL}, off = ${OFF_LABEL}, ${RATE > 0 ? `${RATE} req/s` : 'saturation'}, ${CONNECTIONS} connections${PIN ? ', server pinned' : ''}${SIMULTANEOUS ? ', two servers at once' : ''}, Node ${process.version}`,
 );
 await Promise.all(servers.map((s) => load(s.url, 2))); // warm-up (JIT) without the agent
 await state(...servers.map(() => true)); // and with it
@@ -226,4 +231,4 @@ const out = [
   line('requests/s', 'rps', ''),
 ].join('\n');
 console.log(out);
-if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, onOptions: ON_OPTIONS, offOptions: OFF_OPTIONS, simultaneous: SIMULTANEOUS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');
+if (arg('raw')) writeFileSync(arg('raw'), JSON.stringify({ node: process.version, handler: HANDLER, framework: FRAMEWORK, onOptions: ON_OPTIONS, offOptions: OFF_OPTIONS, simultaneous: SIMULTANEOUS, rate: RATE, block: BLOCK, pairs }, null, 1) + '\n');

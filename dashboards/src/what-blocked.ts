@@ -1,11 +1,15 @@
-// "What blocked": which code and which routes were on the stack when the
-// loop stalled, ranked by stalled seconds, plus stall durations with
+// "What blocked": which code, which routes and which GraphQL operations were
+// running when the loop stalled, ranked by stalled seconds, plus stall durations with
 // exemplars that link to the trace of the stalled request.
 import { dashboard, Ids, row, sel, table, timeseries } from './common.ts';
 
 const RI = '$__rate_interval';
 const CULPRIT_TIME = 'loopwatch_eventloop_stall_culprit_time_seconds_total';
 const CULPRIT_COUNT = 'loopwatch_eventloop_stall_culprit_count_total';
+const BY_OPERATION = 'graphql_operation_type, graphql_operation_name';
+/** Stalls outside GraphQL have neither label: one row for them, named, so the share GraphQL stalls take shows. */
+const byOperation = (inner: string) => `label_replace(sum by (${BY_OPERATION}) (${inner}), "graphql_operation_type", "not GraphQL", "graphql_operation_type", "")`;
+const OPERATION_LEGEND = '{{graphql_operation_type}} {{graphql_operation_name}}';
 
 export function whatBlockedDashboard() {
   const ids = new Ids();
@@ -38,6 +42,20 @@ export function whatBlockedDashboard() {
           {
             expr: `topk(20, sum by (http_route) (increase(${CULPRIT_TIME}${sel()}[$__range])))`,
             legend: '{{http_route}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      table(ids, {
+        title: 'Top GraphQL operations by stalled seconds',
+        description:
+          'GraphQL operations (type and name, with the loopwatchYoga()/loopwatchApollo() plugin) whose resolvers were running during stalls, ranked by total stalled time over the dashboard time range. An anonymous operation shows its type alone; "other" collects the names beyond 20 per thread; "not GraphQL" is every stall outside an operation.',
+        unit: 's',
+        queries: [
+          {
+            expr: `topk(20, ${byOperation(`increase(${CULPRIT_TIME}${sel()}[$__range])`)})`,
+            legend: OPERATION_LEGEND,
           },
         ],
       }),
@@ -80,6 +98,20 @@ export function whatBlockedDashboard() {
           {
             expr: `topk(10, sum by (http_route) (rate(${CULPRIT_TIME}${sel()}[${RI}])))`,
             legend: '{{http_route}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseries(ids, {
+        title: 'Stalled time by GraphQL operation',
+        description:
+          'Seconds stalled per second, split by the GraphQL operation (type and name) whose resolvers were running (top 10), summed over the selected instances and threads; "not GraphQL" is every stall outside an operation.',
+        unit: 's',
+        queries: [
+          {
+            expr: `topk(10, ${byOperation(`rate(${CULPRIT_TIME}${sel()}[${RI}])`)})`,
+            legend: OPERATION_LEGEND,
           },
         ],
       }),

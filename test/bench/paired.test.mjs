@@ -49,3 +49,41 @@ test('bench/paired.mjs --off-options --simultaneous: two servers, each side runs
   assert.match(out, /on = default agent, off = agent with \{"attribution":false\}; .*two servers at once, roles swapped within each pair/);
   assertTable(out);
 });
+
+test('bench/paired.mjs --framework fastify --simultaneous: both servers serve the handler through fastify and the paired table is printed', async () => {
+  const { code, out, err } = await runBench(['--framework', 'fastify', '--simultaneous']);
+  assert.equal(code, 0, err);
+  assert.match(err, /realistic handler served by fastify, on = default agent, off = no agent, .*two servers at once/);
+  assertTable(out);
+});
+
+test('bench/framework-server.mjs: the handler is routed and answered by the framework named (its own headers and 404s)', async () => {
+  const { frameworkServer } = await import('../../bench/framework-server.mjs');
+  const handle = async (req) => JSON.stringify({ path: req.url });
+  for (const [name, routedBy] of [
+    ['express', (res) => res.headers.get('x-powered-by') === 'Express'],
+    ['express4', (res) => res.headers.get('x-powered-by') === 'Express'],
+    ['fastify', async (res) => (await res.json()).message === 'Route GET:/nope not found'],
+    ['http', (res) => res.status === 200],
+  ]) {
+    let served = 0;
+    const server = await frameworkServer(name, handle, () => served++);
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    try {
+      const ok = await fetch(`${base}/api/items`);
+      assert.equal(ok.status, 200, name);
+      assert.equal(ok.headers.get('content-type').split(';')[0], 'application/json', name);
+      assert.deepEqual(await ok.json(), { path: '/api/items' }, name);
+      assert.equal(served, 1, name);
+      // Only the templated route is served by a framework: anything else is the framework's own 404.
+      const probe = name === 'http' ? ok : await fetch(`${base}/nope`);
+      if (name !== 'http') assert.equal(probe.status, 404, name);
+      assert.ok(await routedBy(name === 'fastify' ? probe : ok), `${name}: not answered by ${name}`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }
+  await assert.rejects(frameworkServer('koa', handle, () => {}), /unknown --framework koa/);
+});

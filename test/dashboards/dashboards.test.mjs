@@ -3,7 +3,7 @@
 // not installable here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -145,4 +145,51 @@ test('stall duration panels request exemplars', () => {
   const stall = targets(dashboards).filter(({ target }) => target.expr.includes('loopwatch_eventloop_stall_duration_seconds_bucket'));
   assert.ok(stall.length >= 2);
   for (const { target } of stall) assert.equal(target.exemplar, true, target.expr);
+});
+
+/** docs/metrics.md's table: each Prometheus series name → the labels the agent puts on it (histograms: + `le`). */
+function labelsFromDocs() {
+  const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('<!-- metrics:begin'), doc.indexOf('<!-- metrics:end'));
+  const out = new Map();
+  for (const line of table.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim());
+    if (cells.length < 6 || !cells[2]?.startsWith('`')) continue;
+    const first = cells[2].match(/`([a-z_:][a-z0-9_:]*)`/i)?.[1];
+    if (!first) continue;
+    const labels = [...cells[5].matchAll(/\(`([a-z_][a-z0-9_]*)`\)/gi)].map((m) => m[1]);
+    const histogram = cells[3] === 'histogram';
+    const base = first.replace(/_bucket$/, '');
+    for (const name of histogram ? [`${base}_bucket`, `${base}_sum`, `${base}_count`] : [first]) {
+      out.set(name, new Set([...labels, ...(name.endsWith('_bucket') ? ['le'] : [])]));
+    }
+  }
+  return out;
+}
+
+test('every label a query groups by, of a query on one metric, is a label that metric has (docs/metrics.md)', () => {
+  const labels = labelsFromDocs();
+  let checked = 0;
+  for (const { dashboard, panel, target } of targets(dashboards)) {
+    const metrics = extractMetricNames(target.expr);
+    if (metrics.length !== 1) continue;
+    const have = labels.get(metrics[0]);
+    assert.ok(have, `${dashboard.uid} panel ${panel.id}: ${metrics[0]} not in docs/metrics.md`);
+    for (const [, list] of target.expr.matchAll(/\bby\s*\(([^)]*)\)/g)) {
+      for (const label of list.split(',').map((l) => l.trim()).filter(Boolean)) {
+        checked++;
+        assert.ok(have.has(label) || label === 'job' || label === 'instance', `${dashboard.uid} panel ${panel.id} "${panel.title}": ${metrics[0]} has no label ${label}`);
+      }
+    }
+  }
+  assert.ok(checked > 10, `only ${checked} grouping labels checked`);
+});
+
+test('"What blocked" groups stalled time by GraphQL operation (type and name), in a table and over time', () => {
+  const { json } = dashboards.find((d) => d.json.uid === 'loopwatch-what-blocked');
+  const byOp = panels(json).filter((p) =>
+    p.targets?.some((x) => /sum by \(graphql_operation_type, graphql_operation_name\) \((increase|rate)\(loopwatch_eventloop_stall_culprit_time_seconds_total\{/.test(x.expr)),
+  );
+  assert.deepEqual(byOp.map((p) => p.type).sort(), ['table', 'timeseries']);
+  for (const p of byOp) assert.equal(p.targets[0].legendFormat, '{{graphql_operation_type}} {{graphql_operation_name}}', p.title);
 });

@@ -28,6 +28,7 @@ export const LOOPWATCH_AGENT_CPU_TIME = 'loopwatch.agent.cpu.time';
 export const LOOPWATCH_WATCHDOG_RESTARTS = 'loopwatch.watchdog.restarts';
 export const LOOPWATCH_ROUTE_FAILURES = 'loopwatch.attribution.route.failures';
 export const LOOPWATCH_ROUTES_FOLDED = 'loopwatch.attribution.routes.folded';
+export const LOOPWATCH_GRAPHQL_OPERATIONS_FOLDED = 'loopwatch.attribution.graphql.operations.folded';
 export const LOOPWATCH_STALL_CULPRIT_TIME = 'loopwatch.eventloop.stall.culprit.time';
 export const LOOPWATCH_STALL_CULPRIT_COUNT = 'loopwatch.eventloop.stall.culprit.count';
 export const LOOPWATCH_STALL_REPORTS_SUPPRESSED = 'loopwatch.stall.reports.suppressed';
@@ -57,7 +58,10 @@ export const ATTR_CONFIDENCE = 'loopwatch.stall.confidence';
 /** Late stacks only: the two frames the blocking call was made from, `fn (file:line)`, joined by ` | `. */
 export const ATTR_BLOCKED_WITHIN = 'loopwatch.stall.blocked_within';
 export const ATTR_HTTP_ROUTE = 'http.route';
-/** OTel semantic conventions for GraphQL (stall log records, with the loopwatchYoga()/loopwatchApollo() plugin). */
+/**
+ * OTel semantic conventions for GraphQL, with the loopwatchYoga()/loopwatchApollo() plugin: on stall log records, and
+ * on the culprit counters (the name bounded per thread, the rest `other`).
+ */
 export const ATTR_GRAPHQL_OPERATION_NAME = 'graphql.operation.name';
 export const ATTR_GRAPHQL_OPERATION_TYPE = 'graphql.operation.type';
 export const ATTR_POOL_NAME = 'pool.name';
@@ -171,15 +175,17 @@ export const METRICS: readonly MetricDefinition[] = [
     kind: 'counter',
     unit: 's',
     description:
-      'Time stalled, by culprit (first frame of application code, `fn (file:line)`; on a stack with only library frames, the package entry the app called, `fn (package)`; `unknown` when none or read late) and route. At most 20 distinct culprits and 20 routes per thread; the rest are `other`.',
-    attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME],
+      'Time stalled, by culprit (first frame of application code, `fn (file:line)`; on a stack with only library frames, the package entry the app called, `fn (package)`; `unknown` when none or read late), route and GraphQL operation ' +
+      '(`graphql.operation.type` and `.name`, with the loopwatchYoga()/loopwatchApollo() plugin; absent outside GraphQL, the name absent for an anonymous operation). ' +
+      'At most 20 distinct culprits, 20 routes and 20 operation names per thread; the rest are `other` (an operation keeps its type).',
+    attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_GRAPHQL_OPERATION_TYPE, ATTR_GRAPHQL_OPERATION_NAME, ATTR_THREAD_NAME],
   },
   {
     name: LOOPWATCH_STALL_CULPRIT_COUNT,
     kind: 'counter',
     unit: '{stall}',
-    description: 'Number of stalls, by culprit and route (same bounds as the time counter). `unknown` when no stack could be taken.',
-    attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_THREAD_NAME],
+    description: 'Number of stalls, by culprit, route and GraphQL operation (same labels and bounds as the time counter). `unknown` when no stack could be taken.',
+    attributes: [ATTR_CULPRIT, ATTR_HTTP_ROUTE, ATTR_GRAPHQL_OPERATION_TYPE, ATTR_GRAPHQL_OPERATION_NAME, ATTR_THREAD_NAME],
   },
   {
     name: LOOPWATCH_STALL_REPORTS_SUPPRESSED,
@@ -218,6 +224,15 @@ export const METRICS: readonly MetricDefinition[] = [
     description:
       'Stalls counted under `http.route="other"` in the culprit metrics because their thread had already seen 20 distinct routes ' +
       '(the per-thread route budget); > 0 means routes are missing from the table (set `LOOPWATCH_ROUTE_PATTERNS`).',
+    attributes: [ATTR_THREAD_NAME],
+  },
+  {
+    name: LOOPWATCH_GRAPHQL_OPERATIONS_FOLDED,
+    kind: 'counter',
+    unit: '{stall}',
+    description:
+      'Stalls counted under `graphql.operation.name="other"` in the culprit metrics because their thread had already seen 20 distinct named ' +
+      'GraphQL operations (type and name); > 0 means operations are missing from the table. Created at the first fold.',
     attributes: [ATTR_THREAD_NAME],
   },
   {

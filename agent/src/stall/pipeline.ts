@@ -18,8 +18,9 @@ import { watchArrivalsIfServing, type Arrivals } from '../attribution/connection
  * and may wait up to 150 ms for a sample still in flight (a native call returning).
  */
 export const ATTRIBUTION_WAIT_MS = 400;
-/** Distinct culprits, and distinct routes, per thread in the culprit metrics; the rest are `other` (docs/configuration.md). */
+/** Distinct culprits, routes and GraphQL operations per thread in the culprit metrics; the rest are `other` (docs/configuration.md). */
 const CULPRIT_LABELS = 20;
+const OTHER = 'other';
 
 const realClock: SamplerClock = {
   nowNs: () => process.hrtime.bigint(),
@@ -62,8 +63,11 @@ export class StallPipeline {
   /** Stalls still counting the requests that arrived during them (finished once that is done). */
   private readonly counting = new Set<Arrivals>();
   private readonly culprits = new LabelBudget(CULPRIT_LABELS);
-  private readonly routes = new LabelBudget(CULPRIT_LABELS, 'other', () => this.routeFolded());
+  private readonly routes = new LabelBudget(CULPRIT_LABELS, OTHER, () => this.routeFolded());
   private routesFolded: { add(v: number): void } | undefined;
+  /** Named GraphQL operations, keyed `type name` (anonymous ones are their type alone: at most three, unbudgeted). */
+  private readonly operations = new LabelBudget(CULPRIT_LABELS, OTHER, () => this.operationFolded());
+  private operationsFolded: { add(v: number): void } | undefined;
   private readonly limiter: CulpritLimiter<StallEvent>;
   private readonly heldBack: HeldBackWindows;
   private readonly clock: SamplerClock;
@@ -254,14 +258,25 @@ export class StallPipeline {
     this.routesFolded.add(1);
   }
 
+  /** A stall whose GraphQL operation was over the budget and counted under the name `other`: said in a self-metric. */
+  private operationFolded(): void {
+    this.operationsFolded ??= this.store.counter(N.LOOPWATCH_GRAPHQL_OPERATIONS_FOLDED, { [N.ATTR_THREAD_NAME]: this.threadName });
+    this.operationsFolded.add(1);
+  }
+
   private count(event: StallEvent, record: StallRecord): void {
     const culprit = this.culprits.label(culpritLabel(event));
     const route = event.route === undefined ? undefined : this.routes.label(event.route);
-    const key = `${culprit}\u0000${route ?? ''}`;
+    // The event's operation is the one source; the label only bounds its name (a folded one keeps its type).
+    const op = event.graphqlOperation;
+    const opName = op?.name === undefined ? undefined : this.operations.label(`${op.type} ${op.name}`) === OTHER ? OTHER : op.name;
+    const key = `${culprit}\u0000${route ?? ''}\u0000${op?.type ?? ''}\u0000${opName ?? ''}`;
     let c = this.counters.get(key);
     if (!c) {
       const attrs: Record<string, string> = { [N.ATTR_CULPRIT]: culprit, [N.ATTR_THREAD_NAME]: this.threadName };
       if (route !== undefined) attrs[N.ATTR_HTTP_ROUTE] = route;
+      if (op) attrs[N.ATTR_GRAPHQL_OPERATION_TYPE] = op.type;
+      if (opName !== undefined) attrs[N.ATTR_GRAPHQL_OPERATION_NAME] = opName;
       c = { time: this.store.counter(N.LOOPWATCH_STALL_CULPRIT_TIME, attrs), count: this.store.counter(N.LOOPWATCH_STALL_CULPRIT_COUNT, attrs) };
       this.counters.set(key, c);
     }

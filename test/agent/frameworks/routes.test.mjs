@@ -15,16 +15,18 @@ const require = createRequire(import.meta.url);
 // Node 22's AsyncLocalStorage on async_hooks: request tracking is off by default there (as in scenarios.test.mjs).
 const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--experimental-async-context-frame'] : [];
 
-const run = (file, args = []) => runStallFixture(join(fixtures, file), { execArgv: [...ARGS, ...args] });
+const run = (file, args = [], env = {}) => runStallFixture(join(fixtures, file), { execArgv: [...ARGS, ...args], env });
 
-async function expectRoutes(file, routes, args) {
-  const { code, stalls, err } = await run(file, args);
+async function expectRoutes(file, routes, args, env) {
+  const { code, stalls, err } = await run(file, args, env);
   assert.equal(code, 0, `${file} exited ${code}: ${err}`);
   // No framework noise and no agent diagnostic: reading a route calls no getter that throws or warns.
   // (restify's own DEP0111 at load time, on Node 22, is not the agent's.)
   assert.doesNotMatch(err, /\[loopwatch\]|deprecated!|DeprecationWarning(?!: Access to process\.binding\('http_parser'\))/, `${file} printed: ${err}`);
-  // The handlers' stalls (a loaded machine adds its own: start-up, a descheduled thread), each with its template.
-  const handlers = stalls.filter((s) => /^stall \(.*_stall\.cjs:\d+\)$/.test(s.culprit ?? ''));
+  // The handlers' stalls, each with its template: those naming the handler's function, or no culprit where a loaded
+  // machine made every sample late (docs/attribution.md) — never another function. A loaded machine adds stalls of
+  // its own: start-up (no request, no route), the warm-up request, a thread descheduled in other code.
+  const handlers = stalls.filter((s) => s.route !== undefined && !s.route.includes('/warm/up/') && (s.culprit === undefined || /^stall \(.*_stall\.cjs:\d+\)$/.test(s.culprit)));
   assert.deepEqual(
     handlers.map((s) => s.route),
     routes,
@@ -36,10 +38,27 @@ test('Express 4: routers mounted under a prefix and a parameter, app.route(), a 
   expectRoutes('express4.cjs', ['GET /users/:userId/profile', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item', 'GET /items']));
 
 test('Express 5: an array path, a router with a parameter inside one mounted at "/", app.route()', () =>
-  expectRoutes('express5.cjs', ['GET /users/:userId/profile|/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
+  expectRoutes('express5.cjs', ['GET /users/:userId/profile|/users/:userId/about', 'GET /orgs/:org/teams/:team', 'GET /shops/:shop/items/:item']));
+
+// An array path is one template, its paths each under the mount, joined by `|`; a RegExp is its literal, as a route's
+// path and as a router's mount path (never the text it matched: `/vnext`).
+const PATHS = [
+  'GET /a/:x|/b/:y',
+  'GET /users/:userId/profile|/users/:userId/about',
+  'GET /^\\/files\\/[a-z]+$/',
+  'GET /docs/^\\/[a-z]+\\/raw$/',
+  'GET /^\\/v[a-z]+//teams/:team',
+];
+for (const [name, pkg] of [['Express 4', 'express4'], ['Express 5', 'express']]) {
+  test(`${name}: array paths (at the root, in a mounted router), RegExp paths (at the root, in a mounted router, as a mount path)`, () =>
+    expectRoutes('express-paths.cjs', PATHS, [], { EXPRESS: pkg }));
+}
 
 test('Koa + @koa/router (loaded before the agent): nested router with a prefix, three stalls, each with its template', () =>
   expectRoutes('koa.cjs', ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /shops/:shop/items/:item']));
+
+test('Koa + koa-router (the older package), the same app: the same templates', () =>
+  expectRoutes('koa.cjs', ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /shops/:shop/items/:item'], [], { ROUTER: 'koa-router' }));
 
 test('Koa imported from ESM, the agent preloaded first: linked through the module.require channel', () =>
   expectRoutes('koa-esm.mjs', ['GET /shops/:shop/items/:item', 'GET /shops/:shop/items/:item'], ['-r', join(fixtures, '_preload.cjs')]));
@@ -49,6 +68,15 @@ test("hapi: request.route.path, in hapi's notation (loaded after the agent: link
 
 test('hapi loaded before the agent: linked from the module cache', () =>
   expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}']));
+
+test('NestJS on fastify (@nestjs/platform-fastify): controller paths under a global prefix, from fastify\'s channel', () =>
+  expectRoutes('nest-fastify.mjs', ['GET /api/shops/:shop/items/:item', 'GET /api/teams/:team/members', 'GET /api/teams/:name']));
+
+test("h3 2 with its tracing plugin: event.context.matchedRoute.route, a mounted app's base included", () =>
+  expectRoutes('h3.mjs', ['GET /:name', 'GET /shops/:shop/items/:item', 'GET /api/teams/:team/members']));
+
+test('h3 2 without its tracing plugin: h3 publishes nothing, the documented fallback (folded path)', () =>
+  expectRoutes('h3.mjs', ['GET /alice', 'GET /shops/:id/items/:id', 'GET /api/teams/:id/members'], [], { NO_TRACING: '1' }));
 
 let restifyLoads = true;
 try {

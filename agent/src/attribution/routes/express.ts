@@ -1,6 +1,7 @@
 /**
  * Express 4 and 5: `req.route.path` (the matched route's own pattern: a string, RegExp or array of them), after the
- * pattern(s) the request's routers were mounted with. `req.baseUrl` is the matched mount *path* (`/users/acme`),
+ * pattern(s) the request's routers were mounted with. A RegExp is named by its literal (`/^\/files\/[a-z]+$/`), an
+ * array by its paths, each under the mount, joined by `|`. `req.baseUrl` is the matched mount *path* (`/users/acme`),
  * user data included, so the mount pattern is rebuilt from the app's router stack:
  *  - Express 5 (`router` 2) keeps each layer's pattern (`layer.rawPath`) and its matchers;
  *  - Express 4 keeps the layer's compiled `regexp` and parameter `keys` only: the matched text is rebuilt with each
@@ -50,6 +51,12 @@ function indexed(re: RegExp): RegExp {
   return r;
 }
 
+/**
+ * Express 4 compiles a mount path given as a string (or an array of strings) with `end: false`, which always ends the
+ * expression with this lookahead; a mount given as a RegExp is the app's own expression, kept by the layer as it is.
+ */
+const COMPILED_MOUNT_END = '(?=\\/|$)';
+
 /** Express 4: the pattern text a layer matched at the start of `rest`, and how much of `rest` it consumed. */
 function match4(layer: Layer4, rest: string): { tpl: string; used: number } | undefined {
   const re = layer.regexp;
@@ -60,6 +67,8 @@ function match4(layer: Layer4, rest: string): { tpl: string; used: number } | un
   let text = m[0];
   // Express strips the trailing slash of the matched part from `baseUrl`.
   if (text.endsWith('/')) text = text.slice(0, -1);
+  // The app's RegExp: its literal is the template (the matched text is whatever the request had there).
+  if (!re.source.endsWith(COMPILED_MOUNT_END)) return { tpl: String(re), used: text.length };
   let tpl = '';
   let at = 0;
   const keys = Array.isArray(layer.keys) ? layer.keys : [];
@@ -82,10 +91,11 @@ function match5(layer: Layer5, rest: string): { tpl: string; used: number } | un
   for (let i = 0; i < matchers.length; i++) {
     const fn = matchers[i];
     const pattern = raws[i];
-    if (typeof fn !== 'function' || typeof pattern !== 'string') continue;
+    if (typeof fn !== 'function' || (typeof pattern !== 'string' && !(pattern instanceof RegExp))) continue;
     const m = (fn as (p: string) => unknown)(rest);
     const matched = m && typeof (m as { path?: unknown }).path === 'string' ? (m as { path: string }).path : undefined;
-    if (matched !== undefined && rest.startsWith(matched)) return { tpl: pattern, used: matched.length };
+    // A RegExp mount is named by its literal, never by the text it matched.
+    if (matched !== undefined && rest.startsWith(matched)) return { tpl: typeof pattern === 'string' ? pattern : String(pattern), used: matched.length };
   }
   return undefined;
 }
@@ -115,20 +125,30 @@ export function mountTemplate(stack: unknown, base: string): string | undefined 
   return walk(stack, base, 0);
 }
 
+/** A route's own path under its mount. A router's '/' under a mount is the mount itself (json-server's `/items`). */
+function under(prefix: string, own: string): string {
+  return (own === '/' && prefix !== '' ? prefix : prefix + own) || '/';
+}
+
 export const express: RouteAdapter = {
   name: 'express',
   template(req: RawRequest): string | undefined {
     const route = dataProp(req, 'route');
     // Express's Route: its own pattern and the methods it answers (restify's and tinyhttp's `req.route` differ).
     if (!route || typeof route !== 'object' || !dataProp(route, 'methods')) return undefined;
-    const own = pathText(dataProp(route, 'path'));
+    const path = dataProp(route, 'path');
+    const own = pathText(path);
     if (own === undefined) return undefined;
     const base = dataString(req, 'baseUrl');
     if (!base) return own || '/';
     const mount = mountTemplate(stackOf(dataProp(req, 'app')), base);
     // A mount path no layer explains (a sub-app): folded like a raw path, never as it came.
     const prefix = mount ?? normalisePath(base);
-    // A router's '/' under a mount is the mount itself (json-server's `/items`), not `/items/`.
-    return (own === '/' && prefix !== '' ? prefix : prefix + own) || '/';
+    // An array path is one template: each of its paths under the mount, joined as pathText joins them.
+    if (!Array.isArray(path)) return under(prefix, own);
+    let all = '';
+    // pathText(path) read every element (at most 16): each is a path here.
+    for (let i = 0; i < path.length && i < 16; i++) all += (i ? '|' : '') + under(prefix, pathText(path[i]) ?? '');
+    return all;
   },
 };

@@ -5,6 +5,7 @@
  */
 import * as dc from 'node:diagnostics_channel';
 import { express } from './express';
+import { H3_HANDLER_START, h3, onH3Call } from './h3';
 import { hapi, hapiLinker } from './hapi';
 import { koa, koaLinker } from './koa';
 import { restify } from './restify';
@@ -14,8 +15,8 @@ import type { ModuleLinker, RawRequest, RouteAdapter } from './types';
 export type { RawRequest, RouteAdapter } from './types';
 export { isIdSegment, normalisePath } from './fold';
 
-/** Most specific first: Koa's and hapi's links are exact; Express, restify and tinyhttp tell their `req.route` apart by shape. */
-export const ADAPTERS: readonly RouteAdapter[] = [koa, hapi, express, restify, tinyhttp];
+/** Most specific first: Koa's, hapi's and h3's links are exact; Express, restify and tinyhttp tell their `req.route` apart by shape. */
+export const ADAPTERS: readonly RouteAdapter[] = [koa, hapi, h3, express, restify, tinyhttp];
 
 let failures = 0;
 let sink: { add(v: number): void } | undefined;
@@ -62,16 +63,27 @@ const onRequireEnd = (msg: unknown): void => {
   }
 };
 
+const onH3Start = (msg: unknown): void => {
+  try {
+    onH3Call(msg);
+  } catch {
+    // Counted, not printed: a message on h3's channel that was not shaped as h3's.
+    countRouteFailure();
+  }
+};
+
 /**
  * Links the frameworks that keep no route on the raw request (Koa, hapi): those already in the CommonJS module
- * cache now, the others as they are required (`module.require` diagnostics channel: one call per `require`).
- * Idempotent per thread; the wrappers stay for the life of the process (one property store per request).
+ * cache now, the others as they are required (`module.require` diagnostics channel: one call per `require`); and
+ * listens on h3's tracing channel (published only by apps that enable h3's tracing plugin).
+ * Idempotent per thread; the wrappers and subscribers stay for the life of the process (one property store per request).
  */
 export function startRouteLinking(onError: (what: string, err: unknown) => void): void {
   if (linkers) return;
   linkers = [koaLinker(onError), hapiLinker(onError)];
   linkLoaded(onError);
   dc.subscribe(REQUIRE_END, onRequireEnd);
+  dc.subscribe(H3_HANDLER_START, onH3Start);
 }
 
 let nextScanMs = 0;
