@@ -6,6 +6,9 @@ import dc from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
+// The requests published here have no connection and no parser: under requestScope 'request' only the frame entered
+// from the channel carries them, so node:http's parser callbacks are forced off for this file (read at load).
+process.env.LOOPWATCH_TEST_DISABLE_INTERNALS = 'http.parserCallbacks';
 const api = require('@opentelemetry/api');
 const { TracerProvider } = require('@opentelemetry/sdk-trace');
 const { startThreadAttribution } = require('../../../agent/dist/attribution/thread.js');
