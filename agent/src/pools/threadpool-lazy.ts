@@ -11,7 +11,7 @@ import moduleMod = require('node:module');
 
 export type Lazy = 'zlib' | 'dns';
 const LAZY: readonly Lazy[] = ['zlib', 'dns'];
-const LAZY_URL: Record<string, Lazy> = { 'node:zlib': 'zlib', 'node:dns': 'dns', 'node:dns/promises': 'dns' };
+const LAZY_URL: Partial<Record<string, Lazy>> = { 'node:zlib': 'zlib', 'node:dns': 'dns', 'node:dns/promises': 'dns' };
 
 type Report = (err: unknown, where: string) => void;
 
