@@ -137,11 +137,13 @@ export function internalUnavailable(name: InternalName): string | undefined {
 // ---- node:http -------------------------------------------------------------------------------------------------
 
 const listenerDone: { ok?: boolean } = {};
+/** A function only compared by identity (found among an emitter's listeners), never called. */
+export type ListenerIdentity = (...args: never[]) => unknown;
 /** node:http's per-connection listener, or undefined where it is not exported (scope 'connection' off). */
-export function httpConnectionListener(onError?: InternalsReport): Function | undefined {
+export function httpConnectionListener(onError?: InternalsReport): ListenerIdentity | undefined {
   const fn = (http as unknown as { _connectionListener?: unknown })._connectionListener;
   const ok = check('http.connectionListener', listenerDone, () => typeof fn === 'function' || "node:http exports no function '_connectionListener'", onError);
-  return ok ? (fn as Function) : undefined;
+  return ok ? (fn as ListenerIdentity) : undefined;
 }
 
 const incomingDone: { ok?: boolean } = {};
@@ -231,7 +233,7 @@ export function activeHandlesAvailable(onError?: InternalsReport): boolean {
 }
 /** The thread's active handles, or undefined where this Node has no way to list them. */
 export function activeHandles(onError?: InternalsReport): unknown[] | undefined {
-  return activeHandlesAvailable(onError) ? getActiveHandles!.call(process) : undefined;
+  return activeHandlesAvailable(onError) && getActiveHandles ? getActiveHandles.call(process) : undefined;
 }
 
 // ---- AsyncLocalStorage ---------------------------------------------------------------------------------------
@@ -282,8 +284,9 @@ export function otelGlobalRegistry(onError?: InternalsReport): Record<string, un
     markUnavailable('otel.apiGlobal', `disabled by ${DISABLE_ENV}, tests only`, onError);
     return undefined;
   }
-  const registry = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[OTEL_GLOBAL_KEY];
-  if (registry === undefined || otelGlobalState === 1) return registry;
+  // Whatever the global holds until its shape is checked (once: then it is taken as the registry).
+  const registry = (globalThis as Record<symbol, unknown>)[OTEL_GLOBAL_KEY] as Record<string, unknown> | null | undefined;
+  if (registry === undefined || otelGlobalState === 1) return registry ?? undefined;
   const version = registry?.version;
   if (typeof registry !== 'object' || registry === null || typeof version !== 'string' || !version.startsWith('1.')) {
     otelGlobalState = 2;
@@ -300,7 +303,8 @@ export const OTEL_SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
 /** What is read of an SDK MeterProvider's private state (sdk-metrics 2.x and 3.x). */
 export interface OtelSdkSharedState {
   resource?: { attributes?: Record<string, unknown>; asyncAttributesPending?: boolean; waitForAsyncAttributes?(): Promise<void> };
-  metricCollectors?: { _metricReader?: { _exporter?: object } }[];
+  /** Private SDK objects: any level may be missing. */
+  metricCollectors?: ({ _metricReader?: { _exporter?: { constructor?: { name?: string } } | null } | null } | null | undefined)[];
 }
 let sdkStateOff = false;
 /** An SDK MeterProvider's `_sharedState`, or undefined (another provider, or an SDK that moved it: said once). */
@@ -317,7 +321,8 @@ export function otelSdkSharedState(provider: object, onError?: InternalsReport):
   const p = provider as { forceFlush?: unknown; shutdown?: unknown };
   if (typeof p.forceFlush === 'function' && typeof p.shutdown === 'function') {
     sdkStateOff = true;
-    markUnavailable('otel.sdkSharedState', `the app's MeterProvider (${provider.constructor?.name ?? 'unnamed'}) has no _sharedState`, onError);
+    const ctor = (provider as { constructor?: { name?: string } }).constructor;
+    markUnavailable('otel.sdkSharedState', `the app's MeterProvider (${ctor?.name ?? 'unnamed'}) has no _sharedState`, onError);
   }
   return undefined;
 }
