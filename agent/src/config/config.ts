@@ -27,6 +27,7 @@ export function configError(problems: readonly Problem[]): ConfigError {
  */
 export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process.env): ResolvedConfig {
   const p = new Problems();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- defends an untyped JavaScript caller
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     p.add('options', options, 'an object', 'using the defaults');
     options = {};
