@@ -97,7 +97,9 @@ export function spawnWatchdog(data: Omit<WatchdogData, 'sessions'>, diag: Diagno
     });
     // The 'exit' that follows says it, once, with the restart.
     let failure: unknown;
-    w.on('error', (err) => (failure = err));
+    w.on('error', (err: unknown) => {
+      failure = err;
+    });
     w.on('exit', (code) => {
       if (stopped || w !== worker) return;
       resolveListening(undefined);
