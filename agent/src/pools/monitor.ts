@@ -34,7 +34,10 @@ type Detected =
   | { kind: 'undici'; target: UndiciDispatcher }
   | { kind: 'custom'; target: PlainPoolAdapter };
 
-/** Detects the pool kind, trying each in this order. `hint` (options.kind) is checked against the shape. */
+/**
+ * Detects the pool kind, trying each in this order. `hint` (options.kind) is checked against the shape.
+ * @internal used by test/agent/pools/monitor.test.mjs
+ */
 export function detectPool(pool: unknown, hint?: PoolKind): Detected | null {
   if (!pool || (typeof pool !== 'object' && typeof pool !== 'function')) return null;
   const tried = (kind: PoolKind): boolean => !hint || hint === kind;

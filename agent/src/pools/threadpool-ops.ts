@@ -39,6 +39,7 @@ interface Patch {
   wrapper: AnyFunction;
 }
 
+/** @internal used by test/agent/pools/wrappers.test.mjs (as are the lists below) */
 export const CRYPTO_CB = [
   'pbkdf2',
   'scrypt',
@@ -52,6 +53,7 @@ export const CRYPTO_CB = [
   'sign',
   'verify',
 ];
+/** @internal */
 export const ZLIB_CB = [
   'deflate',
   'deflateRaw',
@@ -65,6 +67,7 @@ export const ZLIB_CB = [
   'zstdCompress',
   'zstdDecompress',
 ];
+/** @internal */
 export const DNS_CB = ['lookup', 'lookupService'];
 /**
  * fs functions that go straight to the binding (one threadpool request at a
@@ -72,6 +75,7 @@ export const DNS_CB = ['lookup', 'lookupService'];
  * functions (writeFile and appendFile call fs.open/fs.write/fs.close; rm, cp,
  * exists, realpath's JS version) are left out: their inner calls are counted,
  * so an operation is never counted twice.
+ * @internal
  */
 export const FS_CB = [
   'access',
@@ -110,6 +114,7 @@ export const FS_CB = [
   'write',
   'writev',
 ];
+/** @internal */
 export const FS_PROMISES = [
   'access',
   'appendFile',

@@ -31,7 +31,6 @@ import { CRYPTO, DNS, FS, ZLIB, Wrappers, type OpCounter } from './threadpool-op
 import { LazyBuiltins, syncEsm } from './threadpool-lazy';
 import { QueueWaitProbe, type ProbeListener } from './threadpool-probe';
 
-export { MAX_THREADPOOL_SIZE, threadpoolSize } from './threadpool-size';
 
 let running: ThreadpoolMonitor | null = null;
 
