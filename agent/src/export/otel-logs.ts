@@ -4,7 +4,7 @@ import { ATTR_BLOCKED_WITHIN, ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_GRAPHQL_OPERAT
 import { culpritLabel } from '../attribution/culprit';
 import type { StallEvent } from '../types';
 
-export const STALL_EVENT_NAME = 'loopwatch.stall';
+const STALL_EVENT_NAME = 'loopwatch.stall';
 /** `loopwatch.stall.state`: the watchdog's report of a stall still running, or the stalled thread's once it is over. */
 export type StallLogState = 'in_progress' | 'ended';
 

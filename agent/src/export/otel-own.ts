@@ -48,7 +48,7 @@ export function withDeadline<T>(p: Promise<T>, ms: number, onLate: () => void): 
  * kept-alive socket when it reuses it (`reuseSocket`), so both ways a socket gets a request are covered. Passing a
  * factory replaces the exporter's own, which would have read the certificate variables: they are read here.
  */
-export function unrefAgentFactory(signal: OtlpSignal, diag: Diagnostics, env = process.env): (protocol: string) => Promise<HttpAgent> {
+function unrefAgentFactory(signal: OtlpSignal, diag: Diagnostics, env = process.env): (protocol: string) => Promise<HttpAgent> {
   // A throw while making the agent rejects the promise, as the exporter expects of its factory.
   return (protocol) => new Promise((resolve) => resolve(unrefAgent(signal, diag, env, protocol)));
 }
@@ -143,7 +143,7 @@ export function withoutRetries(exporter: object, diag: Diagnostics): void {
  *   carries them), so a hanging collector costs one socket, not one per interval;
  * - a failed export is one diagnostic line (at most once a minute).
  */
-export function detachedExporter(inner: PushExporterLike, diag: Diagnostics, what: string, where: string): PushExporterLike {
+function detachedExporter(inner: PushExporterLike, diag: Diagnostics, what: string, where: string): PushExporterLike {
   let inFlight: Promise<void> | undefined;
   // Keyed by the collector, not the signal: one collector down is one line, not one for metrics and one for logs.
   const failed = (err: unknown) => diag.error('otel', `OTLP export to ${origin(where)} failed`, `${what}: ${describe(err)}`);

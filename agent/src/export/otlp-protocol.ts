@@ -26,7 +26,7 @@ export function isOtlpProtocol(p: string): p is OtlpProtocol {
 }
 
 /** The protocol whose exporters the package depends on; the others' are optional peers. */
-export const BUNDLED_PROTOCOL: OtlpProtocol = 'http/protobuf';
+const BUNDLED_PROTOCOL: OtlpProtocol = 'http/protobuf';
 
 /**
  * Loads an exporter package of the maps above. When an optional peer is not installed, the error says which package
