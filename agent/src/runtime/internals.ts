@@ -55,10 +55,11 @@ const FALLBACK: Readonly<Record<InternalName, string>> = {
   'v8.gcCallbacks': 'the native GC timer is off; a PerformanceObserver times GC instead',
 };
 
+/** @internal used by test/agent/runtime/fixtures/internals-app.cjs */
 export const INTERNAL_NAMES = Object.keys(FALLBACK) as readonly InternalName[];
 
 /** V8 major.minor of the Node lines whose binaries the native GC timer's tests ran on: Node 22, 24 and 26. */
-export const GC_TIMER_TESTED_V8: readonly string[] = ['12.4', '13.6', '14.6'];
+const GC_TIMER_TESTED_V8: readonly string[] = ['12.4', '13.6', '14.6'];
 
 export type InternalsReport = (what: string, err?: unknown) => void;
 
@@ -258,7 +259,10 @@ export function alsOnAsyncHooks(onError?: InternalsReport): boolean {
   return ok ? propagate : inferAlsOnAsyncHooks();
 }
 
-/** Node's default ALS implementation for this version and these flags (exported for tests). */
+/**
+ * Node's default ALS implementation for this version and these flags.
+ * @internal used by test/agent/runtime/internals.test.mjs
+ */
 export function inferAlsOnAsyncHooks(version = process.versions.node, flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): boolean {
   const major = Number(version.split('.')[0]);
   if (major >= 24) return flags.includes('--no-async-context-frame');
@@ -335,18 +339,11 @@ export function nativeGcTimerAllowed(onError?: InternalsReport, v8 = process.ver
   return check('v8.gcCallbacks', gcDone, () => v8Tested(v8) || `V8 ${v8} is not one the native GC timer was tested on (${GC_TIMER_TESTED_V8.join(', ')})`, onError);
 }
 
-/** Whether V8 `version` (e.g. '13.6.233.17-node.53') is one of GC_TIMER_TESTED_V8 (by major.minor). */
+/**
+ * Whether V8 `version` (e.g. '13.6.233.17-node.53') is one of GC_TIMER_TESTED_V8 (by major.minor).
+ * @internal used by test/agent/runtime/internals.test.mjs
+ */
 export function v8Tested(version: string): boolean {
   const m = /^(\d+)\.(\d+)\./.exec(version);
   return m !== null && GC_TIMER_TESTED_V8.includes(`${m[1]}.${m[2]}`);
-}
-
-/** Runs every probe that can run without an object to look at (agent start, outside any V8 interrupt). */
-export function probeInternals(onError?: InternalsReport): void {
-  httpConnectionListener(onError);
-  parserIncomingAvailable(onError);
-  socketResponseAvailable(onError);
-  activeHandlesAvailable(onError);
-  alsOnAsyncHooks(onError);
-  otelGlobalRegistry(onError);
 }
