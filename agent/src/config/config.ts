@@ -4,8 +4,7 @@ import { resolveHealth, resolveLiveReport, resolveOtel, resolvePrometheus, resol
 import { DEFAULTS, KNOWN_OPTIONS, type ResolvedConfig } from './schema';
 
 export type { Env, Problem } from './problems';
-export { DEFAULTS } from './schema';
-export type { ResolvedConfig, ResolvedHealth, ResolvedOtel, ResolvedPrometheus } from './schema';
+export type { ResolvedConfig, ResolvedOtel, ResolvedPrometheus } from './schema';
 
 export class ConfigError extends Error {
   readonly code = 'LOOPWATCH_INVALID_OPTION';

@@ -29,7 +29,7 @@ const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.
 const HOST_ACCEPTED = 'an IP address such as 127.0.0.1, 0.0.0.0 or ::1, or a host name such as localhost';
 
 /** Checked at start, so a typo is named here rather than as a getaddrinfo error when the endpoint listens. */
-export function isHost(v: unknown): v is string {
+function isHost(v: unknown): v is string {
   return typeof v === 'string' && (isIP(v) !== 0 || (HOST_NAME.test(v) && !/^[\d.]+$/.test(v)));
 }
 

@@ -29,7 +29,7 @@ export interface Watchdog {
 }
 
 /** Backoff between restarts of a watchdog that died: doubles from the first, capped; reset after a healthy run. */
-export const RESTART_BACKOFF = { firstMs: 1000, maxMs: 60_000, healthyMs: 60_000 } as const;
+const RESTART_BACKOFF = { firstMs: 1000, maxMs: 60_000, healthyMs: 60_000 } as const;
 
 export interface WatchdogHooks {
   onPortProblem(code: string, message: string): void;
