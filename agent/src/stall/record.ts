@@ -3,7 +3,7 @@
  * and the stall event, its span events, the culprit counter, the exemplar, the console line and the log record are
  * all written from this record (the last three through the event, which is what crosses threads).
  */
-import { culpritOfAttribution, mergeAttribution, mergeDeep, type StallAttribution } from '../attribution/aggregate';
+import { culpritOfAttribution, mergeAttribution, mergeDeep, type StallAttribution, type StallAttributionFields } from '../attribution/aggregate';
 import type { Culprit } from '../attribution/culprit';
 import type { Arrivals } from '../attribution/connections';
 import type { LongCallback } from '../attribution/deep';
@@ -68,16 +68,17 @@ export function recordEndingNow(loop: LoopState, clock: SamplerClock, thread: st
  * The record's culprit, when decided, is the event's; otherwise the attribution's decides it, and the record
  * keeps that. Source-maps frames: call it on the stalled thread.
  */
-export function eventOf(record: StallRecord, attribution: StallAttribution | undefined, deep: LongCallback | undefined): StallEvent {
+export function eventOf(record: StallRecord, attribution: StallAttribution | undefined, deep: LongCallback | undefined): StallEvent & StallAttributionFields {
   const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [], stallId: stallIdOf(record.sinceNs), stackSource: 'none' };
   if (!record.culprit && attribution) record.culprit = culpritOfAttribution(attribution);
-  const event: StallEvent = mergeAttribution(base, attribution, undefined, record.culprit);
+  const event: StallEvent & StallAttributionFields = mergeAttribution(base, attribution, undefined, record.culprit);
   // No word from the watchdog (it timed out, or the agent is stopping): the thread's own samples still name the code
   // its span events named. The stack stays empty: it is the watchdog's (an empty one tells a stall it did not see).
   if (!attribution && record.culprit) {
     event.culprit = record.culprit.name;
     event.stackSource = 'sampled';
   } else if (!attribution) {
+    event.stackSource = 'none';
     event.confidence = 0;
   }
   return mergeDeep(event, deep);
