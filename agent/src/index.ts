@@ -3,7 +3,24 @@ import { ConfigError } from './config/config';
 import { currentAgent, startAgent } from './core/start';
 import type { Agent, LoopwatchOptions } from './types';
 
-export type { Agent, GraphqlOperation, HealthOptions, HealthReason, HealthSnapshot, HealthState, LoopwatchEvents, LoopwatchOptions, OtelOptions, PrometheusOptions, StackFrame, StallEvent } from './types';
+export type {
+  Agent,
+  GraphqlOperation,
+  HealthOptions,
+  HealthReason,
+  HealthSnapshot,
+  HealthState,
+  LoopwatchEvents,
+  LoopwatchOptions,
+  MonitorPoolOptions,
+  OtelOptions,
+  PlainPoolAdapter,
+  PoolKind,
+  PrometheusOptions,
+  StackFrame,
+  StallEvent,
+  ThreadpoolOptions,
+} from './types';
 export { shedLoad, type ShedLoadOptions } from './health/shed';
 export { loopwatchApollo, loopwatchYoga } from './attribution/graphql';
 export * as metricNames from './metrics/names';

@@ -221,7 +221,10 @@ export interface GraphqlOperation {
   type: 'query' | 'mutation' | 'subscription';
 }
 
-/** A stall: one continuous block of a thread at or above the stall threshold. */
+/**
+ * A stall: one continuous block of a thread at or above the stall threshold, as the `stall` event gives it once the
+ * block is over (test/agent/types.test.mjs checks these fields against emitted events).
+ */
 export interface StallEvent {
   /** How long the thread ran without yielding to the event loop. */
   durationMs: number;
@@ -231,8 +234,34 @@ export interface StallEvent {
   thread: string;
   /** The JavaScript stack that was running during the block, innermost first; empty when it could not be captured. */
   stack: StackFrame[];
-  /** First frame in the application's own code, as `fn (file:line)`. */
+  /**
+   * Identifies the stall across its reports: the watchdog's in-progress reports (stderr, the `loopwatch.stall` log
+   * record with state `in_progress`) carry the same id as this event and its `ended` log record.
+   */
+  stallId: string;
+  /**
+   * How `stack` was obtained: `'sampled'` during the block; `'late'` read only after a call that does not check for
+   * interrupts returned (a large `JSON.parse`, a sort, a native call): the stack shows the code that ran next, so no
+   * culprit is named; `'none'`: no stack (attribution off, or no sample arrived).
+   */
+  stackSource: 'sampled' | 'late' | 'none';
+  /** First frame in the application's own code, as `fn (file:line)`; absent when no sample named one. */
   culprit?: string;
+  /**
+   * Share (0..1) of the samples taken during the block that agree with the culprit; 0 when late or none. Absent when
+   * the share is not known: the culprit came from the thread's own samples and the watchdog's were late or missing.
+   */
+  confidence?: number;
+  /** Number of stack samples taken during the block (1 for most stalls under ~150 ms); absent without samples. */
+  samples?: number;
+  /** Stalls sampled more than once: the five most frequent culprits with their share of the samples (0..1), most frequent first. */
+  dominantFrames?: { culprit: string; share: number }[];
+  /**
+   * Late stacks only: the late stack's top two frames outside Node's internals (`fn (file:line)`). The blocking call
+   * was made from one of them, or from Node code they called (the stack was read after it returned); neither is named
+   * as the culprit.
+   */
+  blockedWithin?: string[];
   /** HTTP method and route template of the request the block ran for, e.g. `GET /users/:id`. */
   route?: string;
   /**
@@ -240,36 +269,18 @@ export interface StallEvent {
    * always, `name` when the operation has one. The route stays the HTTP route (`POST /graphql`).
    */
   graphqlOperation?: GraphqlOperation;
+  /** Trace and span of the request the block ran for (OpenTelemetry), when it had one. */
   traceId?: string;
   spanId?: string;
   /** Async resource type whose callback blocked (e.g. `HTTPINCOMINGMESSAGE`, `Timeout`, `PROMISE`). */
   resourceType?: string;
-  /** Other in-flight requests that the block delayed. */
+  /** Other in-flight requests that the block delayed, with those that arrived during it; absent when not known. */
   victims?: number;
-  /**
-   * How `stack` was obtained: `'sampled'` during the block; `'late'` read only after a call that does not check for
-   * interrupts returned (a large `JSON.parse`, a sort, a native call): the stack shows the code that ran next, so no
-   * culprit is named; `'none'`: no stack.
-   */
-  stackSource?: 'sampled' | 'late' | 'none';
-  /** Share (0..1) of the samples taken during the block that agree with the culprit; 0 when late or none. */
-  confidence?: number;
-  /**
-   * Late stacks only: the late stack's top two frames outside Node's internals (`fn (file:line)`). The blocking call
-   * was made from one of them, or from Node code they called (the stack was read after it returned); neither is named
-   * as the culprit.
-   */
-  blockedWithin?: string[];
   /**
    * Deep attribution only (`attribution: 'deep'`): where the callback that blocked was scheduled (the
    * `setTimeout`, `setImmediate`, `await`, `fs.readFile`… call), innermost first.
    */
   origin?: StackFrame[];
-  /**
-   * Identifies the stall across its reports: the watchdog's in-progress reports (stderr, the `loopwatch.stall` log
-   * record with state `in_progress`) carry the same id as this event and its `ended` log record.
-   */
-  stallId?: string;
   /** Stalls of the same culprit not reported (events and stderr lines are rate-capped) since the last one reported. */
   suppressed?: number;
 }

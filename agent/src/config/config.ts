@@ -4,8 +4,7 @@ import { resolveHealth, resolveLiveReport, resolveOtel, resolvePrometheus, resol
 import { DEFAULTS, KNOWN_OPTIONS, type ResolvedConfig } from './schema';
 
 export type { Env, Problem } from './problems';
-export { DEFAULTS } from './schema';
-export type { ResolvedConfig, ResolvedHealth, ResolvedOtel, ResolvedPrometheus } from './schema';
+export type { ResolvedConfig, ResolvedOtel, ResolvedPrometheus } from './schema';
 
 export class ConfigError extends Error {
   readonly code = 'LOOPWATCH_INVALID_OPTION';
@@ -27,6 +26,7 @@ export function configError(problems: readonly Problem[]): ConfigError {
  */
 export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process.env): ResolvedConfig {
   const p = new Problems();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- defends an untyped JavaScript caller
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     p.add('options', options, 'an object', 'using the defaults');
     options = {};

@@ -17,6 +17,10 @@ function section(p: Problems, name: string, opt: unknown, fields: readonly strin
   return opt as Record<string, unknown>;
 }
 
+/** What is used of a prom-client Registry: registerMetric (loopwatch's metrics are added to it). */
+const isRegistry = (v: unknown): v is Registry =>
+  typeof v === 'object' && v !== null && typeof (v as { registerMetric?: unknown }).registerMetric === 'function';
+
 const PORT_ACCEPTED = 'an integer port from 0 to 65535';
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
 
@@ -25,18 +29,16 @@ const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.
 const HOST_ACCEPTED = 'an IP address such as 127.0.0.1, 0.0.0.0 or ::1, or a host name such as localhost';
 
 /** Checked at start, so a typo is named here rather than as a getaddrinfo error when the endpoint listens. */
-export function isHost(v: unknown): v is string {
+function isHost(v: unknown): v is string {
   return typeof v === 'string' && (isIP(v) !== 0 || (HOST_NAME.test(v) && !/^[\d.]+$/.test(v)));
 }
 
 export function resolvePrometheus(p: Problems, opt: LoopwatchOptions['prometheus'], env: Env): ResolvedPrometheus | false {
   if (opt === false) return false;
   const o = section(p, 'prometheus', opt, KNOWN_PROMETHEUS);
-  let registry = o.registry as Registry | undefined;
-  if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof registry.registerMetric !== 'function')) {
-    p.add('prometheus.registry', registry, 'a prom-client Registry', "ignoring it (loopwatch's own endpoint serves the metrics)");
-    registry = undefined;
-  }
+  let registry: Registry | undefined;
+  if (isRegistry(o.registry)) registry = o.registry;
+  else if (o.registry !== undefined) p.add('prometheus.registry', o.registry, 'a prom-client Registry', "ignoring it (loopwatch's own endpoint serves the metrics)");
   // With an app registry, the app's /metrics serves loopwatch's metrics: no second endpoint unless asked for.
   const defaultPort = registry ? undefined : DEFAULTS.port;
   const instead = defaultPort === undefined ? 'using no endpoint of its own (the registry serves the metrics)' : usingDefault(defaultPort);
@@ -119,6 +121,7 @@ function isRoutePattern(p: unknown): p is string {
     typeof p === 'string' &&
     p.startsWith('/') &&
     p.length <= MAX_ROUTE_PATTERN_LENGTH &&
+    // eslint-disable-next-line no-control-regex -- control characters are what this rejects
     !/[?#;\s\u0000-\u001f\u007f]/.test(p) &&
     // A parameter has a name.
     !/\/:(\/|$)/.test(p) &&

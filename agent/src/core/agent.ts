@@ -30,8 +30,6 @@ import { defaultThreadName } from './thread-name';
 import { VERSION } from './version';
 import { HealthEvaluator, safeHealth } from '../health/evaluate';
 
-export { DisabledAgent } from './disabled';
-export { VERSION } from './version';
 
 export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Agent {
   readonly threadName: string;

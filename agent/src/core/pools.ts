@@ -12,20 +12,20 @@ export class MonitoredPools {
   ) {}
 
   add(pool: unknown, options: MonitorPoolOptions | undefined): { detach(): void } {
-    let handle: { detach(): void } | undefined;
     const tracked = {
       detach: () => {
         this.pools.delete(tracked);
-        handle?.detach();
+        handle.detach();
       },
     };
     // Forgotten when monitoring ends however it ends: a pool the app closes itself (pool.end(), destroy()) without
     // detach() must not stay referenced here.
     let ended = false;
-    handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err), () => {
+    const handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err), () => {
       ended = true;
       this.pools.delete(tracked);
     });
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- monitoring may end inside attachPool (a failed attach closes it), setting ended; narrowing does not see assignments made in a closure
     if (!ended) this.pools.add(tracked);
     return tracked;
   }

@@ -73,7 +73,7 @@ export class Relay {
  */
 export function workerExits(onExit: (id: number) => void): (msg: unknown) => void {
   return (msg) => {
-    const worker = (msg as { worker?: { threadId?: unknown; once?: Function } } | null)?.worker;
+    const worker = (msg as { worker?: { threadId?: unknown; once?: (event: string, listener: () => void) => unknown } } | null)?.worker;
     if (!worker || typeof worker.threadId !== 'number' || typeof worker.once !== 'function') return;
     const id = worker.threadId;
     worker.once('exit', () => onExit(id));

@@ -27,6 +27,7 @@ export function currentAgent(): Agent | undefined {
 /** `env` and `versions` are parameters so that tests can give others than this process's. */
 export function startAgent(options: LoopwatchOptions = {}, env: Env = process.env, versions: { readonly node?: string } = process.versions, diag = new Diagnostics()): Agent {
   const holder = globalThis as Holder;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- defends an untyped JavaScript caller (start(null))
   const strictAsked = typeof options?.strict === 'boolean' ? options.strict : envBool(env.LOOPWATCH_STRICT ?? '') === true;
   const unsupported = unsupportedNode(versions);
   if (unsupported !== undefined) {
@@ -45,6 +46,7 @@ export function startAgent(options: LoopwatchOptions = {}, env: Env = process.en
     // A copy of an older loopwatch may hold the running agent: without its configuration there is nothing to compare.
     const before = (running as Partial<LoopwatchAgent>).resolvedConfig;
     // Only what this call asks for: options it leaves out (or derives, like sampleIntervalMs) are not a request.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- defends an untyped JavaScript caller
     const asked = new Set(options && typeof options === 'object' ? Object.keys(options) : []);
     const differ = before ? differingOptions(before, config).filter((name) => asked.has(name.split('.')[0] ?? name)) : [];
     if (differ.length && !toldDiffering.has(running)) {

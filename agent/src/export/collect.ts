@@ -4,7 +4,7 @@ import type { Attributes } from '../metrics/store';
 import { GC_TYPES, type Exemplar } from '../channel/thread-state';
 import type { MetricSource } from '../channel/directory';
 
-export interface NumberPoint {
+interface NumberPoint {
   attributes: Attributes;
   value: number;
 }

@@ -6,14 +6,13 @@
  * packages read the variables too, but loopwatch passes them the validated values (endpoint, timeout) or leaves
  * out a signal whose endpoint is unusable, so what the line says is what happens.
  */
-import type { OtlpSignal } from './otlp-protocol';
-import { LOG_EXPORTERS, METRIC_EXPORTERS } from './otlp-protocol';
+import type { OtlpProtocol, OtlpSignal } from './otlp-protocol';
+import { isOtlpProtocol, METRIC_EXPORTERS } from './otlp-protocol';
 
 export interface SignalSettings {
   /** Whether `OTEL_<signal>_EXPORTER` selects OTLP and the endpoint is usable. */
   enabled: boolean;
-  /** A key of METRIC_EXPORTERS / LOG_EXPORTERS. */
-  protocol: string;
+  protocol: OtlpProtocol;
   /** The endpoint given (validated), full URL for the signal; undefined: the exporter's default. */
   url: string | undefined;
   /** Export request timeout, ms (the exporter's retries stay within it). */
@@ -30,7 +29,7 @@ export interface OtelEnvSettings {
 
 const PROTOCOLS = Object.keys(METRIC_EXPORTERS);
 const EXPORTERS = ['otlp', 'prometheus', 'console', 'none'];
-const DEFAULT_PROTOCOL = 'http/protobuf';
+const DEFAULT_PROTOCOL: OtlpProtocol = 'http/protobuf';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_INTERVAL_MS = 60_000;
 const DEFAULT_EXPORT_TIMEOUT_MS = 30_000;
@@ -40,7 +39,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Reads the variables; `warn` gets one line per bad variable. */
 export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSettings {
   const bad = (name: string, accepted: string, instead: string) => warn(`${name}=${JSON.stringify(env[name])} is not valid (accepted: ${accepted}); ${instead}`);
-  const set = (name: string) => env[name] !== undefined && env[name]!.trim() !== '';
+  /** The variable's value, or undefined when it is unset or blank. */
+  const value = (name: string): string | undefined => {
+    const v = env[name];
+    return v !== undefined && v.trim() !== '' ? v : undefined;
+  };
+  const set = (name: string) => value(name) !== undefined;
 
   const positive = (name: string, fallback: number, what: string): number | undefined => {
     if (!set(name)) return undefined;
@@ -61,7 +65,8 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
   checkCompression('OTEL_EXPORTER_OTLP_COMPRESSION', 'none');
   checkHeaders('OTEL_EXPORTER_OTLP_HEADERS');
   // The resource detector drops the whole variable on any bad entry (the spec's rule), silently.
-  if (set('OTEL_RESOURCE_ATTRIBUTES') && !resourceAttributesValid(env.OTEL_RESOURCE_ATTRIBUTES!)) {
+  const resourceAttributes = value('OTEL_RESOURCE_ATTRIBUTES');
+  if (resourceAttributes !== undefined && !resourceAttributesValid(resourceAttributes)) {
     bad('OTEL_RESOURCE_ATTRIBUTES', 'a comma-separated list of key=value, with "," and "=" in them percent-encoded', 'ignoring all of it');
   }
 
@@ -71,16 +76,16 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
     return users.length ? `not exporting ${users.join(' and ')} over OTLP` : 'ignoring it (both signals have an endpoint of their own)';
   }
   function checkProtocol(name: string, fallback: string): string | undefined {
-    if (!set(name)) return undefined;
-    const p = env[name]!.trim();
+    const p = value(name)?.trim();
+    if (p === undefined) return undefined;
     if (PROTOCOLS.includes(p)) return p;
     bad(name, PROTOCOLS.join(', '), `using ${fallback}`);
     return fallback;
   }
   /** undefined: not set; false: set and unusable. */
   function checkUrl(name: string, instead: string): string | false | undefined {
-    if (!set(name)) return undefined;
-    const raw = env[name]!.trim();
+    const raw = value(name)?.trim();
+    if (raw === undefined) return undefined;
     let url: URL | undefined;
     try {
       url = new URL(raw);
@@ -92,11 +97,13 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
     return false;
   }
   function checkCompression(name: string, fallback: string): void {
-    if (set(name) && !['none', 'gzip'].includes(env[name]!.trim())) bad(name, 'none, gzip', `using ${fallback}`);
+    const v = value(name)?.trim();
+    if (v !== undefined && !['none', 'gzip'].includes(v)) bad(name, 'none, gzip', `using ${fallback}`);
   }
   function checkHeaders(name: string): void {
-    if (!set(name)) return;
-    const malformed = env[name]!.split(',').some((e) => e.trim() !== '' && !/^\s*[^=\s]+\s*=\s*\S/.test(e));
+    const v = value(name);
+    if (v === undefined) return;
+    const malformed = v.split(',').some((e) => e.trim() !== '' && !/^\s*[^=\s]+\s*=\s*\S/.test(e));
     if (malformed) bad(name, 'a comma-separated list of key=value', 'sending only its key=value entries');
   }
 
@@ -104,8 +111,9 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
     const lower = s.toLowerCase();
     const exporters = `OTEL_${s}_EXPORTER`;
     let selected = true;
-    if (set(exporters)) {
-      const list = env[exporters]!.split(',').map((e) => e.trim().toLowerCase());
+    const chosen = value(exporters);
+    if (chosen !== undefined) {
+      const list = chosen.split(',').map((e) => e.trim().toLowerCase());
       selected = list.includes('otlp');
       if (list.some((e) => !EXPORTERS.includes(e))) {
         bad(exporters, `a comma-separated list of ${EXPORTERS.join(', ')}`, selected ? 'ignoring the others' : `loopwatch does not export ${lower} over OTLP`);
@@ -128,7 +136,7 @@ export function readOtelEnv(env: Env, warn: (line: string) => void): OtelEnvSett
       // The generic one gets the signal's path, except for gRPC, which takes it as is.
       if (generic.endpoint) url = protocol === 'grpc' ? generic.endpoint : `${generic.endpoint.replace(/\/+$/, '')}/v1/${lower}`;
     }
-    return { enabled: selected && usable, protocol: Object.hasOwn(s === 'METRICS' ? METRIC_EXPORTERS : LOG_EXPORTERS, protocol) ? protocol : DEFAULT_PROTOCOL, url, timeoutMs };
+    return { enabled: selected && usable, protocol: isOtlpProtocol(protocol) ? protocol : DEFAULT_PROTOCOL, url, timeoutMs };
   };
   return { metrics: signal('METRICS'), logs: signal('LOGS'), intervalMs, exportTimeoutMs };
 }
@@ -137,10 +145,10 @@ function resourceAttributesValid(raw: string): boolean {
   for (const entry of raw.split(',')) {
     if (entry.trim() === '') continue;
     const kv = entry.split('=');
-    if (kv.length !== 2 || kv[0]!.trim() === '') return false;
+    if (kv.length !== 2 || kv[0].trim() === '') return false;
     try {
-      decodeURIComponent(kv[0]!.trim());
-      decodeURIComponent(kv[1]!.trim());
+      decodeURIComponent(kv[0].trim());
+      decodeURIComponent(kv[1].trim());
     } catch {
       // Not percent-decodable: the detector would throw on it and drop the variable.
       return false;

@@ -5,9 +5,21 @@ import { culpritLabel } from '../attribution/culprit';
 import type { HeldBackReports, StallEvent } from '../types';
 import { formatHeldBack } from './console';
 
-export const STALL_EVENT_NAME = 'loopwatch.stall';
+const STALL_EVENT_NAME = 'loopwatch.stall';
 /** `loopwatch.stall.state`: the watchdog's report of a stall still running, or the stalled thread's once it is over. */
 export type StallLogState = 'in_progress' | 'ended';
+
+/**
+ * A stall still running, as the watchdog knows it so far (watchdog/live-report.ts): what its samples show, with the
+ * duration so far. No stack source before the first sample, and none of the fields only the stalled thread decides
+ * once the block is over (confidence, samples, victims, deep mode's origin…).
+ */
+export type InProgressStall = Pick<StallEvent, 'durationMs' | 'startTime' | 'thread' | 'stack' | 'stallId' | 'culprit' | 'route' | 'traceId' | 'spanId' | 'resourceType'> & {
+  stackSource?: 'sampled' | 'late';
+};
+
+/** What a record is written from: a stall event (`ended`) or a stall in progress (the fields it lacks read as absent). */
+type StallLogSource = StallEvent | (InProgressStall & Partial<Omit<StallEvent, keyof InProgressStall>>);
 
 /**
  * One OpenTelemetry log record per (rate-capped) stall, through the app's global
@@ -16,9 +28,9 @@ export type StallLogState = 'in_progress' | 'ended';
  * conventions where they exist (code.*, http.route, thread.name). The watchdog writes the same record, with state
  * `in_progress` and the duration so far, while a stall lasts (watchdog/live-report.ts); `loopwatch.stall.id` links them.
  */
-export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: LoggerProvider, state: StallLogState = 'ended'): void {
+export function emitStallLog(e: StallLogSource, diag: Diagnostics, provider?: LoggerProvider, state: StallLogState = 'ended'): void {
   try {
-    const top = e.stack[0];
+    const top = e.stack.at(0);
     const attributes: Record<string, string | number> = {
       'loopwatch.stall.duration_ms': Math.round(e.durationMs * 10) / 10,
       [ATTR_THREAD_NAME]: e.thread,
@@ -29,9 +41,9 @@ export function emitStallLog(e: StallEvent, diag: Diagnostics, provider?: Logger
     if (e.stackSource) attributes[ATTR_STACK_SOURCE] = e.stackSource;
     if (e.confidence !== undefined) attributes[ATTR_CONFIDENCE] = e.confidence;
     if (e.blockedWithin?.length) attributes[ATTR_BLOCKED_WITHIN] = e.blockedWithin.join(' | ');
-    // A late stack's top frame ran after the blocking call: the code.* location would name an innocent function.
     if (e.stallId) attributes['loopwatch.stall.id'] = e.stallId;
     if (e.suppressed) attributes['loopwatch.stall.suppressed'] = e.suppressed;
+    // A late stack's top frame ran after the blocking call: the code.* location would name an innocent function.
     if (top && e.stackSource !== 'late') {
       attributes['code.function.name'] = top.functionName;
       attributes['code.file.path'] = top.fileName;

@@ -48,38 +48,41 @@ export function withDeadline<T>(p: Promise<T>, ms: number, onLate: () => void): 
  * kept-alive socket when it reuses it (`reuseSocket`), so both ways a socket gets a request are covered. Passing a
  * factory replaces the exporter's own, which would have read the certificate variables: they are read here.
  */
-export function unrefAgentFactory(signal: OtlpSignal, diag: Diagnostics, env = process.env): (protocol: string) => Promise<HttpAgent> {
-  return async (protocol) => {
-    const file = (name: string): Buffer | undefined => {
-      const path = env[`OTEL_EXPORTER_OTLP_${signal}_${name}`] ?? env[`OTEL_EXPORTER_OTLP_${name}`];
-      if (!path) return undefined;
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        diag.error('otel', `could not read the OTLP ${name.toLowerCase().replace('_', ' ')} file`, err);
-        return undefined;
-      }
-    };
-    const secure = protocol === 'https:';
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Agent } = (secure ? require('node:https') : require('node:http')) as typeof import('node:https');
-    const agent = secure
-      ? new Agent({ keepAlive: true, ca: file('CERTIFICATE'), cert: file('CLIENT_CERTIFICATE'), key: file('CLIENT_KEY') })
-      : new Agent({ keepAlive: true });
-    const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
-    (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection = (...args: unknown[]) => create(...args).unref();
-    const reuse = agent.reuseSocket.bind(agent);
-    agent.reuseSocket = (socket: Socket, req) => {
-      reuse(socket, req);
-      socket.unref();
-    };
-    return agent;
+function unrefAgentFactory(signal: OtlpSignal, diag: Diagnostics, env = process.env): (protocol: string) => Promise<HttpAgent> {
+  // A throw while making the agent rejects the promise, as the exporter expects of its factory.
+  return (protocol) => new Promise((resolve) => resolve(unrefAgent(signal, diag, env, protocol)));
+}
+
+function unrefAgent(signal: OtlpSignal, diag: Diagnostics, env: NodeJS.ProcessEnv, protocol: string): HttpAgent {
+  const file = (name: string): Buffer | undefined => {
+    const path = env[`OTEL_EXPORTER_OTLP_${signal}_${name}`] ?? env[`OTEL_EXPORTER_OTLP_${name}`];
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      diag.error('otel', `could not read the OTLP ${name.toLowerCase().replace('_', ' ')} file`, err);
+      return undefined;
+    }
   };
+  const secure = protocol === 'https:';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Agent } = (secure ? require('node:https') : require('node:http')) as typeof import('node:https');
+  const agent = secure
+    ? new Agent({ keepAlive: true, ca: file('CERTIFICATE'), cert: file('CLIENT_CERTIFICATE'), key: file('CLIENT_KEY') })
+    : new Agent({ keepAlive: true });
+  const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
+  (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection = (...args: unknown[]) => create(...args).unref();
+  const reuse = agent.reuseSocket.bind(agent);
+  agent.reuseSocket = (socket: Socket, req) => {
+    reuse(socket, req);
+    socket.unref();
+  };
+  return agent;
 }
 
 /** The exporter class of a signal's validated protocol, loaded on demand; undefined if it cannot be. */
 function exporterClass(signal: OtlpSignal, settings: SignalSettings, diag: Diagnostics): (new (config: object) => unknown) | undefined {
-  const module = (signal === 'METRICS' ? METRIC_EXPORTERS : LOG_EXPORTERS)[settings.protocol]!;
+  const module = (signal === 'METRICS' ? METRIC_EXPORTERS : LOG_EXPORTERS)[settings.protocol];
   try {
     // Loaded only when needed: most apps bring their own SDK, or scrape Prometheus. Only http/protobuf is bundled.
     const loaded = requireOtlpExporter(module, settings.protocol, protocolVariable(signal)) as Record<string, new (config: object) => unknown>;
@@ -124,10 +127,11 @@ export function withoutRetries(exporter: object, diag: Diagnostics): void {
   interface Transport {
     send?: unknown;
     _transport?: Transport;
+    constructor?: { name?: string };
   }
   const delegate = (exporter as { _delegate?: { _transport?: Transport } })._delegate;
   const retrying = delegate?._transport;
-  if (retrying?.constructor?.name === 'RetryingTransport' && typeof retrying._transport?.send === 'function') delegate!._transport = retrying._transport;
+  if (delegate && retrying?.constructor?.name === 'RetryingTransport' && typeof retrying._transport?.send === 'function') delegate._transport = retrying._transport;
   else diag.error('otel', 'the OTLP exporter has no retrying transport where expected; its retries may hold an idle process for up to its timeout');
 }
 
@@ -139,7 +143,7 @@ export function withoutRetries(exporter: object, diag: Diagnostics): void {
  *   carries them), so a hanging collector costs one socket, not one per interval;
  * - a failed export is one diagnostic line (at most once a minute).
  */
-export function detachedExporter(inner: PushExporterLike, diag: Diagnostics, what: string, where: string): PushExporterLike {
+function detachedExporter(inner: PushExporterLike, diag: Diagnostics, what: string, where: string): PushExporterLike {
   let inFlight: Promise<void> | undefined;
   // Keyed by the collector, not the signal: one collector down is one line, not one for metrics and one for logs.
   const failed = (err: unknown) => diag.error('otel', `OTLP export to ${origin(where)} failed`, `${what}: ${describe(err)}`);

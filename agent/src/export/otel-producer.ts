@@ -1,4 +1,5 @@
-import type { MetricProducer, ResourceMetrics, CollectionResult, MetricData } from '@opentelemetry/sdk-metrics';
+import type { MetricProducer, ResourceMetrics, CollectionResult, MetricData, DataPointType, AggregationTemporality } from '@opentelemetry/sdk-metrics';
+import type { ValueType } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { Collected, MetricsCollector } from './collect';
 import { LOOPWATCH_STALL_IN_PROGRESS } from '../metrics/names';
@@ -8,11 +9,11 @@ type HrTime = [number, number];
 
 /** The numeric enum values of sdk-metrics / api this module needs, read from the loaded packages (not hard-coded). */
 export interface OtelKinds {
-  gauge: number;
-  sum: number;
-  histogram: number;
-  cumulative: number;
-  double: number;
+  gauge: DataPointType.GAUGE;
+  sum: DataPointType.SUM;
+  histogram: DataPointType.HISTOGRAM;
+  cumulative: AggregationTemporality.CUMULATIVE;
+  double: ValueType.DOUBLE;
 }
 
 function hrTime(ms: number): HrTime {
@@ -78,7 +79,7 @@ export class LoopwatchProducer implements MetricProducer {
             // min and max are not known (only bucket counts are kept): left out rather than made up.
             return { startTime: start(c.def.name, p.attributes), endTime: now, attributes: p.attributes, value: { buckets: { boundaries, counts }, count, sum: p.sum } };
           }),
-        } as MetricData);
+        });
       } else {
         // The last export of a stopping agent must not leave a backend holding a block in progress for minutes.
         const zero = this.stopping && c.def.name === LOOPWATCH_STALL_IN_PROGRESS;
@@ -89,9 +90,9 @@ export class LoopwatchProducer implements MetricProducer {
           value: zero ? 0 : p.value,
         }));
         out.push(
-          (c.kind === 'counter'
+          c.kind === 'counter'
             ? { descriptor, aggregationTemporality: k.cumulative, dataPointType: k.sum, isMonotonic: true, dataPoints }
-            : { descriptor, aggregationTemporality: k.cumulative, dataPointType: k.gauge, dataPoints }) as MetricData,
+            : { descriptor, aggregationTemporality: k.cumulative, dataPointType: k.gauge, dataPoints },
         );
       }
     }

@@ -52,6 +52,7 @@ export class HistogramReplay {
  * from 0, the last unbounded). Finite buckets share one relative position t ∈ (0, 1] in their bucket; the `+Inf`
  * bucket, when it has counts, takes what remains above its lower bound. Where the sum is out of reach (a torn read),
  * the nearest feasible values are used and the next replay makes up the difference.
+ * @internal used by test/agent/export/otel-replay.test.mjs
  */
 export function feasibleValues(bounds: readonly number[], delta: ArrayLike<number>, sum: number): Float64Array {
   const n = bounds.length;

@@ -4,11 +4,11 @@ import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
 import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
-import { otelSdkSharedState } from '../runtime/internals';
+import { otelSdkSharedState, type OtelSdkSharedState } from '../runtime/internals';
 import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
 import { readOtelEnv, type OtelEnvSettings } from './otel-env';
 import { SHUTDOWN_DEADLINE_MS, startOwnPipeline, withDeadline } from './otel-own';
-import { LoopwatchProducer } from './otel-producer';
+import { LoopwatchProducer, type OtelKinds } from './otel-producer';
 import { HistogramReplay } from './otel-replay';
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
@@ -88,8 +88,9 @@ export class OtelExporter {
     if (this.producer) this.producer.stopping = true;
     // loopwatch's own providers flush at shutdown, with the metrics still readable, so the last export has them —
     // for SHUTDOWN_DEADLINE_MS at most: a collector that never answers must not hold agent.stop() (or the process).
+    const providers = [this.own, this.ownLogs].filter((p) => p !== undefined);
     const shutdown = Promise.all(
-      [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
+      providers.map((p) => p.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
     );
     await withDeadline(shutdown, SHUTDOWN_DEADLINE_MS, () =>
       this.diag.error('otel', `the last OTLP export did not finish within ${SHUTDOWN_DEADLINE_MS} ms; stopped without it`),
@@ -125,7 +126,7 @@ export class OtelExporter {
       /* eslint-enable @typescript-eslint/no-require-imports */
       // OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over the configured default name.
       const resource = resourceFromAttributes({ 'service.name': this.options.serviceName }).merge(detectResources({ detectors: [envDetector] }));
-      const kinds = {
+      const kinds: OtelKinds = {
         gauge: sdk.DataPointType.GAUGE,
         sum: sdk.DataPointType.SUM,
         histogram: sdk.DataPointType.HISTOGRAM,
@@ -164,14 +165,13 @@ export class OtelExporter {
     const env = process.env;
     const mode = this.options.stallPush;
     if (mode === false) return undefined;
-    const sdk = provider as SdkMeterProviderLike;
-    if (mode === 'auto' && !own && !appExportsOtlp(sdk, this.env.metrics.enabled)) return undefined;
+    if (mode === 'auto' && !own && !appExportsOtlp(provider, this.env.metrics.enabled)) return undefined;
     // An unusable endpoint or OTEL_METRICS_EXPORTER without otlp: said once at start (otel-env.ts), nothing pushed.
     if (!this.env.metrics.enabled) return undefined;
     const protocol = this.env.metrics.protocol;
     // The app's SDK keeps its resource in a private field. Its detectors may still be settling (host.id, …):
     // wait, or the pushed series would carry a resource of its own.
-    const resource = own ? this.ownResource : otelSdkSharedState(sdk, (what) => this.diag.error('otel', what))?.resource;
+    const resource = own ? this.ownResource : otelSdkSharedState(provider, (what) => this.diag.error('otel', what))?.resource;
     if (resource?.asyncAttributesPending) await resource.waitForAsyncAttributes?.();
     let attributes = resource?.attributes;
     if (!attributes) {
@@ -214,11 +214,13 @@ export class OtelExporter {
       try {
         for (const c of this.collector.collect()) {
           if (c.kind === 'histogram') {
-            for (const p of c.points) this.replay.replay(c.def.name, c.def.buckets ?? [], p, histograms.get(c.def.name)!);
+            const histogram = instrument(histograms, c.def.name);
+            for (const p of c.points) this.replay.replay(c.def.name, c.def.buckets ?? [], p, histogram);
           } else {
             // The last export of a stopping agent must not leave a backend holding a block in progress for minutes.
             const zero = this.stopping && c.def.name === LOOPWATCH_STALL_IN_PROGRESS;
-            for (const p of c.points) result.observe(observables.get(c.def.name)!, zero ? 0 : p.value, p.attributes);
+            const observable = instrument(observables, c.def.name);
+            for (const p of c.points) result.observe(observable, zero ? 0 : p.value, p.attributes);
           }
         }
         this.replay.endCollection();
@@ -233,14 +235,14 @@ export class OtelExporter {
   }
 }
 
-/** What is read of an SDK MeterProvider's private state (sdk-metrics 2.x and 3.x), each part checked before use. */
-interface ResourceLike {
-  attributes?: Record<string, unknown>;
-  asyncAttributesPending?: boolean;
-  waitForAsyncAttributes?(): Promise<void>;
-}
-interface SdkMeterProviderLike {
-  _sharedState?: { resource?: ResourceLike; metricCollectors?: { _metricReader?: { _exporter?: object } }[] };
+/** What is read of a resource: loopwatch's own, or the one in an SDK MeterProvider's private state. */
+type ResourceLike = NonNullable<OtelSdkSharedState['resource']>;
+
+/** The instrument made for each metric in bind(): every collected metric is one of METRICS, so it is there. */
+function instrument<I>(made: ReadonlyMap<string, I>, name: string): I {
+  const i = made.get(name);
+  if (i === undefined) throw new Error(`no OTel instrument was made for ${name}`);
+  return i;
 }
 
 /**
@@ -248,7 +250,7 @@ interface SdkMeterProviderLike {
  * three OTLP exporter packages). Where the readers cannot be seen, an OTLP endpoint variable with
  * `OTEL_METRICS_EXPORTER` unset or including `otlp` (NodeSDK's rule) has to do.
  */
-function appExportsOtlp(provider: SdkMeterProviderLike, otlpSelected: boolean): boolean {
+function appExportsOtlp(provider: object, otlpSelected: boolean): boolean {
   const collectors = otelSdkSharedState(provider)?.metricCollectors;
   if (Array.isArray(collectors)) return collectors.some((c) => c?._metricReader?._exporter?.constructor?.name === 'OTLPMetricExporter');
   const env = process.env;

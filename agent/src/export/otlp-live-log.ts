@@ -5,13 +5,13 @@
  * (OtlpPushConfig). Each record is flushed as soon as it is emitted: the process may be killed next.
  */
 import type { Diagnostics } from '../runtime/diag';
-import type { StallEvent } from '../types';
+import type { InProgressStall } from './otel-logs';
 import { exporterConfig, withoutRetries } from './otel-own';
 import { LOG_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
 import { useMainThreadOtlpEnv, type OtlpPushConfig, type PushOutage } from './otlp-push';
 
 export interface LiveLogSender {
-  emit(e: StallEvent): void;
+  emit(e: InProgressStall): void;
   /** Sends what is in flight and stops; never rejects. */
   close(): Promise<void>;
 }

@@ -6,19 +6,27 @@
 
 export type OtlpSignal = 'METRICS' | 'LOGS';
 
-export const METRIC_EXPORTERS: Readonly<Record<string, string>> = {
+/** The values of `OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL` loopwatch exports with. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
+
+export const METRIC_EXPORTERS: Readonly<Record<OtlpProtocol, string>> = {
   'http/protobuf': '@opentelemetry/exporter-metrics-otlp-proto',
   'http/json': '@opentelemetry/exporter-metrics-otlp-http',
   grpc: '@opentelemetry/exporter-metrics-otlp-grpc',
 };
-export const LOG_EXPORTERS: Readonly<Record<string, string>> = {
+export const LOG_EXPORTERS: Readonly<Record<OtlpProtocol, string>> = {
   'http/protobuf': '@opentelemetry/exporter-logs-otlp-proto',
   'http/json': '@opentelemetry/exporter-logs-otlp-http',
   grpc: '@opentelemetry/exporter-logs-otlp-grpc',
 };
 
+/** Whether `p` is a protocol loopwatch exports with (both signals have an exporter for each). */
+export function isOtlpProtocol(p: string): p is OtlpProtocol {
+  return Object.hasOwn(METRIC_EXPORTERS, p);
+}
+
 /** The protocol whose exporters the package depends on; the others' are optional peers. */
-export const BUNDLED_PROTOCOL = 'http/protobuf';
+const BUNDLED_PROTOCOL: OtlpProtocol = 'http/protobuf';
 
 /**
  * Loads an exporter package of the maps above. When an optional peer is not installed, the error says which package
@@ -30,11 +38,12 @@ export function requireOtlpExporter(module: string, protocol: string, variable =
     return require(module) as Record<string, unknown>;
   } catch (err) {
     // Only the package itself missing: a missing dependency of an installed exporter is a broken install, said as is.
-    const e = err as NodeJS.ErrnoException;
+    const e = err as { code?: unknown; message?: unknown } | null | undefined;
     if (e?.code !== 'MODULE_NOT_FOUND' || !String(e.message).startsWith(`Cannot find module '${module}'`)) throw err;
     throw new Error(
       `${variable}=${protocol} needs the optional package ${module}, which is not installed: \`npm install ${module}\` ` +
         `in the application (loopwatch bundles the ${BUNDLED_PROTOCOL} exporters only)`,
+      { cause: err },
     );
   }
 }

@@ -10,15 +10,14 @@
  */
 import { describe, type Diagnostics } from '../runtime/diag';
 import type { SignalSettings } from './otel-env';
-import { METRIC_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
-import { ATTR_THREAD_NAME, LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
+import { METRIC_EXPORTERS, requireOtlpExporter, type OtlpProtocol } from './otlp-protocol';
+import { ATTR_THREAD_NAME, LOOPWATCH_STALL_IN_PROGRESS, metricDefinition } from '../metrics/names';
 
 export type ResourceValue = string | number | boolean | (string | number | boolean)[];
 
 /** What the main thread tells the watchdog once loopwatch's metrics are bound to an OTLP pipeline. */
 export interface OtlpPushConfig {
-  /** A key of METRIC_EXPORTERS. */
-  protocol: string;
+  protocol: OtlpProtocol;
   /** The main thread's export resource (its attributes, async ones settled), so the pushed series is the same series. */
   resource: Record<string, ResourceValue>;
   /**
@@ -178,25 +177,25 @@ interface PushExporter {
  * never pays for it.
  */
 export function otlpInProgressSender(config: OtlpPushConfig, outage: PushOutage): (points: InProgressPoint[], atMs: number) => Promise<void> {
-  const def = METRICS.find((m) => m.name === LOOPWATCH_STALL_IN_PROGRESS)!;
-  let exporter: PushExporter | undefined;
-  let resource: unknown;
-  let kinds: { gauge: number; cumulative: number; double: number } | undefined;
+  const def = metricDefinition(LOOPWATCH_STALL_IN_PROGRESS);
+  /** Set at the first push, once everything it needs has loaded. */
+  let loaded: { exporter: PushExporter; resource: unknown; kinds: { gauge: number; cumulative: number; double: number } } | undefined;
   return (points, atMs) =>
     new Promise<void>((resolve) => {
       try {
-        if (!exporter) {
+        if (!loaded) {
           useMainThreadOtlpEnv(config);
           /* eslint-disable @typescript-eslint/no-require-imports */
           const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
           const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
           const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-          const { OTLPMetricExporter } = requireOtlpExporter(METRIC_EXPORTERS[config.protocol]!, config.protocol) as unknown as { OTLPMetricExporter: new () => PushExporter };
+          const { OTLPMetricExporter } = requireOtlpExporter(METRIC_EXPORTERS[config.protocol], config.protocol) as unknown as { OTLPMetricExporter: new () => PushExporter };
           /* eslint-enable @typescript-eslint/no-require-imports */
-          resource = resourceFromAttributes(config.resource);
-          kinds = { gauge: sdk.DataPointType.GAUGE, cumulative: sdk.AggregationTemporality.CUMULATIVE, double: api.ValueType.DOUBLE };
-          exporter = new OTLPMetricExporter();
+          const resource = resourceFromAttributes(config.resource);
+          const kinds = { gauge: sdk.DataPointType.GAUGE, cumulative: sdk.AggregationTemporality.CUMULATIVE, double: api.ValueType.DOUBLE };
+          loaded = { exporter: new OTLPMetricExporter(), resource, kinds };
         }
+        const { exporter, resource, kinds } = loaded;
         const time: HrTime = [Math.floor(atMs / 1000), (atMs % 1000) * 1e6];
         const request = {
           resource,
@@ -205,9 +204,9 @@ export function otlpInProgressSender(config: OtlpPushConfig, outage: PushOutage)
               scope: { name: 'loopwatch', version: config.scopeVersion },
               metrics: [
                 {
-                  descriptor: { name: def.name, description: def.description, unit: def.unit, valueType: kinds!.double },
-                  aggregationTemporality: kinds!.cumulative,
-                  dataPointType: kinds!.gauge,
+                  descriptor: { name: def.name, description: def.description, unit: def.unit, valueType: kinds.double },
+                  aggregationTemporality: kinds.cumulative,
+                  dataPointType: kinds.gauge,
                   dataPoints: points.map((p) => ({ startTime: time, endTime: time, attributes: { [ATTR_THREAD_NAME]: p.thread }, value: p.seconds })),
                 },
               ],
@@ -228,7 +227,8 @@ export function otlpInProgressSender(config: OtlpPushConfig, outage: PushOutage)
 
 /** The exporters read their settings from this thread's environment: make it the main thread's, as of bind time. */
 export function useMainThreadOtlpEnv(config: Pick<OtlpPushConfig, 'env'>): void {
-  for (const key of Object.keys(process.env)) if (key.startsWith(OTLP_ENV_PREFIX)) delete process.env[key];
+  // Unsets each variable (process.env's delete), as `delete process.env[key]` does.
+  for (const key of Object.keys(process.env)) if (key.startsWith(OTLP_ENV_PREFIX)) Reflect.deleteProperty(process.env, key);
   Object.assign(process.env, config.env);
 }
 

@@ -21,7 +21,7 @@ type ClusterAggregator = 'sum' | 'min' | 'max' | 'average';
  * one series across processes. Counters, histograms and pool/threadpool levels add up; a delay statistic or a
  * utilization does not (two processes 70 % busy are not 140 % busy).
  */
-export function clusterAggregator(def: MetricDefinition): ClusterAggregator {
+function clusterAggregator(def: MetricDefinition): ClusterAggregator {
   if (def.kind !== 'gauge') return 'sum';
   switch (def.name) {
     case N.EVENTLOOP_DELAY_MIN:
@@ -42,7 +42,7 @@ export function clusterAggregator(def: MetricDefinition): ClusterAggregator {
 }
 
 /** The object shape prom-client's Registry accepts in `registerMetric` and reads with `get()`. */
-export interface PromMetric {
+interface PromMetric {
   readonly name: string;
   readonly help: string;
   readonly type: 'gauge' | 'counter' | 'histogram';
@@ -55,6 +55,7 @@ export interface PromMetric {
  * Exposes loopwatch's metrics through a prom-client Registry. Values are
  * computed at scrape time from shared memory; one collection serves every
  * metric of one `registry.metrics()` call.
+ * @internal used by test/agent/export/exposition.test.mjs
  */
 export function promMetrics(collector: MetricsCollector, registryContentType: string): PromMetric[] {
   let cache: Map<string, Collected> | undefined;

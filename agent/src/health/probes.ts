@@ -1,7 +1,7 @@
 import type { HealthSnapshot } from './snapshot';
 
-export const LIVEZ = '/livez';
-export const READYZ = '/readyz';
+const LIVEZ = '/livez';
+const READYZ = '/readyz';
 
 export interface ProbeAnswer {
   status: 200 | 503;

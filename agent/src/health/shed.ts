@@ -1,7 +1,7 @@
 import type { HealthSnapshot } from './snapshot';
 
 /** Anything with the agent's `health()` (the running agent, or one a test builds). */
-export interface HealthReader {
+interface HealthReader {
   health(): HealthSnapshot;
 }
 

@@ -2,7 +2,7 @@
 
 import type { HealthSnapshot } from '../types';
 
-export type { HealthReason, HealthSnapshot, HealthState } from '../types';
+export type { HealthSnapshot } from '../types';
 
 /** What health() says when it cannot say more (health off, the agent stopped, an evaluation that failed). */
 export function healthyAssumed(): HealthSnapshot {

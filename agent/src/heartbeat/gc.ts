@@ -4,7 +4,7 @@ import type { Native } from '../runtime/native';
 import { GC_TYPES, type GcType, type ThreadState } from '../channel/thread-state';
 
 // Node's GC kinds are V8's GCType values (a PerformanceEntry's detail.kind is the GCType its epilogue got).
-const KIND_TO_TYPE: Readonly<Record<number, GcType>> = {
+const KIND_TO_TYPE: Readonly<Partial<Record<number, GcType>>> = {
   [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
@@ -55,7 +55,7 @@ export function observeGc(state: ThreadState, onError: (what: string, err: unkno
 /** V8 GCType → index of the type's block in ThreadState.gcRegion(), -1 for types not exported. */
 function nativeKinds(): Int32Array {
   const kinds = new Int32Array(32).fill(-1);
-  for (const [kind, type] of Object.entries(KIND_TO_TYPE)) kinds[Number(kind)] = GC_TYPES.indexOf(type);
+  for (const [kind, type] of Object.entries(KIND_TO_TYPE)) if (type !== undefined) kinds[Number(kind)] = GC_TYPES.indexOf(type);
   return kinds;
 }
 

@@ -13,40 +13,43 @@ import type {
 } from './types';
 import { reportSafely } from './report';
 import { PoolWatch } from './watch';
-import { attachPg, isPgPool } from './adapters/pg';
-import { attachMysql2, mysql2Core } from './adapters/mysql2';
-import { attachGenericPool, isGenericPool } from './adapters/generic-pool';
-import { attachTarn, isTarnPool, knexTarn } from './adapters/tarn';
-import { attachUndici, isUndiciDispatcher } from './adapters/undici';
-import { attachPiscina, isPiscina } from './adapters/piscina';
+import { attachPg, isPgPool, type PgPool } from './adapters/pg';
+import { attachMysql2, mysql2Core, type Mysql2Pool } from './adapters/mysql2';
+import { attachGenericPool, isGenericPool, type GenericPool } from './adapters/generic-pool';
+import { attachTarn, isTarnPool, knexTarn, type TarnPool } from './adapters/tarn';
+import { attachUndici, isUndiciDispatcher, type UndiciDispatcher } from './adapters/undici';
+import { attachPiscina, isPiscina, type Piscina } from './adapters/piscina';
 import { attachPlain, isPlainAdapter } from './adapters/custom';
+import type { PlainPoolAdapter } from './types';
 
 const NOOP: PoolMonitorHandle = Object.freeze({ detach() {} });
 
-interface Detected {
-  kind: PoolKind;
-  /** The object actually observed (e.g. the core pool of a mysql2 promise pool). */
-  target: object;
-}
+/** The pool kind and the object actually observed (e.g. the core pool of a mysql2 promise pool). */
+type Detected =
+  | { kind: 'pg'; target: PgPool }
+  | { kind: 'mysql2'; target: Mysql2Pool }
+  | { kind: 'tarn'; target: TarnPool }
+  | { kind: 'generic-pool'; target: GenericPool }
+  | { kind: 'piscina'; target: Piscina }
+  | { kind: 'undici'; target: UndiciDispatcher }
+  | { kind: 'custom'; target: PlainPoolAdapter };
 
-/** Detects the pool kind. `hint` (options.kind) is checked against the shape. */
+/**
+ * Detects the pool kind, trying each in this order. `hint` (options.kind) is checked against the shape.
+ * @internal used by test/agent/pools/monitor.test.mjs
+ */
 export function detectPool(pool: unknown, hint?: PoolKind): Detected | null {
-  const p = pool as any;
-  if (!p || (typeof p !== 'object' && typeof p !== 'function')) return null;
-  const tries: Array<[PoolKind, () => object | null]> = [
-    ['pg', () => (isPgPool(p) ? p : null)],
-    ['mysql2', () => mysql2Core(p)],
-    ['tarn', () => (isTarnPool(p) ? p : knexTarn(p))],
-    ['generic-pool', () => (isGenericPool(p) ? p : null)],
-    ['piscina', () => (isPiscina(p) ? p : null)],
-    ['undici', () => (isUndiciDispatcher(p) ? p : null)],
-    ['custom', () => (isPlainAdapter(p) ? p : null)],
-  ];
-  for (const [kind, test] of tries) {
-    if (hint && hint !== kind) continue;
-    const target = test();
-    if (target) return { kind, target };
-  }
+  if (!pool || (typeof pool !== 'object' && typeof pool !== 'function')) return null;
+  const tried = (kind: PoolKind): boolean => !hint || hint === kind;
+  if (tried('pg') && isPgPool(pool)) return { kind: 'pg', target: pool };
+  const core = tried('mysql2') ? mysql2Core(pool) : null;
+  if (core) return { kind: 'mysql2', target: core };
+  const tarn = tried('tarn') ? (isTarnPool(pool) ? pool : knexTarn(pool)) : null;
+  if (tarn) return { kind: 'tarn', target: tarn };
+  if (tried('generic-pool') && isGenericPool(pool)) return { kind: 'generic-pool', target: pool };
+  if (tried('piscina') && isPiscina(pool)) return { kind: 'piscina', target: pool };
+  if (tried('undici') && isUndiciDispatcher(pool)) return { kind: 'undici', target: pool };
+  if (tried('custom') && isPlainAdapter(pool)) return { kind: 'custom', target: pool };
   return null;
 }
 
@@ -94,40 +97,35 @@ export function monitorPool(
       report(err, `monitorPool ${kind}:${name}: sink factory`);
       return NOOP;
     }
-    const watch = new PoolWatch<any>(target, name, kind, sink, onError);
-    if (onClosed) watch.onClose(onClosed);
-    try {
-      switch (kind) {
-        case 'pg':
-          attachPg(watch, target);
-          break;
-        case 'mysql2':
-          attachMysql2(watch, target);
-          break;
-        case 'tarn':
-          attachTarn(watch, target);
-          break;
-        case 'generic-pool':
-          attachGenericPool(watch, target, sampleMs);
-          break;
-        case 'piscina':
-          attachPiscina(watch, target);
-          break;
-        case 'undici':
-          attachUndici(watch, target, sampleMs);
-          break;
-        case 'custom':
-          attachPlain(watch, target as any, sampleMs);
-          break;
-        default:
-          throw new Error(`no adapter for kind ${kind}`);
+    /** Watches `t` with `attach`; a failing attach is reported and unhooked, leaving a no-op handle. */
+    const start = <T extends object>(t: T, attach: (watch: PoolWatch<T>, target: T) => void): PoolMonitorHandle => {
+      const watch = new PoolWatch(t, name, kind, sink, onError);
+      if (onClosed) watch.onClose(onClosed);
+      try {
+        attach(watch, t);
+      } catch (err) {
+        watch.report(err, 'attach');
+        watch.close();
+        return NOOP;
       }
-    } catch (err) {
-      watch.report(err, 'attach');
-      watch.close();
-      return NOOP;
+      return { detach: () => watch.close() };
+    };
+    switch (found.kind) {
+      case 'pg':
+        return start(found.target, attachPg);
+      case 'mysql2':
+        return start(found.target, attachMysql2);
+      case 'tarn':
+        return start(found.target, attachTarn);
+      case 'generic-pool':
+        return start(found.target, (w, t) => attachGenericPool(w, t, sampleMs));
+      case 'piscina':
+        return start(found.target, attachPiscina);
+      case 'undici':
+        return start(found.target, (w, t) => attachUndici(w, t, sampleMs));
+      case 'custom':
+        return start(found.target, (w, t) => attachPlain(w, t, sampleMs));
     }
-    return { detach: () => watch.close() };
   } catch (err) {
     report(err, 'monitorPool');
     return NOOP;

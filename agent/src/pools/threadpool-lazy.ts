@@ -11,12 +11,12 @@ import moduleMod = require('node:module');
 
 export type Lazy = 'zlib' | 'dns';
 const LAZY: readonly Lazy[] = ['zlib', 'dns'];
-const LAZY_URL: Record<string, Lazy> = { 'node:zlib': 'zlib', 'node:dns': 'dns', 'node:dns/promises': 'dns' };
+const LAZY_URL: Partial<Record<string, Lazy>> = { 'node:zlib': 'zlib', 'node:dns': 'dns', 'node:dns/promises': 'dns' };
 
 type Report = (err: unknown, where: string) => void;
 
 /** Whether the builtin `name` has been loaded in this process (by the app or by Node itself). */
-export function builtinLoaded(name: string): boolean {
+function builtinLoaded(name: string): boolean {
   const list = (process as unknown as { moduleLoadList?: readonly string[] }).moduleLoadList;
   // Without the list, assume loaded: wrapping then loads it, the pre-lazy behaviour.
   return !Array.isArray(list) || list.includes(`NativeModule ${name}`);

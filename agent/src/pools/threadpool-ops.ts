@@ -16,6 +16,7 @@
  */
 import cryptoMod = require('node:crypto');
 import fsMod = require('node:fs');
+import { isFunction, isThenable, type AnyFunction } from './adapters/common';
 
 /** Family indexes, as in THREADPOOL_FAMILIES (fs, crypto, zlib, dns). */
 export const FS = 0;
@@ -28,13 +29,17 @@ export interface OpCounter {
   dec(family: number): void;
 }
 
+/** A module object (or `fs.promises`) whose exports are replaced. */
+type Exports = Record<string, unknown>;
+
 interface Patch {
-  mod: any;
+  mod: Exports;
   name: string;
-  orig: Function;
-  wrapper: Function;
+  orig: AnyFunction;
+  wrapper: AnyFunction;
 }
 
+/** @internal used by test/agent/pools/wrappers.test.mjs (as are the lists below) */
 export const CRYPTO_CB = [
   'pbkdf2',
   'scrypt',
@@ -48,6 +53,7 @@ export const CRYPTO_CB = [
   'sign',
   'verify',
 ];
+/** @internal */
 export const ZLIB_CB = [
   'deflate',
   'deflateRaw',
@@ -61,6 +67,7 @@ export const ZLIB_CB = [
   'zstdCompress',
   'zstdDecompress',
 ];
+/** @internal */
 export const DNS_CB = ['lookup', 'lookupService'];
 /**
  * fs functions that go straight to the binding (one threadpool request at a
@@ -68,6 +75,7 @@ export const DNS_CB = ['lookup', 'lookupService'];
  * functions (writeFile and appendFile call fs.open/fs.write/fs.close; rm, cp,
  * exists, realpath's JS version) are left out: their inner calls are counted,
  * so an operation is never counted twice.
+ * @internal
  */
 export const FS_CB = [
   'access',
@@ -106,6 +114,7 @@ export const FS_CB = [
   'write',
   'writev',
 ];
+/** @internal */
 export const FS_PROMISES = [
   'access',
   'appendFile',
@@ -136,7 +145,7 @@ export const FS_PROMISES = [
 ];
 
 /** Copies own properties (incl. symbols such as util.promisify.custom and Node's customPromisifyArgs). */
-function copyProps(from: Function, to: Function): void {
+function copyProps(from: AnyFunction, to: AnyFunction): void {
   for (const key of Reflect.ownKeys(from)) {
     if (key === 'prototype' || key === 'arguments' || key === 'caller') continue;
     const d = Object.getOwnPropertyDescriptor(from, key);
@@ -146,7 +155,7 @@ function copyProps(from: Function, to: Function): void {
 }
 
 /** `String(wrapper)` shows the original's source, not the agent's (own property, so a wrapped wrapper's own wins). */
-function sourceOf(orig: Function): () => string {
+function sourceOf(orig: AnyFunction): () => string {
   return function toString() {
     return Function.prototype.toString.call(orig);
   };
@@ -177,36 +186,37 @@ export class Wrappers {
 
   /** zlib or dns, once something has loaded it. */
   wrapLazy(m: 'zlib' | 'dns'): void {
-    const mod = process.getBuiltinModule(`node:${m}`) as any;
+    const mod = process.getBuiltinModule(`node:${m}`) as Exports;
     if (m === 'zlib') for (const n of ZLIB_CB) this.wrapCallback(mod, n, ZLIB);
     else {
       for (const n of DNS_CB) this.wrapCallback(mod, n, DNS);
-      for (const n of DNS_CB) this.wrapPromise(mod.promises, n, DNS);
+      for (const n of DNS_CB) this.wrapPromise(mod.promises as Exports | undefined, n, DNS);
     }
   }
 
-  private wrapCallback(mod: any, name: string, family: number): void {
+  private wrapCallback(mod: Exports | undefined, name: string, family: number): void {
     const orig = mod?.[name];
-    if (typeof orig !== 'function') return;
+    if (!mod || !isFunction(orig)) return;
     const gate = this.gate;
     const wrapper = function (this: unknown, ...args: unknown[]) {
       const c = gate.counter;
       const last = args.length - 1;
       const cb = args[last];
-      if (c === null || typeof cb !== 'function') return orig.apply(this, args);
+      if (c === null || !isFunction(cb)) return orig.apply(this, args);
       let done = false;
-      args[last] = function (this: unknown) {
+      args[last] = function (this: unknown, ...cbArgs: unknown[]) {
         if (!done) {
           done = true;
           c.dec(family);
         }
-        return (cb).apply(this, arguments);
+        return cb.apply(this, cbArgs);
       };
       c.inc(family);
       try {
         return orig.apply(this, args);
       } catch (err) {
         // Argument validation threw synchronously: nothing was queued.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the callback may have run (setting done) before orig threw; narrowing does not see assignments made in a closure
         if (!done) {
           done = true;
           c.dec(family);
@@ -217,9 +227,9 @@ export class Wrappers {
     this.install(mod, name, orig, wrapper);
   }
 
-  private wrapPromise(mod: any, name: string, family: number): void {
+  private wrapPromise(mod: Exports | undefined, name: string, family: number): void {
     const orig = mod?.[name];
-    if (typeof orig !== 'function') return;
+    if (!mod || !isFunction(orig)) return;
     const gate = this.gate;
     // Settlement handlers made once per wrapped function, not per call. An operation that settles after
     // restore() finds the gate closed and counts nothing (its monitor is gone).
@@ -235,14 +245,14 @@ export class Wrappers {
       const c = gate.counter;
       if (c === null) return orig.apply(this, args);
       c.inc(family);
-      let p: any;
+      let p: unknown;
       try {
         p = orig.apply(this, args);
       } catch (err) {
         c.dec(family);
         throw err;
       }
-      if (!p || typeof p.then !== 'function') {
+      if (!isThenable(p)) {
         c.dec(family);
         return p;
       }
@@ -253,7 +263,7 @@ export class Wrappers {
     this.install(mod, name, orig, wrapper);
   }
 
-  private install(mod: any, name: string, orig: Function, wrapper: Function): void {
+  private install(mod: Exports, name: string, orig: AnyFunction, wrapper: AnyFunction): void {
     try {
       Object.defineProperty(wrapper, 'name', { value: orig.name, configurable: true });
       Object.defineProperty(wrapper, 'length', { value: orig.length, configurable: true });

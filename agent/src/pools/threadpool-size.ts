@@ -1,7 +1,7 @@
 /** The libuv threadpool's size as libuv itself computes it. */
 
 /** libuv's MAX_THREADPOOL_SIZE. */
-export const MAX_THREADPOOL_SIZE = 1024;
+const MAX_THREADPOOL_SIZE = 1024;
 
 /** Parses UV_THREADPOOL_SIZE exactly like libuv's init_threads(). */
 export function threadpoolSize(value: string | undefined = process.env.UV_THREADPOOL_SIZE): number {

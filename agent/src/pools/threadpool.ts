@@ -31,7 +31,6 @@ import { CRYPTO, DNS, FS, ZLIB, Wrappers, type OpCounter } from './threadpool-op
 import { LazyBuiltins, syncEsm } from './threadpool-lazy';
 import { QueueWaitProbe, type ProbeListener } from './threadpool-probe';
 
-export { MAX_THREADPOOL_SIZE, threadpoolSize } from './threadpool-size';
 
 let running: ThreadpoolMonitor | null = null;
 
@@ -60,8 +59,9 @@ class ThreadpoolMonitor implements OpCounter, ProbeListener {
     this.size = threadpoolSize();
     this.probe = new QueueWaitProbe(this);
     const counting = opts.countOperations === true;
-    this.wrappers = counting ? new Wrappers(this, this.reporter) : null;
-    this.lazy = counting ? new LazyBuiltins((m) => this.wrappers!.wrapLazy(m), this.reporter) : null;
+    const wrappers = counting ? new Wrappers(this, this.reporter) : null;
+    this.wrappers = wrappers;
+    this.lazy = wrappers ? new LazyBuiltins((m) => wrappers.wrapLazy(m), this.reporter) : null;
   }
 
   onError(err: unknown, where: string): void {

@@ -32,7 +32,6 @@ export interface PoolSink {
 
 /** Operation families of the libuv threadpool monitor, in index order. */
 export const THREADPOOL_FAMILIES = ['fs', 'crypto', 'zlib', 'dns'] as const;
-export type ThreadpoolFamily = (typeof THREADPOOL_FAMILIES)[number];
 
 /**
  * Per-family series of the threadpool monitor, indexed like

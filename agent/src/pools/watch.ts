@@ -14,6 +14,9 @@ function isCount(n: unknown): n is number {
 
 type Teardown<T> = (target: T) => void;
 
+/** A method of `O` as a wrapper sees it: called on `O` with whatever arguments the caller gave. */
+export type Method<O> = (this: O, ...args: unknown[]) => unknown;
+
 /** Watches whose levels are to be read at the next flush (each at most once: `scheduled`). */
 const dirty: PoolWatch<object>[] = [];
 let levelFlushing = false;
@@ -217,20 +220,22 @@ export class PoolWatch<T extends object> {
    * Replaces `target[method]` by `make(original)` as an own property; the
    * teardown restores the previous state if nobody replaced it meanwhile.
    */
-  wrapMethod<F extends (...args: any[]) => any>(target: any, method: string | symbol, make: (orig: F) => F): void {
-    const orig = target[method] as F;
+  wrapMethod<O extends object>(target: O, method: string | symbol, make: (orig: Method<O>) => Method<O>): void {
+    const slots = target as Record<string | symbol, unknown>;
+    const orig = slots[method];
     if (typeof orig !== 'function') throw new TypeError(`${String(method)} is not a function`);
     const hadOwn = Object.prototype.hasOwnProperty.call(target, method);
-    const wrapper = make(orig);
-    target[method] = wrapper;
+    const wrapper = make(orig as Method<O>);
+    slots[method] = wrapper;
     // `target` may be the pool itself or an object it owns: the teardown
     // reaches it through a WeakRef so it does not keep it alive.
-    const ref = new WeakRef<any>(target);
+    const ref = new WeakRef(slots);
     this.teardowns.push(() => {
       const t = ref.deref();
       if (!t || t[method] !== wrapper) return;
       if (hadOwn) t[method] = orig;
-      else delete t[method];
+      // A wrapper that cannot be removed (the object was frozen meanwhile) is reported, as a failed `delete` throws.
+      else if (!Reflect.deleteProperty(t, method)) throw new TypeError(`cannot remove the wrapper of ${String(method)}`);
     });
   }
 

@@ -61,10 +61,11 @@ const FALLBACK: Readonly<Record<InternalName, string>> = {
   'v8.gcCallbacks': 'the native GC timer is off; a PerformanceObserver times GC instead',
 };
 
+/** @internal used by test/agent/runtime/fixtures/internals-app.cjs */
 export const INTERNAL_NAMES = Object.keys(FALLBACK) as readonly InternalName[];
 
 /** V8 major.minor of the Node lines whose binaries the native GC timer's tests ran on: Node 22, 24 and 26. */
-export const GC_TIMER_TESTED_V8: readonly string[] = ['12.4', '13.6', '14.6'];
+const GC_TIMER_TESTED_V8: readonly string[] = ['12.4', '13.6', '14.6'];
 
 export type InternalsReport = (what: string, err?: unknown) => void;
 
@@ -143,11 +144,13 @@ export function internalUnavailable(name: InternalName): string | undefined {
 // ---- node:http -------------------------------------------------------------------------------------------------
 
 const listenerDone: { ok?: boolean } = {};
+/** A function only compared by identity (found among an emitter's listeners), never called. */
+export type ListenerIdentity = (...args: never[]) => unknown;
 /** node:http's per-connection listener, or undefined where it is not exported (scope 'connection' off). */
-export function httpConnectionListener(onError?: InternalsReport): Function | undefined {
+export function httpConnectionListener(onError?: InternalsReport): ListenerIdentity | undefined {
   const fn = (http as unknown as { _connectionListener?: unknown })._connectionListener;
   const ok = check('http.connectionListener', listenerDone, () => typeof fn === 'function' || "node:http exports no function '_connectionListener'", onError);
-  return ok ? (fn as Function) : undefined;
+  return ok ? (fn as ListenerIdentity) : undefined;
 }
 
 const incomingDone: { ok?: boolean } = {};
@@ -337,7 +340,7 @@ export function activeHandlesAvailable(onError?: InternalsReport): boolean {
 }
 /** The thread's active handles, or undefined where this Node has no way to list them. */
 export function activeHandles(onError?: InternalsReport): unknown[] | undefined {
-  return activeHandlesAvailable(onError) ? getActiveHandles!.call(process) : undefined;
+  return activeHandlesAvailable(onError) && getActiveHandles ? getActiveHandles.call(process) : undefined;
 }
 
 // ---- AsyncLocalStorage ---------------------------------------------------------------------------------------
@@ -362,7 +365,10 @@ export function alsOnAsyncHooks(onError?: InternalsReport): boolean {
   return ok ? propagate : inferAlsOnAsyncHooks();
 }
 
-/** Node's default ALS implementation for this version and these flags (exported for tests). */
+/**
+ * Node's default ALS implementation for this version and these flags.
+ * @internal used by test/agent/runtime/internals.test.mjs
+ */
 export function inferAlsOnAsyncHooks(version = process.versions.node, flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): boolean {
   const major = Number(version.split('.')[0]);
   if (major >= 24) return flags.includes('--no-async-context-frame');
@@ -388,8 +394,9 @@ export function otelGlobalRegistry(onError?: InternalsReport): Record<string, un
     markUnavailable('otel.apiGlobal', `disabled by ${DISABLE_ENV}, tests only`, onError);
     return undefined;
   }
-  const registry = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[OTEL_GLOBAL_KEY];
-  if (registry === undefined || otelGlobalState === 1) return registry;
+  // Whatever the global holds until its shape is checked (once: then it is taken as the registry).
+  const registry = (globalThis as Record<symbol, unknown>)[OTEL_GLOBAL_KEY] as Record<string, unknown> | null | undefined;
+  if (registry === undefined || otelGlobalState === 1) return registry ?? undefined;
   const version = registry?.version;
   if (typeof registry !== 'object' || registry === null || typeof version !== 'string' || !version.startsWith('1.')) {
     otelGlobalState = 2;
@@ -406,7 +413,8 @@ export const OTEL_SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
 /** What is read of an SDK MeterProvider's private state (sdk-metrics 2.x and 3.x). */
 export interface OtelSdkSharedState {
   resource?: { attributes?: Record<string, unknown>; asyncAttributesPending?: boolean; waitForAsyncAttributes?(): Promise<void> };
-  metricCollectors?: { _metricReader?: { _exporter?: object } }[];
+  /** Private SDK objects: any level may be missing. */
+  metricCollectors?: ({ _metricReader?: { _exporter?: { constructor?: { name?: string } } | null } | null } | null | undefined)[];
 }
 let sdkStateOff = false;
 /** An SDK MeterProvider's `_sharedState`, or undefined (another provider, or an SDK that moved it: said once). */
@@ -423,7 +431,8 @@ export function otelSdkSharedState(provider: object, onError?: InternalsReport):
   const p = provider as { forceFlush?: unknown; shutdown?: unknown };
   if (typeof p.forceFlush === 'function' && typeof p.shutdown === 'function') {
     sdkStateOff = true;
-    markUnavailable('otel.sdkSharedState', `the app's MeterProvider (${provider.constructor?.name ?? 'unnamed'}) has no _sharedState`, onError);
+    const ctor = (provider as { constructor?: { name?: string } }).constructor;
+    markUnavailable('otel.sdkSharedState', `the app's MeterProvider (${ctor?.name ?? 'unnamed'}) has no _sharedState`, onError);
   }
   return undefined;
 }
@@ -436,19 +445,11 @@ export function nativeGcTimerAllowed(onError?: InternalsReport, v8 = process.ver
   return check('v8.gcCallbacks', gcDone, () => v8Tested(v8) || `V8 ${v8} is not one the native GC timer was tested on (${GC_TIMER_TESTED_V8.join(', ')})`, onError);
 }
 
-/** Whether V8 `version` (e.g. '13.6.233.17-node.53') is one of GC_TIMER_TESTED_V8 (by major.minor). */
+/**
+ * Whether V8 `version` (e.g. '13.6.233.17-node.53') is one of GC_TIMER_TESTED_V8 (by major.minor).
+ * @internal used by test/agent/runtime/internals.test.mjs
+ */
 export function v8Tested(version: string): boolean {
   const m = /^(\d+)\.(\d+)\./.exec(version);
   return m !== null && GC_TIMER_TESTED_V8.includes(`${m[1]}.${m[2]}`);
-}
-
-/** Runs every probe that can run without an object to look at (agent start, outside any V8 interrupt). */
-export function probeInternals(onError?: InternalsReport): void {
-  httpConnectionListener(onError);
-  parserIncomingAvailable(onError);
-  socketResponseAvailable(onError);
-  parserCallbacksAvailable(onError);
-  activeHandlesAvailable(onError);
-  alsOnAsyncHooks(onError);
-  otelGlobalRegistry(onError);
 }

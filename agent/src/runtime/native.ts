@@ -46,7 +46,7 @@ export interface LoopMeter {
 }
 
 /** The calling thread's GC timer (gc.c). */
-export interface GcWatch {
+interface GcWatch {
   /** Stop timing (idempotent). */
   close(): void;
 }
@@ -81,7 +81,10 @@ interface Binding {
   ungcwatch(w: object): void;
 }
 
-/** Where the build puts the addon for this platform (scripts/run.mjs). */
+/**
+ * Where the build puts the addon for this platform (scripts/run.mjs).
+ * @internal used by test/agent/native.test.mjs
+ */
 export const NATIVE_PATH = join(__dirname, '..', 'native', `loopwatch.${process.platform}-${process.arch}.node`);
 
 /**

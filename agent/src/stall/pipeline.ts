@@ -17,7 +17,7 @@ import { watchArrivalsIfServing, type Arrivals } from '../attribution/connection
  * emitted without one. The watchdog notices the end within one poll (≤ 50 ms)
  * and may wait up to 150 ms for a sample still in flight (a native call returning).
  */
-export const ATTRIBUTION_WAIT_MS = 400;
+const ATTRIBUTION_WAIT_MS = 400;
 /** Distinct culprits, routes and GraphQL operations per thread in the culprit metrics; the rest are `other` (docs/configuration.md). */
 const CULPRIT_LABELS = 20;
 const OTHER = 'other';

@@ -52,7 +52,7 @@ export function recordOfDetected(stall: DetectedStall, thread: string): StallRec
  * keeps that. Source-maps frames: call it on the stalled thread.
  */
 export function eventOf(record: StallRecord, attribution: StallAttribution | undefined, deep: LongCallback | undefined): StallEvent & StallAttributionFields {
-  const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [], stallId: stallIdOf(record.sinceNs) };
+  const base: StallEvent = { durationMs: record.durationMs, startTime: record.startTime, thread: record.thread, stack: [], stallId: stallIdOf(record.sinceNs), stackSource: 'none' };
   const evidence = (record.evidence ??= attribution ? evidenceOfAttribution(attribution) : NO_EVIDENCE);
   const event: StallEvent & StallAttributionFields = mergeAttribution(base, attribution, undefined, evidence);
   // No word from the watchdog (it timed out, or the agent is stopping): the thread's own samples still say what its

@@ -15,7 +15,7 @@ export interface TestingConfig {
   readonly mode: BlockingMode;
 }
 
-export const DEFAULT_BUDGET_MS = 50;
+const DEFAULT_BUDGET_MS = 50;
 const MAX_BUDGET_MS = 600_000;
 const BUDGET_ACCEPTED = `a number from 1 to ${MAX_BUDGET_MS} (ms)`;
 

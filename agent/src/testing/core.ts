@@ -216,14 +216,3 @@ export function blockingBudget(ms: number): void {
   s.current.budgetMs = Math.max(ms, s.thresholdMs);
 }
 
-/** Stops the agent this module started (a runner that gives each test file its own global, at the file's end). */
-export async function shutdown(): Promise<void> {
-  const s = state();
-  const stop = s.stop;
-  s.stop = undefined;
-  s.hooks = undefined;
-  s.current = undefined;
-  s.seen = [];
-  s.allowed = [];
-  if (stop) await stop();
-}

@@ -42,7 +42,7 @@ function frameLine(f: StackFrame): string {
 /** `fn (file:line)`, without the line when it is a transformed module's. */
 function culpritText(culprit: string): string {
   const m = /^(.*) \((.*):(\d+)\)$/.exec(culprit);
-  return m && !untransformed(m[2] ?? '') ? `${m[1] ?? ''} (${m[2] ?? ''})` : culprit;
+  return m && !untransformed(m[2]) ? `${m[1]} (${m[2]})` : culprit;
 }
 
 export function blockedMessage(test: string, budgetMs: number, stalls: readonly StallEvent[]): string {

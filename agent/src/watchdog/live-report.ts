@@ -6,7 +6,7 @@
 import { aggregateSamples, culpritOfAttribution } from '../attribution/aggregate';
 import { UNKNOWN_CULPRIT } from '../attribution/culprit';
 import type { AttributionSample } from '../attribution/thread-types';
-import type { StallEvent } from '../types';
+import type { InProgressStall } from '../export/otel-logs';
 
 /** Frames shown on the one stderr line. */
 const LINE_FRAMES = 3;
@@ -22,8 +22,8 @@ export function knownSoFar(samples: readonly AttributionSample[]): { culprit: st
   return { culprit: culprit ? culprit.name : UNKNOWN_CULPRIT, ...(attribution?.route ? { route: attribution.route } : {}) };
 }
 
-export function liveStallOf(thread: string, stallId: string, blockedMs: number, startTime: number, samples: readonly AttributionSample[]): StallEvent {
-  const e: StallEvent = { durationMs: blockedMs, startTime, thread, stack: [], stallId };
+export function liveStallOf(thread: string, stallId: string, blockedMs: number, startTime: number, samples: readonly AttributionSample[]): InProgressStall {
+  const e: InProgressStall = { durationMs: blockedMs, startTime, thread, stack: [], stallId };
   const attribution = aggregateSamples(samples);
   if (!attribution) return e;
   e.stack = attribution.stack;
@@ -38,8 +38,8 @@ export function liveStallOf(thread: string, stallId: string, blockedMs: number, 
 }
 
 /** One stderr line: thread, duration so far, stall id, route, culprit, top frames. */
-export function formatLiveLine(e: StallEvent): string {
-  const parts = [`thread "${e.thread}" has been blocked for ${(e.durationMs / 1000).toFixed(1)} s (stall in progress)`, `stall id ${e.stallId ?? '?'}`];
+export function formatLiveLine(e: InProgressStall): string {
+  const parts = [`thread "${e.thread}" has been blocked for ${(e.durationMs / 1000).toFixed(1)} s (stall in progress)`, `stall id ${e.stallId}`];
   if (e.route) parts.push(`route ${e.route}`);
   parts.push(`culprit ${e.culprit ?? UNKNOWN_CULPRIT}`);
   const frames = e.stack.slice(0, LINE_FRAMES).map((f) => `${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`);

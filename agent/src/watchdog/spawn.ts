@@ -29,7 +29,7 @@ export interface Watchdog {
 }
 
 /** Backoff between restarts of a watchdog that died: doubles from the first, capped; reset after a healthy run. */
-export const RESTART_BACKOFF = { firstMs: 1000, maxMs: 60_000, healthyMs: 60_000 } as const;
+const RESTART_BACKOFF = { firstMs: 1000, maxMs: 60_000, healthyMs: 60_000 } as const;
 
 export interface WatchdogHooks {
   onPortProblem(code: string, message: string): void;
@@ -97,7 +97,9 @@ export function spawnWatchdog(data: Omit<WatchdogData, 'sessions'>, diag: Diagno
     });
     // The 'exit' that follows says it, once, with the restart.
     let failure: unknown;
-    w.on('error', (err) => (failure = err));
+    w.on('error', (err: unknown) => {
+      failure = err;
+    });
     w.on('exit', (code) => {
       if (stopped || w !== worker) return;
       resolveListening(undefined);

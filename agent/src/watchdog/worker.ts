@@ -221,9 +221,10 @@ if (data.prometheus) {
     }
   }, probes)
     .then(({ url }) => post({ type: 'listening', url }))
-    .catch((err: NodeJS.ErrnoException) => {
+    .catch((err: unknown) => {
       // Without an endpoint the watchdog still watches stalls; the main thread reports the failure.
-      post({ type: 'listen-failed', code: err.code ?? 'UNKNOWN', message: err.message });
+      const e = err instanceof Error ? (err as NodeJS.ErrnoException) : undefined;
+      post({ type: 'listen-failed', code: e?.code ?? 'UNKNOWN', message: e ? e.message : String(err) });
     });
 } else {
   post({ type: 'listening', url: undefined });

@@ -6,7 +6,8 @@ import vm from 'node:vm';
 import { recorder, errorLog, sleep } from './helpers/sink.mjs';
 
 const require = createRequire(import.meta.url);
-const { monitorPool, detectPool } = require('../../../agent/dist/pools/index.js');
+const { monitorPool } = require('../../../agent/dist/pools/index.js');
+const { detectPool } = require('../../../agent/dist/pools/monitor.js');
 const pg = require('pg');
 const mysql = require('mysql2');
 const genericPool = require('generic-pool');

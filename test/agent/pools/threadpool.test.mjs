@@ -11,7 +11,8 @@ import zlib from 'node:zlib';
 import { recorder, errorLog, sleep } from './helpers/sink.mjs';
 
 const require = createRequire(import.meta.url);
-const { startThreadpoolMonitor, threadpoolSize } = require('../../../agent/dist/pools/index.js');
+const { startThreadpoolMonitor } = require('../../../agent/dist/pools/index.js');
+const { threadpoolSize } = require('../../../agent/dist/pools/threadpool-size.js');
 const child = fileURLToPath(new URL('./helpers/threadpool-child.mjs', import.meta.url));
 
 function runChild(scenario, env) {

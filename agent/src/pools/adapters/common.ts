@@ -3,6 +3,38 @@ import type { PoolWatch } from '../watch';
 
 const kTimed = Symbol('loopwatch.pool.timed');
 
+/**
+ * A library's function (a driver's callback, a pool's method) as the adapters see it: called with whatever
+ * `this` and arguments it was given, its result passed back untouched.
+ */
+export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
+/** An event listener of any arity, as `on()` takes it. */
+export type Listener = (...args: never[]) => void;
+
+/** The part of an EventEmitter the adapters use. */
+export interface Emitter {
+  on(event: string, listener: Listener): unknown;
+  removeListener(event: string, listener: Listener): unknown;
+}
+
+/** A callback marked as already timed. */
+type Timed = AnyFunction & { [kTimed]?: true };
+
+/** `typeof v === 'function'`, typed callable (TypeScript narrows it to `Function`, which cannot be called). */
+export function isFunction(v: unknown): v is AnyFunction {
+  return typeof v === 'function';
+}
+
+/** `v`'s properties for duck-typing a library object, or null for a primitive (nothing to read). */
+export function fieldsOf(v: unknown): Record<string | symbol, unknown> | null {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') ? (v as Record<string | symbol, unknown>) : null;
+}
+
+/** Whether `v` has a callable `then` (a promise, or a library's own thenable). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof fieldsOf(v)?.then === 'function';
+}
+
 /** Heuristic used by all adapters: driver timeout errors say so. */
 export function errorType(err: unknown): 'timeout' | 'error' {
   const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
@@ -13,7 +45,7 @@ export function errorType(err: unknown): 'timeout' | 'error' {
 
 /** Whether `cb` is already a timed wrapper (a request the driver re-queues through its acquire method). */
 export function isTimed(cb: unknown): boolean {
-  return typeof cb === 'function' && (cb as unknown as Record<symbol, unknown>)[kTimed] === true;
+  return typeof cb === 'function' && (cb as Timed)[kTimed] === true;
 }
 
 /**
@@ -22,14 +54,9 @@ export function isTimed(cb: unknown): boolean {
  * internally by the driver) is returned as is, so one request is timed once.
  * One closure per acquire: the callback API leaves no other place to keep t0.
  */
-export function timeCallback<C extends (err: unknown, ...rest: any[]) => any>(
-  watch: PoolWatch<object>,
-  t0: number,
-  cb: C,
-  uses?: UseTimes,
-): C {
-  if ((cb as any)[kTimed]) return cb;
-  const timed = function (this: unknown, err: unknown, resource: unknown) {
+export function timeCallback<T extends object>(watch: PoolWatch<T>, t0: number, cb: AnyFunction, uses?: UseTimes): AnyFunction {
+  if ((cb as Timed)[kTimed]) return cb;
+  const timed: Timed = function (this: unknown, err: unknown, resource: unknown) {
     try {
       if (err) watch.fail(errorType(err));
       else {
@@ -41,9 +68,10 @@ export function timeCallback<C extends (err: unknown, ...rest: any[]) => any>(
     } catch (e) {
       watch.report(e, 'acquire callback');
     }
-    return cb.apply(this, arguments as any);
-  } as unknown as C;
-  (timed as any)[kTimed] = true;
+    // eslint-disable-next-line prefer-rest-params -- the driver's arguments reach the callback as they were (count included); a rest parameter would change this wrapper's length (2)
+    return Reflect.apply(cb, this, arguments) as unknown;
+  };
+  timed[kTimed] = true;
   return timed;
 }
 
@@ -53,8 +81,8 @@ export function timeCallback<C extends (err: unknown, ...rest: any[]) => any>(
  * would to `p`). Costs a derived promise and two closures: adapters use it only
  * when the grant did not happen synchronously and the pool has no grant event.
  */
-export function timePromise<P extends PromiseLike<unknown>>(watch: PoolWatch<object>, t0: number, p: P, uses?: UseTimes): P {
-  if (!p || typeof (p as any).then !== 'function') return p;
+export function timePromise<T extends object>(watch: PoolWatch<T>, t0: number, p: unknown, uses?: UseTimes): unknown {
+  if (!isThenable(p)) return p;
   return p.then(
     (resource) => {
       try {
@@ -67,7 +95,7 @@ export function timePromise<P extends PromiseLike<unknown>>(watch: PoolWatch<obj
       }
       return resource;
     },
-    (err) => {
+    (err: unknown) => {
       try {
         watch.fail(errorType(err));
         watch.refresh();
@@ -76,7 +104,7 @@ export function timePromise<P extends PromiseLike<unknown>>(watch: PoolWatch<obj
       }
       throw err;
     },
-  ) as unknown as P;
+  );
 }
 
 /**
@@ -112,7 +140,7 @@ export class UseTimes {
     this.grantedAt(resource, performance.now());
   }
   /** Records the use time of `resource` into `watch` if it was timed. */
-  release(watch: PoolWatch<object>, resource: unknown): void {
+  release<T extends object>(watch: PoolWatch<T>, resource: unknown): void {
     if (resource === null || typeof resource !== 'object') return;
     const i = this.slots.get(resource);
     if (i === undefined) return;
@@ -129,10 +157,11 @@ export class UseTimes {
  * Used for release-style methods (generic-pool release/destroy, mysql2
  * releaseConnection, tarn release).
  */
-export function wrapRelease(watch: PoolWatch<any>, target: object, method: string, uses: UseTimes): void {
+export function wrapRelease<T extends object>(watch: PoolWatch<T>, target: object, method: string, uses: UseTimes): void {
   watch.wrapMethod(target, method, (orig) =>
     function release(this: unknown, resource: unknown) {
-      const r = orig.apply(this, arguments as any);
+      // eslint-disable-next-line prefer-rest-params -- passes the caller's arguments through as they were (count included); a rest parameter would change this wrapper's length (1)
+      const r = Reflect.apply(orig, this, arguments) as unknown;
       try {
         uses.release(watch, resource);
       } catch (e) {
@@ -148,13 +177,13 @@ export function wrapRelease(watch: PoolWatch<any>, target: object, method: strin
  * Wraps the pool's close method(s): the series stop when the application
  * closes the pool (before or after the original runs, per `when`).
  */
-export function closeOn(watch: PoolWatch<any>, target: any, methods: readonly string[], when: 'before' | 'after' = 'after'): void {
+export function closeOn<T extends object>(watch: PoolWatch<T>, target: T, methods: readonly string[], when: 'before' | 'after' = 'after'): void {
   for (const m of methods) {
-    if (typeof target[m] !== 'function') continue;
+    if (typeof (target as Record<string, unknown>)[m] !== 'function') continue;
     watch.wrapMethod(target, m, (orig) =>
-      function close(this: unknown) {
+      function close(this: T, ...args: unknown[]) {
         if (when === 'before') watch.close();
-        const r = orig.apply(this, arguments as any);
+        const r = orig.apply(this, args);
         if (when === 'after') watch.close();
         return r;
       },
@@ -163,10 +192,10 @@ export function closeOn(watch: PoolWatch<any>, target: any, methods: readonly st
 }
 
 /** Adds `refresh` as a listener of each event; removed on detach. */
-export function refreshOn(watch: PoolWatch<any>, emitter: any, events: readonly string[], soon = false): void {
+export function refreshOn<T extends Emitter>(watch: PoolWatch<T>, emitter: T, events: readonly string[], soon = false): void {
   const refresh = soon ? (): void => watch.refreshSoon() : (): void => watch.refresh();
   for (const e of events) emitter.on(e, refresh);
-  watch.onTeardown((em: any) => {
+  watch.onTeardown((em) => {
     for (const e of events) em.removeListener(e, refresh);
   });
 }

@@ -12,13 +12,15 @@
  */
 import type { PlainPoolAdapter } from '../types';
 import type { PoolWatch } from '../watch';
+import { fieldsOf } from './common';
 
-export function isPlainAdapter(p: any): boolean {
+export function isPlainAdapter(p: unknown): p is PlainPoolAdapter {
   const ok = (v: unknown): boolean => typeof v === 'number' || typeof v === 'function';
-  return !!p && ok(p.max) && ok(p.used);
+  const o = fieldsOf(p);
+  return o !== null && ok(o.max) && ok(o.used);
 }
 
-const read = (v: unknown): number => (typeof v === 'function' ? v() : v) as number;
+const read = (v: number | (() => number)): number => (typeof v === 'function' ? v() : v);
 
 /** Strong references to plain adapters (released on detach). */
 const held = new Set<object>();

@@ -20,22 +20,39 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { PoolWatch } from '../watch';
-import { refreshOn, timePromise, UseTimes, num, wrapRelease } from './common';
+import { fieldsOf, isThenable, refreshOn, timePromise, UseTimes, num, wrapRelease, type Emitter } from './common';
 
-export function isGenericPool(p: any): boolean {
+/** What the adapter reads of a generic-pool `Pool`. */
+export interface GenericPool extends Emitter {
+  max: unknown;
+  available: unknown;
+  borrowed: unknown;
+  pending: unknown;
+  /** Internal, optional: resources being created (a Set). */
+  _factoryCreateOperations?: { size?: unknown } | null;
+  /** Internal, optional: the queue of idle resources (a linked list) the next grant takes from. */
+  _availableObjects?: { head?: { obj?: unknown } | null } | null;
+  acquire(...args: unknown[]): unknown;
+  release(...args: unknown[]): unknown;
+  destroy(...args: unknown[]): unknown;
+  drain(...args: unknown[]): unknown;
+}
+
+export function isGenericPool(p: unknown): p is GenericPool {
+  const o = fieldsOf(p);
   return (
-    !!p &&
-    typeof p.acquire === 'function' &&
-    typeof p.release === 'function' &&
-    typeof p.drain === 'function' &&
-    'borrowed' in p &&
-    'pending' in p &&
-    'available' in p &&
-    'spareResourceCapacity' in p
+    o !== null &&
+    typeof o.acquire === 'function' &&
+    typeof o.release === 'function' &&
+    typeof o.drain === 'function' &&
+    'borrowed' in o &&
+    'pending' in o &&
+    'available' in o &&
+    'spareResourceCapacity' in o
   );
 }
 
-export function attachGenericPool(watch: PoolWatch<any>, pool: any, sampleMs: number): void {
+export function attachGenericPool(watch: PoolWatch<GenericPool>, pool: GenericPool, sampleMs: number): void {
   const uses = new UseTimes();
   // generic-pool emits nothing when it evicts idle resources, tops up to `min` or fails to create one: without a
   // periodic read, `idle` stayed at its last value on a quiet pool (5 after every resource was evicted).
@@ -55,14 +72,14 @@ export function attachGenericPool(watch: PoolWatch<any>, pool: any, sampleMs: nu
     out.pending = Math.max(0, num(p.pending) - creating - available);
   };
   watch.wrapMethod(pool, 'acquire', (orig) =>
-    function acquire(this: any) {
+    function acquire(this: GenericPool, ...args: unknown[]) {
       let next: unknown;
       let borrowed = -1;
       try {
         // The resource a synchronous grant would hand out (internal; optional).
         if (this.pending === 0) {
           next = this._availableObjects?.head?.obj;
-          if (next !== undefined) borrowed = this.borrowed;
+          if (next !== undefined) borrowed = num(this.borrowed, NaN);
         }
       } catch (e) {
         watch.report(e, 'acquire');
@@ -70,7 +87,7 @@ export function attachGenericPool(watch: PoolWatch<any>, pool: any, sampleMs: nu
       // A clock read costs 25–80 ns: read it before the call only when a
       // synchronous grant is not expected.
       let t0 = borrowed < 0 ? performance.now() : -1;
-      const p = orig.apply(this, arguments as any);
+      const p = orig.apply(this, args);
       const t1 = performance.now();
       if (borrowed >= 0 && this.borrowed === borrowed + 1 && this.pending === 0) {
         // Granted inside the call (FIFO, nobody was waiting): `next` is ours
@@ -89,10 +106,10 @@ export function attachGenericPool(watch: PoolWatch<any>, pool: any, sampleMs: nu
   wrapRelease(watch, pool, 'release', uses);
   wrapRelease(watch, pool, 'destroy', uses);
   watch.wrapMethod(pool, 'drain', (orig) =>
-    function drain(this: any) {
-      const r = orig.apply(this, arguments as any);
+    function drain(this: GenericPool, ...args: unknown[]) {
+      const r = orig.apply(this, args);
       // Drained = closed for business: stop reporting once it completes.
-      if (r && typeof r.then === 'function') {
+      if (isThenable(r)) {
         r.then(
           () => watch.close(),
           () => watch.close(),

@@ -14,28 +14,51 @@
  */
 import type { PoolWatch } from '../watch';
 import { performance } from 'node:perf_hooks';
-import { closeOn, isTimed, refreshOn, timeCallback, UseTimes, num, wrapRelease } from './common';
+import { closeOn, fieldsOf, isFunction, isTimed, refreshOn, timeCallback, UseTimes, num, wrapRelease, type Emitter } from './common';
 
-function isCore(p: any): boolean {
+/** mysql2's queue of waiting requests: a RingQueue (3.x: `peekBack()`) or a Denque (older: `_list`, `_tail`, `_mask`). */
+interface Mysql2Queue {
+  length: unknown;
+  peekBack?: () => unknown;
+  _list?: unknown;
+  _tail?: unknown;
+  _mask?: unknown;
+}
+
+/** What the adapter reads of mysql2's core pool (the one behind `.promise()`). */
+export interface Mysql2Pool extends Emitter {
+  getConnection(...args: unknown[]): unknown;
+  releaseConnection(...args: unknown[]): unknown;
+  end(...args: unknown[]): unknown;
+  _allConnections: { length: unknown };
+  _freeConnections: { length: unknown };
+  _connectionQueue: Mysql2Queue;
+  _closed?: unknown;
+  config: { connectionLimit?: unknown };
+}
+
+function isCore(p: unknown): p is Mysql2Pool {
+  const o = fieldsOf(p);
   return (
-    !!p &&
-    typeof p.getConnection === 'function' &&
-    typeof p.releaseConnection === 'function' &&
-    p._allConnections != null &&
-    p._freeConnections != null &&
-    p._connectionQueue != null &&
-    p.config != null
+    o !== null &&
+    typeof o.getConnection === 'function' &&
+    typeof o.releaseConnection === 'function' &&
+    o._allConnections != null &&
+    o._freeConnections != null &&
+    o._connectionQueue != null &&
+    o.config != null
   );
 }
 
 /** The core pool of a mysql2 pool or promise pool, or null. */
-export function mysql2Core(p: any): any {
+export function mysql2Core(p: unknown): Mysql2Pool | null {
   if (isCore(p)) return p;
-  if (p && isCore(p.pool) && typeof p.getConnection === 'function') return p.pool;
+  const o = fieldsOf(p);
+  if (o && isCore(o.pool) && typeof o.getConnection === 'function') return o.pool;
   return null;
 }
 
-export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
+export function attachMysql2(watch: PoolWatch<Mysql2Pool>, pool: Mysql2Pool): void {
   const uses = new UseTimes();
   watch.read = (p, out) => {
     const all = num(p._allConnections.length);
@@ -53,17 +76,18 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
   // Queued callbacks that mysql2 may send back through getConnection (when a connection is destroyed or fails
   // to reset). Ours are recognisable (`isTimed`); with a `mysql2:pool:connect` tracing subscriber, mysql2 queues
   // its own wrapper of ours instead, so that wrapper is remembered here when it is queued.
-  const requeued = new WeakSet<Function>();
+  const requeued = new WeakSet<object>();
   watch.wrapMethod(pool, 'getConnection', (orig) =>
-    function getConnection(this: any, cb: unknown) {
-      if (typeof cb !== 'function') return orig.apply(this, arguments as any);
+    function getConnection(this: Mysql2Pool, cb: unknown) {
+      // eslint-disable-next-line prefer-rest-params -- passes the caller's arguments through as they were (count included); a rest parameter would change this wrapper's length (1)
+      if (!isFunction(cb)) return Reflect.apply(orig, this, arguments) as unknown;
       const queue = this._connectionQueue;
-      const queuedBefore: number = queue.length;
+      const queuedBefore = queue.length;
       let r: unknown;
       if (isTimed(cb) || requeued.delete(cb)) {
         // A re-dispatched request keeps the timing of its first call.
         r = orig.call(this, cb);
-      } else if (this._freeConnections.length > 0 && this._closed !== true) {
+      } else if (num(this._freeConnections.length) > 0 && this._closed !== true) {
         grantingFree = true;
         try {
           r = orig.call(this, cb);
@@ -71,10 +95,10 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
           grantingFree = false;
         }
       } else {
-        r = orig.call(this, timeCallback(watch, performance.now(), cb as any, uses));
+        r = orig.call(this, timeCallback(watch, performance.now(), cb, uses));
       }
       try {
-        if (queue.length > queuedBefore) {
+        if (num(queue.length) > num(queuedBefore)) {
           const queued = lastQueued(queue);
           if (typeof queued === 'function' && !isTimed(queued)) requeued.add(queued);
         }
@@ -98,7 +122,7 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
     watch.refresh();
   };
   pool.on('acquire', onAcquire);
-  watch.onTeardown((p: any) => p.removeListener('acquire', onAcquire));
+  watch.onTeardown((p) => p.removeListener('acquire', onAcquire));
   wrapRelease(watch, pool, 'releaseConnection', uses);
   closeOn(watch, pool, ['end']);
   refreshOn(watch, pool, ['connection', 'enqueue', 'release']);
@@ -106,10 +130,11 @@ export function attachMysql2(watch: PoolWatch<any>, pool: any): void {
 }
 
 /** The callback mysql2 queued last: its RingQueue (3.x) or Denque (older) holds it at the tail. */
-function lastQueued(queue: any): unknown {
+function lastQueued(queue: Mysql2Queue): unknown {
   if (typeof queue.peekBack === 'function') return queue.peekBack();
-  if (Array.isArray(queue._list) && typeof queue._tail === 'number' && typeof queue._mask === 'number') {
-    return queue._list[(queue._tail - 1) & queue._mask];
+  const list: unknown = queue._list;
+  if (Array.isArray(list) && typeof queue._tail === 'number' && typeof queue._mask === 'number') {
+    return (list as unknown[])[(queue._tail - 1) & queue._mask];
   }
   return undefined;
 }

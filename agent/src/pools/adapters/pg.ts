@@ -9,21 +9,36 @@
  */
 import type { PoolWatch } from '../watch';
 import { performance } from 'node:perf_hooks';
-import { closeOn, refreshOn, timeCallback, timePromise, UseTimes, num } from './common';
+import { closeOn, fieldsOf, isFunction, refreshOn, timeCallback, timePromise, UseTimes, num, type AnyFunction, type Emitter } from './common';
 
-export function isPgPool(p: any): boolean {
+/** What the adapter reads of a `pg.Pool`. */
+export interface PgPool extends Emitter {
+  totalCount: unknown;
+  idleCount: unknown;
+  waitingCount: unknown;
+  options?: { max?: unknown } | null;
+  /** The promise constructor pg builds its promises with (`options.Promise`, default the global Promise). */
+  Promise?: unknown;
+  connect(...args: unknown[]): unknown;
+  end(...args: unknown[]): unknown;
+}
+
+type PromiseConstructorLike = new (executor: (resolve: (v: unknown) => void, reject: (e: unknown) => void) => void) => Promise<unknown>;
+
+export function isPgPool(p: unknown): p is PgPool {
+  const o = fieldsOf(p);
   return (
-    !!p &&
-    typeof p.connect === 'function' &&
-    typeof p.end === 'function' &&
-    typeof p.on === 'function' &&
-    'totalCount' in p &&
-    'idleCount' in p &&
-    'waitingCount' in p
+    o !== null &&
+    typeof o.connect === 'function' &&
+    typeof o.end === 'function' &&
+    typeof o.on === 'function' &&
+    'totalCount' in o &&
+    'idleCount' in o &&
+    'waitingCount' in o
   );
 }
 
-export function attachPg(watch: PoolWatch<any>, pool: any): void {
+export function attachPg(watch: PoolWatch<PgPool>, pool: PgPool): void {
   const uses = new UseTimes();
   watch.read = (p, out) => {
     const total = num(p.totalCount);
@@ -40,20 +55,23 @@ export function attachPg(watch: PoolWatch<any>, pool: any): void {
   // `pool.Promise` settled by a callback), which costs one promise instead
   // of pg's promise plus a derived one.
   watch.wrapMethod(pool, 'connect', (orig) =>
-    function connect(this: any, cb?: unknown) {
+    function connect(this: PgPool, cb?: unknown) {
       const t0 = performance.now();
-      if (typeof cb === 'function') {
-        const r = orig.call(this, timeCallback(watch, t0, cb as any, uses));
+      if (isFunction(cb)) {
+        const r = orig.call(this, timeCallback(watch, t0, cb, uses));
         watch.refresh();
         return r;
       }
-      if (arguments.length > 0 || typeof this.Promise !== 'function') {
-        const p = orig.apply(this, arguments as any);
+      // eslint-disable-next-line prefer-rest-params -- the caller's arguments go to pg as they were (count included); a rest parameter would change this wrapper's length (1)
+      const args = arguments;
+      if (args.length > 0 || typeof this.Promise !== 'function') {
+        const p = Reflect.apply(orig, this, args) as unknown;
         watch.refresh();
         return timePromise(watch, t0, p, uses);
       }
-      let settle!: (err: unknown, client?: unknown) => void;
-      const result = new this.Promise((resolve: (c: unknown) => void, reject: (e: unknown) => void) => {
+      let settle!: AnyFunction;
+      const PgPromise = this.Promise as PromiseConstructorLike;
+      const result = new PgPromise((resolve, reject) => {
         settle = (err, client) => (err ? reject(err) : resolve(client));
       }).catch((err: unknown) => {
         // As pg's own promise does: a stack that leads back to the application's `await`, not to a socket callback.
@@ -77,6 +95,6 @@ export function attachPg(watch: PoolWatch<any>, pool: any): void {
     watch.refresh();
   };
   pool.on('release', onRelease);
-  watch.onTeardown((p: any) => p.removeListener('release', onRelease));
+  watch.onTeardown((p) => p.removeListener('release', onRelease));
   watch.refresh();
 }

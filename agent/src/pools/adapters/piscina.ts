@@ -16,20 +16,42 @@
  * without; pending = tasks queued for a thread.
  */
 import type { PoolWatch } from '../watch';
-import { closeOn, num, refreshOn } from './common';
+import { closeOn, fieldsOf, num, refreshOn, type Emitter } from './common';
 
-export function isPiscina(p: any): boolean {
+/** What the adapter reads of a `Piscina` pool. */
+export interface Piscina extends Emitter {
+  options: { maxThreads: number; recordTiming?: unknown };
+  threads?: { length?: unknown } | null;
+  idleThreads?: unknown;
+  queueSize: unknown;
+  /** Semi-internal: `histogram.histogram` is the handler that records each task's wait and run time. */
+  histogram?: { histogram?: unknown } | null;
+  run(...args: unknown[]): unknown;
+}
+
+/** piscina's histogram handler: the two methods wrapped to forward each task's times. */
+interface TimingHandler {
+  recordWaitTime(ms: unknown): unknown;
+  recordRunTime(ms: unknown): unknown;
+}
+
+export function isPiscina(p: unknown): p is Piscina {
+  const o = fieldsOf(p);
   return (
-    !!p &&
-    typeof p.run === 'function' &&
-    'queueSize' in p &&
-    'threads' in p &&
-    p.options != null &&
-    typeof p.options.maxThreads === 'number'
+    o !== null &&
+    typeof o.run === 'function' &&
+    'queueSize' in o &&
+    'threads' in o &&
+    typeof fieldsOf(o.options)?.maxThreads === 'number'
   );
 }
 
-export function attachPiscina(watch: PoolWatch<any>, pool: any): void {
+function isTimingHandler(h: unknown): h is TimingHandler {
+  const o = fieldsOf(h);
+  return o !== null && typeof o.recordWaitTime === 'function' && typeof o.recordRunTime === 'function';
+}
+
+export function attachPiscina(watch: PoolWatch<Piscina>, pool: Piscina): void {
   watch.read = (p, out) => {
     const threads = num(p.threads?.length);
     const idle = typeof p.idleThreads === 'number' ? p.idleThreads : NaN;
@@ -39,21 +61,21 @@ export function attachPiscina(watch: PoolWatch<any>, pool: any): void {
     out.pending = num(p.queueSize);
   };
   watch.wrapMethod(pool, 'run', (orig) =>
-    function run(this: any) {
-      const r = orig.apply(this, arguments as any);
+    function run(this: Piscina, ...args: unknown[]) {
+      const r = orig.apply(this, args);
       watch.refresh();
       return r;
     },
   );
   closeOn(watch, pool, ['close', 'destroy'], 'before');
-  let handler: any;
+  let handler: unknown;
   try {
     handler = pool.options.recordTiming === false ? undefined : pool.histogram?.histogram;
   } catch (e) {
     watch.report(e, 'attach: reading pool.histogram');
     handler = undefined;
   }
-  if (handler && typeof handler.recordWaitTime === 'function' && typeof handler.recordRunTime === 'function') {
+  if (isTimingHandler(handler)) {
     // The worker is marked idle right after its run time is recorded: levels
     // are read on the next turn, once for all tasks that finished in this one.
     let later = false;
@@ -62,16 +84,18 @@ export function attachPiscina(watch: PoolWatch<any>, pool: any): void {
       watch.refresh();
     };
     watch.wrapMethod(handler, 'recordWaitTime', (orig) =>
-      function recordWaitTime(this: any, ms: unknown) {
-        const r = orig.apply(this, arguments as any);
+      function recordWaitTime(this: TimingHandler, ms: unknown) {
+        // eslint-disable-next-line prefer-rest-params -- passes piscina's arguments through as they were (count included); a rest parameter would change this wrapper's length (1)
+        const r = Reflect.apply(orig, this, arguments) as unknown;
         if (typeof ms === 'number') watch.wait(ms / 1000);
         watch.refresh();
         return r;
       },
     );
     watch.wrapMethod(handler, 'recordRunTime', (orig) =>
-      function recordRunTime(this: any, ms: unknown) {
-        const r = orig.apply(this, arguments as any);
+      function recordRunTime(this: TimingHandler, ms: unknown) {
+        // eslint-disable-next-line prefer-rest-params -- passes piscina's arguments through as they were (count included); a rest parameter would change this wrapper's length (1)
+        const r = Reflect.apply(orig, this, arguments) as unknown;
         if (typeof ms === 'number') watch.use(ms / 1000);
         if (!later) {
           later = true;

@@ -21,26 +21,40 @@
 import { performance } from 'node:perf_hooks';
 import type { PoolWatch } from '../watch';
 import { PendingTimes } from '../pending-times';
-import { errorType, UseTimes, num, refreshOn, wrapRelease } from './common';
+import { errorType, fieldsOf, UseTimes, num, refreshOn, wrapRelease, type Emitter, type Listener } from './common';
 
-export function isTarnPool(p: any): boolean {
+/** What the adapter reads of a tarn `Pool`. */
+export interface TarnPool extends Emitter {
+  max: unknown;
+  /** Internal: the id the next event (and so the next acquire) will carry. */
+  eventId?: unknown;
+  numUsed(): unknown;
+  numFree(): unknown;
+  numPendingAcquires(): unknown;
+  numPendingCreates?: () => unknown;
+  acquire(...args: unknown[]): unknown;
+  release(...args: unknown[]): unknown;
+}
+
+export function isTarnPool(p: unknown): p is TarnPool {
+  const o = fieldsOf(p);
   return (
-    !!p &&
-    typeof p.numUsed === 'function' &&
-    typeof p.numFree === 'function' &&
-    typeof p.numPendingAcquires === 'function' &&
-    typeof p.acquire === 'function' &&
-    typeof p.on === 'function'
+    o !== null &&
+    typeof o.numUsed === 'function' &&
+    typeof o.numFree === 'function' &&
+    typeof o.numPendingAcquires === 'function' &&
+    typeof o.acquire === 'function' &&
+    typeof o.on === 'function'
   );
 }
 
 /** The tarn pool of a knex instance, or null. */
-export function knexTarn(k: any): any {
-  const pool = k && (typeof k === 'function' || typeof k === 'object') ? k.client?.pool : undefined;
+export function knexTarn(k: unknown): TarnPool | null {
+  const pool = fieldsOf(fieldsOf(k)?.client)?.pool;
   return isTarnPool(pool) ? pool : null;
 }
 
-export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4096): PendingTimes {
+export function attachTarn(watch: PoolWatch<TarnPool>, pool: TarnPool, pendingCapacity = 4096): PendingTimes {
   const uses = new UseTimes();
   const pending = new PendingTimes(pendingCapacity);
   // Resources being created count as used (as pg does); the acquires they
@@ -91,28 +105,28 @@ export function attachTarn(watch: PoolWatch<any>, pool: any, pendingCapacity = 4
   // event id is readable (`eventId`, internal: the id acquire() is about to
   // use), saving an event dispatch per acquire; otherwise from `acquireRequest`.
   const idBeforeCall = typeof pool.eventId === 'number';
-  const events: Array<[string, (...a: any[]) => void]> = [
-    ...(idBeforeCall ? [] : [['acquireRequest', onRequest] as [string, (...a: any[]) => void]]),
+  const events: Array<[string, Listener]> = [
+    ...(idBeforeCall ? [] : [['acquireRequest', onRequest] as [string, Listener]]),
     ['acquireSuccess', onSuccess],
     ['acquireFail', onFail],
     ['poolDestroySuccess', onDestroyed],
   ];
   for (const [e, h] of events) pool.on(e, h);
   refreshOn(watch, pool, ['createSuccess', 'createFail', 'destroySuccess'], true);
-  watch.onTeardown((p: any) => {
+  watch.onTeardown((p) => {
     for (const [e, h] of events) p.removeListener(e, h);
     pending.clear();
   });
   watch.wrapMethod(pool, 'acquire', (orig) =>
-    function acquire(this: any) {
+    function acquire(this: TarnPool, ...args: unknown[]) {
       if (!idBeforeCall) {
-        const r = orig.apply(this, arguments as any);
+        const r = orig.apply(this, args);
         watch.refresh();
         return r;
       }
       const id = this.eventId;
       try {
-        return orig.apply(this, arguments as any);
+        return orig.apply(this, args);
       } finally {
         // Timed from the end of the call (its own sub-µs CPU is not waiting) to `acquireSuccess`, even when tarn
         // reserved a free resource inside the call: the request is granted only after validation (knex checks

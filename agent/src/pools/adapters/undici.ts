@@ -29,15 +29,41 @@
 import { performance } from 'node:perf_hooks';
 import diagnosticsChannel = require('node:diagnostics_channel');
 import type { PoolWatch } from '../watch';
-import { closeOn, errorType, num, refreshOn } from './common';
+import { closeOn, errorType, fieldsOf, num, refreshOn, type Emitter } from './common';
 
 const SEND_HEADERS = 'undici:client:sendHeaders';
 const REQUEST_ERROR = 'undici:request:error';
 
-export function isUndiciDispatcher(p: any): boolean {
-  if (!p || typeof p.dispatch !== 'function' || typeof p.close !== 'function') return false;
+/** What the adapter reads of an undici `Pool`, `BalancedPool` or `Agent`. */
+export interface UndiciDispatcher extends Emitter {
+  dispatch(...args: unknown[]): unknown;
+  close(...args: unknown[]): unknown;
+  /** `PoolStats` (Pool), or origin → stats (Agent). */
+  stats: unknown;
+  closed?: unknown;
+  destroyed?: unknown;
+}
+
+/** A Pool's `PoolStats`. */
+interface PoolStats {
+  connected: number;
+  free: number;
+  queued?: unknown;
+}
+
+/** One origin's entry in `Agent.stats`: a Pool's stats, or a Client's (no `free`, no `queued`). */
+interface OriginStats {
+  connected?: unknown;
+  free?: unknown;
+  queued?: unknown;
+  running?: unknown;
+}
+
+export function isUndiciDispatcher(p: unknown): p is UndiciDispatcher {
+  const o = fieldsOf(p);
+  if (!o || typeof o.dispatch !== 'function' || typeof o.close !== 'function') return false;
   try {
-    const s = p.stats;
+    const s = o.stats;
     return !!s && typeof s === 'object';
   } catch {
     // Detection only: an object whose `stats` getter throws is not a dispatcher we can read.
@@ -46,19 +72,20 @@ export function isUndiciDispatcher(p: any): boolean {
 }
 
 function symbolValue(obj: object, description: string): unknown {
-  for (const s of Object.getOwnPropertySymbols(obj)) if (s.description === description) return (obj as any)[s];
+  for (const s of Object.getOwnPropertySymbols(obj)) if (s.description === description) return (obj as Record<symbol, unknown>)[s];
   return undefined;
 }
 
-function isPoolStats(s: any): boolean {
-  return s && typeof s.connected === 'number' && typeof s.free === 'number';
+function isPoolStats(s: unknown): s is PoolStats {
+  const o = fieldsOf(s);
+  return o !== null && typeof o.connected === 'number' && typeof o.free === 'number';
 }
 
 /** Finds a symbol-keyed method by the symbol's description on `obj` or its prototypes. */
 function symbolMethod(obj: object, description: string): symbol | undefined {
-  for (let o: object | null = obj; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+  for (let o: object | null = obj; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
     for (const s of Object.getOwnPropertySymbols(o)) {
-      if (s.description === description && typeof (o as any)[s] === 'function') return s;
+      if (s.description === description && typeof (o as Record<symbol, unknown>)[s] === 'function') return s;
     }
   }
   return undefined;
@@ -70,26 +97,28 @@ function symbolMethod(obj: object, description: string): symbol | undefined {
  * own symbol, found on first sight.
  */
 let kHandler: symbol | undefined;
-function handlerOf(request: any): unknown {
+function handlerOf(request: unknown): unknown {
   if (!request || typeof request !== 'object') return undefined;
+  const fields = request as Record<symbol, unknown>;
   if (kHandler !== undefined) {
-    const h = request[kHandler];
+    const h = fields[kHandler];
     if (h !== undefined) return h;
   }
   for (const s of Object.getOwnPropertySymbols(request)) {
     if (s.description === 'handler') {
       kHandler = s;
-      return request[s];
+      return fields[s];
     }
   }
   return undefined;
 }
 
-function isAbort(err: any): boolean {
-  return !!err && (err.name === 'AbortError' || err.code === 'UND_ERR_ABORTED' || err.name === 'RequestAbortedError');
+function isAbort(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown } | null | undefined;
+  return !!e && (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED' || e.name === 'RequestAbortedError');
 }
 
-function timeRequests(watch: PoolWatch<any>, dispatcher: any): void {
+function timeRequests(watch: PoolWatch<UndiciDispatcher>, dispatcher: UndiciDispatcher): void {
   const kDispatch = symbolMethod(dispatcher, 'dispatch');
   if (!kDispatch) {
     watch.report(new Error('undici dispatcher has no [kDispatch] method: no wait time for this pool'), 'attach');
@@ -97,9 +126,10 @@ function timeRequests(watch: PoolWatch<any>, dispatcher: any): void {
   }
   const starts = new WeakMap<object, number>();
   watch.wrapMethod(dispatcher, kDispatch, (orig) =>
-    function dispatch(this: unknown, _opts: unknown, handler: unknown) {
+    function dispatch(this: UndiciDispatcher, _opts: unknown, handler: unknown) {
       if (handler !== null && typeof handler === 'object') starts.set(handler, performance.now());
-      return orig.apply(this, arguments as any);
+      // eslint-disable-next-line prefer-rest-params -- passes undici's arguments through as they were (count included); a rest parameter would change this wrapper's length (2)
+      return Reflect.apply(orig, this, arguments) as unknown;
     },
   );
   const onSendHeaders = (msg: unknown): void => {
@@ -134,7 +164,7 @@ function timeRequests(watch: PoolWatch<any>, dispatcher: any): void {
   });
 }
 
-export function attachUndici(watch: PoolWatch<any>, dispatcher: any, sampleMs: number): void {
+export function attachUndici(watch: PoolWatch<UndiciDispatcher>, dispatcher: UndiciDispatcher, sampleMs: number): void {
   let closing = false;
   watch.read = (d, out) => {
     if (d.closed || d.destroyed) {
@@ -156,8 +186,10 @@ export function attachUndici(watch: PoolWatch<any>, dispatcher: any, sampleMs: n
       pending = num(stats.queued);
       origins = 1;
     } else {
-      for (const key of Object.keys(stats)) {
-        const s = stats[key];
+      // Agent: origin → stats.
+      const byOrigin = stats as Record<string, OriginStats>;
+      for (const key of Object.keys(byOrigin)) {
+        const s = byOrigin[key];
         origins++;
         connected += num(s.connected);
         // A per-origin Client (connections: 1) has no `free`: busy when running.
