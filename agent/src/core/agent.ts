@@ -4,14 +4,11 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config/config';
 import type { Diagnostics } from '../runtime/diag';
 import { OtelExporter } from '../export/otel';
-import { registerInto } from '../export/prometheus';
 import { MetricsCollector } from '../export/collect';
 import { poolSinkFactory } from '../metrics/pool-sink';
 import { SeriesStore } from '../metrics/store';
-import { startThreadpoolMonitor } from '../pools';
 import { flushPoolLevels, setPoolLevelFlushing } from '../pools/watch';
-import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
-import { formatStall } from '../export/console';
+import type { MonitorPoolOptions, SinkFactory, ThreadpoolMonitorOptions } from '../pools/types';
 import { StallPipeline } from '../stall/pipeline';
 import { startThreadAttribution, type ThreadAttributionHandle } from '../attribution/thread';
 import { ThreadMonitor } from '../heartbeat/monitor';
@@ -47,7 +44,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly readyPromise: Promise<{ prometheusUrl?: string }>;
   private readonly sinks: SinkFactory;
   private readonly pools: MonitoredPools;
-  private readonly threadpool: { stop(): void } | undefined;
+  private threadpool: { stop(): void } | undefined;
+  /** The threadpool monitor's start, left for the loop's next turn (startThreadpool). */
+  private threadpoolStart: NodeJS.Immediate | undefined;
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
   /** agent.health(): the same shared state the watchdog's probes read. */
@@ -76,6 +75,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.directory = new ThreadDirectory((name) => diag.error('threads', `more than 64 threads; not reporting thread "${name}"`));
     // First, before anything runs: the app's registry can refuse loopwatch's metrics (a name already taken).
     if (config.prometheus && config.prometheus.registry) {
+      // Only for an app's prom-client registry (most apps let the watchdog serve /metrics): loaded for it alone.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { registerInto } = require('../export/prometheus') as typeof import('../export/prometheus');
       this.unregisterFromApp = registerInto(config.prometheus.registry, new MetricsCollector(this.directory));
     }
     // Whatever started is stopped again if a later step throws: a failed start leaves nothing running.
@@ -145,10 +147,19 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
           undo.push(() => this.otel?.stop());
         }
         this.relay.greetPeers();
-        if (config.threadpool) {
-          this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => diag.error('threadpool', where, err), config.threadpool);
-          undo.push(() => this.threadpool?.stop());
+        const threadpool = config.threadpool;
+        if (threadpool && threadpool.countOperations) {
+          // Counting wraps fs and crypto, before the app's modules take their functions (const { stat } = require('fs')).
+          this.startThreadpool(threadpool);
+        } else if (threadpool) {
+          // Otherwise it wraps nothing and probes first a second from now: it starts (and loads node:crypto) in the
+          // loop's next turn, so that start() blocks the app's loop for less. Unref'd: a process about to exit skips it.
+          this.threadpoolStart = setImmediate(() => {
+            this.threadpoolStart = undefined;
+            if (this.running) this.startThreadpool(threadpool);
+          }).unref();
         }
+        undo.push(() => clearImmediate(this.threadpoolStart), () => this.threadpool?.stop());
       } else {
         // A worker thread may end without stop(); its series must not linger as a thread blocked forever.
         process.once('exit', this.onThreadExit);
@@ -157,6 +168,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       dc.subscribe('worker_threads', this.onWorkerCreated);
       undo.push(() => dc.unsubscribe('worker_threads', this.onWorkerCreated));
       if (config.log === 'stderr' && isMainThread) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { formatStall } = require('../export/console') as typeof import('../export/console');
         this.on('stall', (e) => diag.warn(formatStall(e)));
       }
     } catch (err) {
@@ -228,6 +241,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.monitor.stop();
     this.stalls.stop();
     this.threadAttribution?.stop();
+    clearImmediate(this.threadpoolStart);
     this.threadpool?.stop();
     this.pools.detachAll();
     setPoolLevelFlushing(false);
@@ -241,6 +255,16 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     // In this order: an OTLP push episode's closing 0s (watchdog) must be the last word on a block in progress.
     await this.otel?.stop();
     await this.watchdog?.stop();
+  }
+
+  private startThreadpool(options: ThreadpoolMonitorOptions): void {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { startThreadpoolMonitor } = require('../pools/threadpool') as typeof import('../pools/threadpool');
+      this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => this.diag.error('threadpool', where, err), options);
+    } catch (err) {
+      this.diag.error('threadpool', 'could not start the threadpool monitor', err);
+    }
   }
 
   /** A finished (attributed, rate-capped) stall of this thread. */

@@ -5,11 +5,20 @@ import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
 import { otelSdkSharedState } from '../runtime/internals';
-import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
+import type { OtlpPushConfig, ResourceValue } from './otlp-push';
 import { readOtelEnv, type OtelEnvSettings } from './otel-env';
-import { SHUTDOWN_DEADLINE_MS, startOwnPipeline, withDeadline } from './otel-own';
-import { LoopwatchProducer } from './otel-producer';
-import { HistogramReplay } from './otel-replay';
+import type { LoopwatchProducer } from './otel-producer';
+
+/*
+ * What exports (otel-own, otel-producer, otel-replay, otlp-push, and the SDK they load) is required once there is
+ * something to export to — OTLP configured or a MeterProvider found — not at start: most processes have neither,
+ * and start-up blocks the app's loop for every module it loads. The OTEL_* variables are still read (and each bad
+ * one said) at start, by readOtelEnv.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const ownPipeline = (): typeof import('./otel-own') => require('./otel-own') as typeof import('./otel-own');
+const otlpPush = (): typeof import('./otlp-push') => require('./otlp-push') as typeof import('./otlp-push');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
 const PUSH_AFTER_MS = 1000;
@@ -39,7 +48,6 @@ export class OtelExporter {
   private own: { shutdown(): Promise<void> } | undefined;
   private ownLogs: (import('@opentelemetry/api').LoggerProvider & { shutdown(): Promise<void> }) | undefined;
   private producer: LoopwatchProducer | undefined;
-  private readonly replay = new HistogramReplay();
   private stopping = false;
   /** The resource of loopwatch's own OTLP export, when it runs one. */
   private ownResource: ResourceLike | undefined;
@@ -88,12 +96,15 @@ export class OtelExporter {
     if (this.producer) this.producer.stopping = true;
     // loopwatch's own providers flush at shutdown, with the metrics still readable, so the last export has them —
     // for SHUTDOWN_DEADLINE_MS at most: a collector that never answers must not hold agent.stop() (or the process).
-    const shutdown = Promise.all(
-      [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
-    );
-    await withDeadline(shutdown, SHUTDOWN_DEADLINE_MS, () =>
-      this.diag.error('otel', `the last OTLP export did not finish within ${SHUTDOWN_DEADLINE_MS} ms; stopped without it`),
-    );
+    if (this.own || this.ownLogs) {
+      const { SHUTDOWN_DEADLINE_MS, withDeadline } = ownPipeline();
+      const shutdown = Promise.all(
+        [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
+      );
+      await withDeadline(shutdown, SHUTDOWN_DEADLINE_MS, () =>
+        this.diag.error('otel', `the last OTLP export did not finish within ${SHUTDOWN_DEADLINE_MS} ms; stopped without it`),
+      );
+    }
     if (this.meter && this.callback) this.meter.removeBatchObservableCallback(this.callback, this.observables);
     this.meter = undefined;
     this.producer = undefined;
@@ -122,7 +133,6 @@ export class OtelExporter {
       const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
       const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
       const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-      /* eslint-enable @typescript-eslint/no-require-imports */
       // OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over the configured default name.
       const resource = resourceFromAttributes({ 'service.name': this.options.serviceName }).merge(detectResources({ detectors: [envDetector] }));
       const kinds = {
@@ -132,8 +142,10 @@ export class OtelExporter {
         cumulative: sdk.AggregationTemporality.CUMULATIVE,
         double: api.ValueType.DOUBLE,
       };
+      const { LoopwatchProducer } = require('./otel-producer') as typeof import('./otel-producer');
       const producer = new LoopwatchProducer(this.collector, resource, { name: SCOPE, version: this.version }, kinds, this.diag);
-      const pipeline = startOwnPipeline(this.env, resource, producer, this.diag);
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const pipeline = ownPipeline().startOwnPipeline(this.env, resource, producer, this.diag);
       if (!pipeline) return false;
       this.own = pipeline.provider;
       this.ownLogs = pipeline.logs;
@@ -183,6 +195,7 @@ export class OtelExporter {
     const values: Record<string, ResourceValue> = { 'service.name': this.options.serviceName };
     for (const [k, v] of Object.entries(attributes)) if (isResourceValue(v)) values[k] = v;
     const otlpEnv: Record<string, string> = {};
+    const { OTLP_ENV_PREFIX } = otlpPush();
     for (const [k, v] of Object.entries(env)) if (k.startsWith(OTLP_ENV_PREFIX) && v !== undefined) otlpEnv[k] = v;
     return {
       protocol,
@@ -197,6 +210,8 @@ export class OtelExporter {
   }
 
   private bind(provider: MeterProvider): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const replay = new (require('./otel-replay') as typeof import('./otel-replay')).HistogramReplay();
     const meter = provider.getMeter(SCOPE, this.version);
     const histograms = new Map<string, Histogram>();
     const observables = new Map<string, Observable>();
@@ -214,14 +229,14 @@ export class OtelExporter {
       try {
         for (const c of this.collector.collect()) {
           if (c.kind === 'histogram') {
-            for (const p of c.points) this.replay.replay(c.def.name, c.def.buckets ?? [], p, histograms.get(c.def.name)!);
+            for (const p of c.points) replay.replay(c.def.name, c.def.buckets ?? [], p, histograms.get(c.def.name)!);
           } else {
             // The last export of a stopping agent must not leave a backend holding a block in progress for minutes.
             const zero = this.stopping && c.def.name === LOOPWATCH_STALL_IN_PROGRESS;
             for (const p of c.points) result.observe(observables.get(c.def.name)!, zero ? 0 : p.value, p.attributes);
           }
         }
-        this.replay.endCollection();
+        replay.endCollection();
       } catch (err) {
         this.diag.error('otel', 'collection failed', err);
       }

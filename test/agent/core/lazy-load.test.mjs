@@ -1,0 +1,92 @@
+// Starting costs little (issue 22, item 9): what the configuration does not use is not loaded. Each case runs a fresh
+// process and reads its require cache and Node's list of loaded builtins once the agent is ready.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { runChild } from '../helpers/child.mjs';
+
+const DIST = '/agent/dist/';
+/** The OpenTelemetry SDK and what exports through it: only for an OTLP endpoint (or an app's MeterProvider). */
+const SDK = [
+  '/node_modules/@opentelemetry/sdk-metrics/',
+  '/node_modules/@opentelemetry/sdk-logs/',
+  '/node_modules/@opentelemetry/resources/',
+  '/node_modules/@opentelemetry/exporter-metrics-otlp-proto/',
+  '/node_modules/@opentelemetry/exporter-logs-otlp-proto/',
+  '/node_modules/@opentelemetry/otlp-transformer/',
+];
+/** Never for the default configuration either: the API (loaded once something registers with it), and protobufjs (which an OTLP/gRPC exporter brings). */
+const ALSO_NOT_BY_DEFAULT = ['/node_modules/@opentelemetry/api/', '/node_modules/protobufjs/', '/node_modules/@grpc/'];
+/** loopwatch's own modules behind a configuration or a first use. */
+const OWN_EXPORT = ['export/otel-own.js', 'export/otel-producer.js', 'export/otel-replay.js', 'export/otlp-push.js'].map((f) => DIST + f);
+const APP_REGISTRY = ['/node_modules/prom-client/', DIST + 'export/prometheus.js', DIST + 'export/exposition.js'];
+const POOL_ADAPTERS = ['pools/monitor.js', 'pools/adapters/pg.js', 'pools/adapters/mysql2.js', 'pools/adapters/undici.js', 'pools/adapters/custom.js'].map((f) => DIST + f);
+
+const loadedOf = (files, prefixes) => prefixes.filter((p) => files.some((f) => f.includes(p)));
+
+async function loaded(t, { env = {}, mode, preload = true } = {}) {
+  const app = runChild(fileURLToPath(new URL('./fixtures/loaded-modules.cjs', import.meta.url)), { execArgv: preload ? ['--require', 'loopwatch/register'] : [], env, args: mode ? [mode] : [] });
+  t.after(() => app.kill());
+  const m = await app.message('loaded');
+  return { ...m, app, stderr: app.stderr };
+}
+
+test('the default configuration loads neither the OpenTelemetry SDK nor an exporter, prom-client, or the pool adapters', async (t) => {
+  const m = await loaded(t);
+  assert.equal(m.enabled, true);
+  assert.deepEqual(loadedOf(m.files, SDK), []);
+  assert.deepEqual(loadedOf(m.files, ALSO_NOT_BY_DEFAULT), []);
+  assert.deepEqual(loadedOf(m.files, OWN_EXPORT), []);
+  assert.deepEqual(loadedOf(m.files, APP_REGISTRY), []);
+  assert.deepEqual(loadedOf(m.files, POOL_ADAPTERS), []);
+  // The agent itself runs: the heartbeat's and the watchdog's modules are there, and the threadpool monitor started
+  // (in a later turn of the loop) with the node:crypto its probe uses.
+  assert.deepEqual(loadedOf(m.files, [DIST + 'heartbeat/monitor.js', DIST + 'watchdog/spawn.js', DIST + 'pools/threadpool.js']).length, 3);
+  assert.ok(m.builtins.includes('crypto'));
+});
+
+test('an OTLP endpoint loads the SDK and its exporter at start, and the agent exports through them', async (t) => {
+  // A collector that takes every export, so that the process is seen to export through what it loaded.
+  let exports = 0;
+  const collector = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/v1/metrics') exports++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  collector.listen(0, '127.0.0.1');
+  await once(collector, 'listening');
+  t.after(() => collector.close());
+  const endpoint = `http://127.0.0.1:${collector.address().port}`;
+  const first = await loaded(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '300' } });
+  assert.deepEqual(loadedOf(first.files, SDK), SDK);
+  // loopwatch's own pipeline; the histogram replay is for an app's MeterProvider only.
+  const ownPipeline = OWN_EXPORT.filter((f) => !f.endsWith('otel-replay.js'));
+  assert.deepEqual(loadedOf(first.files, OWN_EXPORT), ownPipeline);
+  // Still nothing of what OTLP does not use.
+  assert.deepEqual(loadedOf(first.files, APP_REGISTRY), []);
+  assert.deepEqual(loadedOf(first.files, POOL_ADAPTERS), []);
+  await first.app.waitFor(() => exports > 0, { what: 'an OTLP metrics export' });
+  assert.doesNotMatch(first.app.stderr, /\[loopwatch\]/);
+});
+
+test("the pool adapters load with the first pool handed to monitorPool(); LOOPWATCH_THREADPOOL=off loads no threadpool monitor", async (t) => {
+  const withPool = await loaded(t, { mode: 'monitor-pool' });
+  assert.deepEqual(loadedOf(withPool.files, [DIST + 'pools/monitor.js', DIST + 'pools/adapters/custom.js']).length, 2);
+  assert.doesNotMatch(withPool.stderr, /\[loopwatch\]/);
+  const off = await loaded(t, { env: { LOOPWATCH_THREADPOOL: 'off' } });
+  assert.deepEqual(loadedOf(off.files, [DIST + 'pools/threadpool.js', DIST + 'pools/threadpool-probe.js']), []);
+});
+
+test("require('loopwatch') loads the agent's configuration and exports only, and starts nothing", async (t) => {
+  const m = await loaded(t, { mode: 'require-only', preload: false });
+  const own = m.files.filter((f) => f.includes(DIST));
+  // The agent (heartbeat, watchdog, attribution, exporters) loads with the first start().
+  assert.deepEqual(own.filter((f) => /\/(core\/agent|heartbeat|watchdog|attribution\/thread|stall|pools|export\/otel)/.test(f)), []);
+  assert.ok(own.some((f) => f.endsWith(DIST + 'index.js')));
+  assert.ok(!m.builtins.includes('worker_threads') || m.resourcesBefore.length === m.resourcesAfter.length);
+  assert.deepEqual(m.resourcesAfter, m.resourcesBefore);
+});
