@@ -8,7 +8,7 @@ import { MetricsCollector } from '../export/collect';
 import { poolSinkFactory } from '../metrics/pool-sink';
 import { SeriesStore } from '../metrics/store';
 import { flushPoolLevels, setPoolLevelFlushing } from '../pools/watch';
-import type { MonitorPoolOptions, SinkFactory, ThreadpoolMonitorOptions } from '../pools/types';
+import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
 import { StallPipeline } from '../stall/pipeline';
 import { startThreadAttribution, type ThreadAttributionHandle } from '../attribution/thread';
 import { ThreadMonitor } from '../heartbeat/monitor';
@@ -23,6 +23,7 @@ import { emitStall, emitStallLog } from './stall-events';
 import { createDeadline, createMeter, nativeAddon } from './native-parts';
 import { warnUntrackedRequests } from './notices';
 import { startWatchdog } from './watchdog-start';
+import { startThreadpool } from './threadpool-start';
 import { defaultThreadName } from './thread-name';
 import { VERSION } from './version';
 import { HealthEvaluator, safeHealth } from '../health/evaluate';
@@ -44,9 +45,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly readyPromise: Promise<{ prometheusUrl?: string }>;
   private readonly sinks: SinkFactory;
   private readonly pools: MonitoredPools;
-  private threadpool: { stop(): void } | undefined;
-  /** The threadpool monitor's start, left for the loop's next turn (startThreadpool). */
-  private threadpoolStart: NodeJS.Immediate | undefined;
+  private readonly threadpool: { stop(): void } | undefined;
   private readonly stalls: StallPipeline;
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
   /** agent.health(): the same shared state the watchdog's probes read. */
@@ -147,19 +146,10 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
           undo.push(() => this.otel?.stop());
         }
         this.relay.greetPeers();
-        const threadpool = config.threadpool;
-        if (threadpool && threadpool.countOperations) {
-          // Counting wraps fs and crypto, before the app's modules take their functions (const { stat } = require('fs')).
-          this.startThreadpool(threadpool);
-        } else if (threadpool) {
-          // Otherwise it wraps nothing and probes first a second from now: it starts (and loads node:crypto) in the
-          // loop's next turn, so that start() blocks the app's loop for less. Unref'd: a process about to exit skips it.
-          this.threadpoolStart = setImmediate(() => {
-            this.threadpoolStart = undefined;
-            if (this.running) this.startThreadpool(threadpool);
-          }).unref();
+        if (config.threadpool) {
+          this.threadpool = startThreadpool(this.sinks, config.threadpool, diag);
+          undo.push(() => this.threadpool?.stop());
         }
-        undo.push(() => clearImmediate(this.threadpoolStart), () => this.threadpool?.stop());
       } else {
         // A worker thread may end without stop(); its series must not linger as a thread blocked forever.
         process.once('exit', this.onThreadExit);
@@ -241,7 +231,6 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.monitor.stop();
     this.stalls.stop();
     this.threadAttribution?.stop();
-    clearImmediate(this.threadpoolStart);
     this.threadpool?.stop();
     this.pools.detachAll();
     setPoolLevelFlushing(false);
@@ -255,16 +244,6 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     // In this order: an OTLP push episode's closing 0s (watchdog) must be the last word on a block in progress.
     await this.otel?.stop();
     await this.watchdog?.stop();
-  }
-
-  private startThreadpool(options: ThreadpoolMonitorOptions): void {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { startThreadpoolMonitor } = require('../pools/threadpool') as typeof import('../pools/threadpool');
-      this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => this.diag.error('threadpool', where, err), options);
-    } catch (err) {
-      this.diag.error('threadpool', 'could not start the threadpool monitor', err);
-    }
   }
 
   /** A finished (attributed, rate-capped) stall of this thread. */
