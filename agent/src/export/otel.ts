@@ -1,3 +1,5 @@
+// Longer than 300 lines: one exporter with two pipelines (loopwatch's own OTLP one, an app's MeterProvider) and the
+// stall-in-progress push that both configure; what loads them is apart (otel-load.ts, otel-own.ts).
 import type { Histogram, Meter, MeterProvider, Observable, BatchObservableResult } from '@opentelemetry/api';
 import type { MetricsCollector } from './collect';
 import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
@@ -7,14 +9,12 @@ import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
 import { otelSdkSharedState } from '../runtime/internals';
 import type { OtlpPushConfig, ResourceValue } from './otlp-push';
 import { readOtelEnv, type OtelEnvSettings } from './otel-env';
+import { ownPipelinePackages, requireInTurns, type TurnLoad } from './otel-load';
 import type { LoopwatchProducer } from './otel-producer';
 
-/*
- * What exports (otel-own, otel-producer, otel-replay, otlp-push, and the SDK they load) is required once there is
- * something to export to — OTLP configured or a MeterProvider found — not at start: most processes have neither,
- * and start-up blocks the app's loop for every module it loads. The OTEL_* variables are still read (and each bad
- * one said) at start, by readOtelEnv.
- */
+// What exports (otel-own, -producer, -replay, otlp-push and the SDK) loads once there is something to export to, not
+// at start: most processes have nothing, and each module loaded at start blocks the app's loop. (readOtelEnv still
+// says each bad OTEL_* variable at start.)
 /* eslint-disable @typescript-eslint/no-require-imports */
 const ownPipeline = (): typeof import('./otel-own') => require('./otel-own') as typeof import('./otel-own');
 const otlpPush = (): typeof import('./otlp-push') => require('./otlp-push') as typeof import('./otlp-push');
@@ -53,6 +53,8 @@ export class OtelExporter {
   private ownResource: ResourceLike | undefined;
   /** The OTEL_* variables, validated once (one line per bad one). */
   private readonly env: OtelEnvSettings;
+  /** Loading loopwatch's own pipeline, a package per turn of the loop (otel-load.ts). */
+  private loading: TurnLoad | undefined;
 
   constructor(
     private readonly collector: MetricsCollector,
@@ -68,8 +70,24 @@ export class OtelExporter {
   start(): void {
     const provider = this.options.meterProvider ?? this.globalProvider();
     if (provider) return this.bind(provider);
-    if (this.options.otlp && this.startOwn()) return;
-    // The app may register its SDK after loopwatch starts: keep looking, cheaply.
+    if (this.options.otlp) return this.startOwnInTurns();
+    this.detect();
+  }
+
+  /** stop() while it loads finishes the start first, so that its flush exports. */
+  private startOwnInTurns(): void {
+    this.loading = requireInTurns(ownPipelinePackages(this.env), () => {
+      if (!this.startOwn()) this.detect();
+    });
+  }
+
+  /** While loopwatch's own pipeline loads, keeps a stall's log record for once it runs (true); else false. */
+  holdLogWhileStarting(emit: () => void): boolean {
+    return this.loading?.hold(emit) ?? false;
+  }
+
+  /** The app may register its SDK after loopwatch starts: keep looking, cheaply. */
+  private detect(): void {
     this.detectTimer = setInterval(() => {
       const p = this.globalProvider();
       if (p) {
@@ -91,6 +109,7 @@ export class OtelExporter {
   }
 
   async stop(): Promise<void> {
+    this.loading?.finishNow();
     if (this.detectTimer) clearInterval(this.detectTimer);
     this.stopping = true;
     if (this.producer) this.producer.stopping = true;

@@ -62,6 +62,8 @@ test('an OTLP endpoint loads the SDK and its exporter at start, and the agent ex
   t.after(() => collector.close());
   const endpoint = `http://127.0.0.1:${collector.address().port}`;
   const first = await loaded(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '300' } });
+  // Not while start() runs (the app's first line): a package per later turn of the loop, so that none blocks it long.
+  assert.deepEqual(loadedOf(first.atMainStart, SDK), []);
   assert.deepEqual(loadedOf(first.files, SDK), SDK);
   // loopwatch's own pipeline; the histogram replay is for an app's MeterProvider only.
   const ownPipeline = OWN_EXPORT.filter((f) => !f.endsWith('otel-replay.js'));
@@ -71,6 +73,28 @@ test('an OTLP endpoint loads the SDK and its exporter at start, and the agent ex
   assert.deepEqual(loadedOf(first.files, POOL_ADAPTERS), []);
   await first.app.waitFor(() => exports > 0, { what: 'an OTLP metrics export' });
   assert.doesNotMatch(first.app.stderr, /\[loopwatch\]/);
+});
+
+test('a stall that ends while the OTLP pipeline loads still gets its log record', async (t) => {
+  const records = [];
+  const collector = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/v1/logs') records.push(Buffer.concat(chunks).toString('latin1'));
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  collector.listen(0, '127.0.0.1');
+  await once(collector, 'listening');
+  t.after(() => collector.close());
+  const { app } = await loaded(t, {
+    mode: 'block-early',
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.address().port}`, OTEL_BLRP_SCHEDULE_DELAY: '200', LOOPWATCH_STALL_THRESHOLD_MS: '100' },
+  });
+  // The record names the stall's event (protobuf: the strings are there as they are).
+  await app.waitFor(() => records.some((r) => r.includes('loopwatch.stall')), { what: 'the stall log record' });
+  assert.doesNotMatch(app.stderr, /\[loopwatch\]/);
 });
 
 test("the pool adapters load with the first pool handed to monitorPool(); LOOPWATCH_THREADPOOL=off loads no threadpool monitor", async (t) => {
