@@ -1,12 +1,14 @@
 /** The main thread's libuv threadpool monitor (pools/threadpool.ts), started when start() leaves the least to wait for. */
 import type { SinkFactory, ThreadpoolMonitorOptions } from '../pools/types';
 import type { Diagnostics } from '../runtime/diag';
+import { loopStarted } from '../runtime/loop';
 
 /**
  * Counting operations wraps fs and crypto: that starts now, before the app's modules take their functions
  * (`const { stat } = require('fs')`). Without counting the monitor wraps nothing and probes first a second from now:
- * it starts (and loads node:crypto, which its probe uses) in the loop's next turn, so that start() blocks the app's
- * loop for less. Unref'd: a process about to exit skips it. stop() ends it whichever it is.
+ * started from a running loop (an app's own start() call), it starts — and loads node:crypto, which its probe uses —
+ * in the loop's next turn, so that start() blocks the app's loop for less; before the loop runs (loopwatch/register),
+ * now. Unref'd: a process about to exit skips it. stop() ends it whichever it is.
  */
 export function startThreadpool(sinks: SinkFactory, options: ThreadpoolMonitorOptions, diag: Diagnostics): { stop(): void } {
   let monitor: { stop(): void } | undefined;
@@ -20,7 +22,7 @@ export function startThreadpool(sinks: SinkFactory, options: ThreadpoolMonitorOp
     }
   };
   let later: NodeJS.Immediate | undefined;
-  if (options.countOperations) start();
+  if (options.countOperations || !loopStarted()) start();
   else {
     later = setImmediate(() => {
       later = undefined;

@@ -7,6 +7,7 @@ import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
 import { otelSdkSharedState } from '../runtime/internals';
+import { loopStarted } from '../runtime/loop';
 import type { OtlpPushConfig, ResourceValue } from './otlp-push';
 import { readOtelEnv, type OtelEnvSettings } from './otel-env';
 import { ownPipelinePackages, requireInTurns, type TurnLoad } from './otel-load';
@@ -70,15 +71,15 @@ export class OtelExporter {
   start(): void {
     const provider = this.options.meterProvider ?? this.globalProvider();
     if (provider) return this.bind(provider);
-    if (this.options.otlp) return this.startOwnInTurns();
-    this.detect();
-  }
-
-  /** stop() while it loads finishes the start first, so that its flush exports. */
-  private startOwnInTurns(): void {
-    this.loading = requireInTurns(ownPipelinePackages(this.env), () => {
+    if (!this.options.otlp) return this.detect();
+    const startOwn = (): void => {
       if (!this.startOwn()) this.detect();
-    });
+    };
+    // From a running loop (the app's own start() call), a package per turn (otel-load.ts); before it runs
+    // (loopwatch/register, the main script), at once: the app is not running yet, and the pipeline is then there
+    // before its first block. stop() while it loads finishes the start first, so that its flush exports.
+    if (loopStarted()) this.loading = requireInTurns(ownPipelinePackages(this.env), startOwn);
+    else startOwn();
   }
 
   /** While loopwatch's own pipeline loads, keeps a stall's log record for once it runs (true); else false. */

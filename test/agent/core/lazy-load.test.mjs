@@ -26,7 +26,7 @@ const POOL_ADAPTERS = ['pools/monitor.js', 'pools/adapters/pg.js', 'pools/adapte
 
 const loadedOf = (files, prefixes) => prefixes.filter((p) => files.some((f) => f.includes(p)));
 
-async function loaded(t, { env = {}, mode, preload = true } = {}) {
+async function loaded(t, { env = {}, mode, preload = !mode?.startsWith('in-loop') && mode !== 'require-only' } = {}) {
   const app = runChild(fileURLToPath(new URL('./fixtures/loaded-modules.cjs', import.meta.url)), { execArgv: preload ? ['--require', 'loopwatch/register'] : [], env, args: mode ? [mode] : [] });
   t.after(() => app.kill());
   const m = await app.message('loaded');
@@ -42,58 +42,74 @@ test('the default configuration loads neither the OpenTelemetry SDK nor an expor
   assert.deepEqual(loadedOf(m.files, APP_REGISTRY), []);
   assert.deepEqual(loadedOf(m.files, POOL_ADAPTERS), []);
   // The agent itself runs: the heartbeat's and the watchdog's modules are there, and the threadpool monitor started
-  // (in a later turn of the loop) with the node:crypto its probe uses.
-  assert.deepEqual(loadedOf(m.files, [DIST + 'heartbeat/monitor.js', DIST + 'watchdog/spawn.js', DIST + 'pools/threadpool.js']).length, 3);
+  // with the node:crypto its probe uses — before the app's first line, as the loop was not running yet.
+  assert.deepEqual(loadedOf(m.atMainStart, [DIST + 'heartbeat/monitor.js', DIST + 'watchdog/spawn.js', DIST + 'pools/threadpool.js']).length, 3);
   assert.ok(m.builtins.includes('crypto'));
 });
 
-test('an OTLP endpoint loads the SDK and its exporter at start, and the agent exports through them', async (t) => {
-  // A collector that takes every export, so that the process is seen to export through what it loaded.
-  let exports = 0;
-  const collector = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      if (req.url === '/v1/metrics') exports++;
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
-  });
-  collector.listen(0, '127.0.0.1');
-  await once(collector, 'listening');
-  t.after(() => collector.close());
-  const endpoint = `http://127.0.0.1:${collector.address().port}`;
-  const first = await loaded(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '300' } });
-  // Not while start() runs (the app's first line): a package per later turn of the loop, so that none blocks it long.
-  assert.deepEqual(loadedOf(first.atMainStart, SDK), []);
-  assert.deepEqual(loadedOf(first.files, SDK), SDK);
-  // loopwatch's own pipeline; the histogram replay is for an app's MeterProvider only.
-  const ownPipeline = OWN_EXPORT.filter((f) => !f.endsWith('otel-replay.js'));
-  assert.deepEqual(loadedOf(first.files, OWN_EXPORT), ownPipeline);
-  // Still nothing of what OTLP does not use.
-  assert.deepEqual(loadedOf(first.files, APP_REGISTRY), []);
-  assert.deepEqual(loadedOf(first.files, POOL_ADAPTERS), []);
-  await first.app.waitFor(() => exports > 0, { what: 'an OTLP metrics export' });
-  assert.doesNotMatch(first.app.stderr, /\[loopwatch\]/);
+test("start() from a running loop leaves the threadpool monitor (and node:crypto) to the loop's next turn", async (t) => {
+  const m = await loaded(t, { mode: 'in-loop' });
+  assert.equal(m.enabled, true);
+  assert.deepEqual(loadedOf(m.atStartReturn, [DIST + 'heartbeat/monitor.js', DIST + 'watchdog/spawn.js']).length, 2);
+  assert.deepEqual(loadedOf(m.atStartReturn, [DIST + 'pools/threadpool.js', DIST + 'pools/threadpool-probe.js']), []);
+  assert.deepEqual(loadedOf(m.files, [DIST + 'pools/threadpool.js', DIST + 'pools/threadpool-probe.js']).length, 2);
+  assert.deepEqual(loadedOf(m.files, [...SDK, ...ALSO_NOT_BY_DEFAULT, ...OWN_EXPORT, ...APP_REGISTRY, ...POOL_ADAPTERS]), []);
 });
 
-test('a stall that ends while the OTLP pipeline loads still gets its log record', async (t) => {
-  const records = [];
-  const collector = createServer((req, res) => {
+async function otlpCollector(t) {
+  const collector = { exports: 0, logs: [] };
+  const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      if (req.url === '/v1/logs') records.push(Buffer.concat(chunks).toString('latin1'));
+      if (req.url === '/v1/metrics') collector.exports++;
+      if (req.url === '/v1/logs') collector.logs.push(Buffer.concat(chunks).toString('latin1'));
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   });
-  collector.listen(0, '127.0.0.1');
-  await once(collector, 'listening');
-  t.after(() => collector.close());
-  const { app } = await loaded(t, {
-    mode: 'block-early',
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.address().port}`, OTEL_BLRP_SCHEDULE_DELAY: '200', LOOPWATCH_STALL_THRESHOLD_MS: '100' },
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  collector.endpoint = `http://127.0.0.1:${server.address().port}`;
+  return collector;
+}
+
+for (const mode of ['preloaded', 'in-loop']) {
+  test(`an OTLP endpoint loads the SDK and its exporter (${mode === 'preloaded' ? 'before the app runs, under loopwatch/register' : "in the turns after an app's start() from a running loop"}), and the agent exports through them`, async (t) => {
+    const collector = await otlpCollector(t);
+    const first = await loaded(t, { mode, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_METRIC_EXPORT_INTERVAL: '300' } });
+    const { app } = first;
+    if (mode === 'preloaded') {
+      // Before the loop runs, at once: the pipeline is there before the app's first block.
+      assert.deepEqual(loadedOf(first.atMainStart, SDK), SDK);
+    } else {
+      // Not in the call: a package per later turn of the loop, so that none blocks the app's loop long.
+      assert.deepEqual(loadedOf(first.atStartReturn, SDK), []);
+    }
+    await app.waitFor(() => collector.exports > 0, { what: 'an OTLP metrics export' });
+    const seen = app.messages.length;
+    const after = await app.waitFor(() => app.messages.length > seen && app.messages.at(-1), { what: 'a report after the export' });
+    assert.deepEqual(loadedOf(after.files, SDK), SDK);
+    // loopwatch's own pipeline; the histogram replay is for an app's MeterProvider only.
+    const ownPipeline = OWN_EXPORT.filter((f) => !f.endsWith('otel-replay.js'));
+    assert.deepEqual(loadedOf(after.files, OWN_EXPORT), ownPipeline);
+    // Still nothing of what OTLP does not use.
+    assert.deepEqual(loadedOf(after.files, APP_REGISTRY), []);
+    assert.deepEqual(loadedOf(after.files, POOL_ADAPTERS), []);
+    assert.doesNotMatch(app.stderr, /\[loopwatch\]/);
   });
-  // The record names the stall's event (protobuf: the strings are there as they are).
-  await app.waitFor(() => records.some((r) => r.includes('loopwatch.stall')), { what: 'the stall log record' });
+}
+
+test('a stall that ends while the OTLP pipeline loads in turns still gets its log record', async (t) => {
+  const collector = await otlpCollector(t);
+  const { app } = await loaded(t, {
+    mode: 'in-loop-block',
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_BLRP_SCHEDULE_DELAY: '200', LOOPWATCH_STALL_THRESHOLD_MS: '100' },
+  });
+  // The first stall ended while the pipeline was still loading (one step per turn, each turn blocked): its record is
+  // exported all the same, found by its stall id (protobuf keeps the strings as they are).
+  const first = await app.waitFor(() => app.messages.at(-1)?.stallIds?.[0], { what: 'a stall event' });
+  await app.waitFor(() => collector.logs.some((r) => r.includes(first)), { what: `the log record of stall ${first}` });
   assert.doesNotMatch(app.stderr, /\[loopwatch\]/);
 });
 
