@@ -45,7 +45,8 @@ const tick = setInterval(() => {
   if (n >= gapSince && n - last > maxGap) maxGap = n - last;
   last = n;
 }, 1);
-const server = require('node:http').createServer((req, res) => res.end('ok'));
+let served = false;
+const server = require('node:http').createServer((req, res) => { served = true; res.end('ok'); });
 server.listen(0, '127.0.0.1', () => {
   let startMs, startCpuMs;
   ${startAgent ? `
@@ -62,7 +63,9 @@ server.listen(0, '127.0.0.1', () => {
     setTimeout(() => {
       clearInterval(tick);
       process.stdout.write(JSON.stringify({ maxGap, startMs, startCpuMs, cpuAtStart }) + '\\n');
-      server.close();
+      // Closed once it has answered the bench's request (on a loaded machine that can come after the window).
+      if (served) server.close();
+      else server.once('request', () => setImmediate(() => server.close()));
     }, 1500);
   }
 });
