@@ -4,14 +4,11 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config/config';
 import type { Diagnostics } from '../runtime/diag';
 import { OtelExporter } from '../export/otel';
-import { registerInto } from '../export/prometheus';
 import { MetricsCollector } from '../export/collect';
 import { poolSinkFactory } from '../metrics/pool-sink';
 import { SeriesStore } from '../metrics/store';
-import { startThreadpoolMonitor } from '../pools';
 import { flushPoolLevels, setPoolLevelFlushing } from '../pools/watch';
 import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
-import { formatStall } from '../export/console';
 import { StallPipeline, type HeldBackReports } from '../stall/pipeline';
 import { startThreadAttribution, type ThreadAttributionHandle } from '../attribution/thread';
 import { ThreadMonitor } from '../heartbeat/monitor';
@@ -26,6 +23,7 @@ import { emitStall, emitStallLog, sayHeldBack } from './stall-events';
 import { createDeadline, createMeter, nativeAddon } from './native-parts';
 import { warnUntrackedRequests } from './notices';
 import { startWatchdog } from './watchdog-start';
+import { startThreadpool } from './threadpool-start';
 import { defaultThreadName } from './thread-name';
 import { VERSION } from './version';
 import { HealthEvaluator, safeHealth } from '../health/evaluate';
@@ -74,6 +72,9 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.directory = new ThreadDirectory((name) => diag.error('threads', `more than 64 threads; not reporting thread "${name}"`));
     // First, before anything runs: the app's registry can refuse loopwatch's metrics (a name already taken).
     if (config.prometheus && config.prometheus.registry) {
+      // Only for an app's prom-client registry (most apps let the watchdog serve /metrics): loaded for it alone.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { registerInto } = require('../export/prometheus') as typeof import('../export/prometheus');
       this.unregisterFromApp = registerInto(config.prometheus.registry, new MetricsCollector(this.directory));
     }
     // Whatever started is stopped again if a later step throws: a failed start leaves nothing running.
@@ -143,7 +144,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
         }
         this.relay.greetPeers();
         if (config.threadpool) {
-          this.threadpool = startThreadpoolMonitor(this.sinks, (err, where) => diag.error('threadpool', where, err), config.threadpool);
+          this.threadpool = startThreadpool(this.sinks, config.threadpool, diag);
           undo.push(() => this.threadpool?.stop());
         }
       } else {
@@ -154,6 +155,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       dc.subscribe('worker_threads', this.onWorkerCreated);
       undo.push(() => dc.unsubscribe('worker_threads', this.onWorkerCreated));
       if (config.log === 'stderr' && isMainThread) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { formatStall } = require('../export/console') as typeof import('../export/console');
         this.on('stall', (e) => diag.warn(formatStall(e)));
       }
     } catch (err) {

@@ -1,4 +1,3 @@
-import { monitorPool as attachPool } from '../pools';
 import type { MonitorPoolOptions, SinkFactory } from '../pools/types';
 import type { Diagnostics } from '../runtime/diag';
 
@@ -21,6 +20,9 @@ export class MonitoredPools {
     // Forgotten when monitoring ends however it ends: a pool the app closes itself (pool.end(), destroy()) without
     // detach() must not stay referenced here.
     let ended = false;
+    // The pool adapters load with the first pool the app hands over: most apps monitor none, or only later.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { monitorPool: attachPool } = require('../pools/monitor') as typeof import('../pools/monitor');
     const handle = attachPool(pool, options, this.sinks, (err, where) => this.diag.error('pools', where, err), () => {
       ended = true;
       this.pools.delete(tracked);

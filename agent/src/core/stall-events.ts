@@ -11,7 +11,11 @@ import type { HeldBackReports, LoopwatchEvents, StallEvent } from '../types';
 export function emitStallLog(event: StallEvent, diag: Diagnostics, otel: OtelExporter | undefined): void {
   // The app's LoggerProvider if it registered one, else the one loopwatch's own OTLP export runs (if it does).
   const own = otelRegistered('logs') ? undefined : otel?.ownLoggerProvider;
-  if (!own && !otelRegistered('logs')) return;
+  if (!own && !otelRegistered('logs')) {
+    // A stall that ended while loopwatch's own OTLP pipeline loads gets its record once it runs.
+    otel?.holdLogWhileStarting(() => emitStallLog(event, diag, otel));
+    return;
+  }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require('../export/otel-logs') as typeof import('../export/otel-logs')).emitStallLog(event, diag, own);

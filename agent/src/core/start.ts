@@ -6,7 +6,7 @@ import { unsupportedNode } from '../config/node-version';
 import { envBool } from '../config/problems';
 import { Diagnostics } from '../runtime/diag';
 import type { Agent, LoopwatchOptions } from '../types';
-import { LoopwatchAgent } from './agent';
+import type { LoopwatchAgent } from './agent';
 import { DisabledAgent } from './disabled';
 
 // Per thread (each worker has its own globalThis), and shared by every copy of loopwatch loaded in it.
@@ -66,7 +66,10 @@ export function startAgent(options: LoopwatchOptions = {}, env: Env = process.en
   }
   diag.debug = config.debug;
   try {
-    const agent = new LoopwatchAgent(config, diag);
+    // Loaded by the first start(), not by require('loopwatch'): importing the package (for its types, metricNames,
+    // shedLoad…) loads the agent's few configuration modules and starts nothing.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const agent = new (require('./agent') as typeof import('./agent')).LoopwatchAgent(config, diag);
     holder[CURRENT] = agent;
     return agent;
   } catch (err) {

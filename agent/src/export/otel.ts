@@ -1,3 +1,5 @@
+// Longer than 300 lines: one exporter with two pipelines (loopwatch's own OTLP one, an app's MeterProvider) and the
+// stall-in-progress push that both configure; what loads them is apart (otel-load.ts, otel-own.ts).
 import type { Histogram, Meter, MeterProvider, Observable, BatchObservableResult } from '@opentelemetry/api';
 import type { MetricsCollector } from './collect';
 import { LOOPWATCH_STALL_IN_PROGRESS, METRICS } from '../metrics/names';
@@ -5,11 +7,19 @@ import type { Diagnostics } from '../runtime/diag';
 import type { ResolvedOtel } from '../config/config';
 import { loadOtelApi, otelRegistered } from '../runtime/otel-global';
 import { otelSdkSharedState, type OtelSdkSharedState } from '../runtime/internals';
-import { OTLP_ENV_PREFIX, type OtlpPushConfig, type ResourceValue } from './otlp-push';
+import { loopStarted } from '../runtime/loop';
+import type { OtlpPushConfig, ResourceValue } from './otlp-push';
 import { readOtelEnv, type OtelEnvSettings } from './otel-env';
-import { SHUTDOWN_DEADLINE_MS, startOwnPipeline, withDeadline } from './otel-own';
-import { LoopwatchProducer, type OtelKinds } from './otel-producer';
-import { HistogramReplay } from './otel-replay';
+import { ownPipelinePackages, requireInTurns, type TurnLoad } from './otel-load';
+import type { LoopwatchProducer, OtelKinds } from './otel-producer';
+
+// What exports (otel-own, -producer, -replay, otlp-push and the SDK) loads once there is something to export to, not
+// at start: most processes have nothing, and each module loaded at start blocks the app's loop. (readOtelEnv still
+// says each bad OTEL_* variable at start.)
+/* eslint-disable @typescript-eslint/no-require-imports */
+const ownPipeline = (): typeof import('./otel-own') => require('./otel-own') as typeof import('./otel-own');
+const otlpPush = (): typeof import('./otlp-push') => require('./otlp-push') as typeof import('./otlp-push');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** A stall is pushed by the watchdog once it has lasted this long, then at most every PUSH_EVERY_MS. */
 const PUSH_AFTER_MS = 1000;
@@ -39,12 +49,13 @@ export class OtelExporter {
   private own: { shutdown(): Promise<void> } | undefined;
   private ownLogs: (import('@opentelemetry/api').LoggerProvider & { shutdown(): Promise<void> }) | undefined;
   private producer: LoopwatchProducer | undefined;
-  private readonly replay = new HistogramReplay();
   private stopping = false;
   /** The resource of loopwatch's own OTLP export, when it runs one. */
   private ownResource: ResourceLike | undefined;
   /** The OTEL_* variables, validated once (one line per bad one). */
   private readonly env: OtelEnvSettings;
+  /** Loading loopwatch's own pipeline, a package per turn of the loop (otel-load.ts). */
+  private loading: TurnLoad | undefined;
 
   constructor(
     private readonly collector: MetricsCollector,
@@ -60,8 +71,24 @@ export class OtelExporter {
   start(): void {
     const provider = this.options.meterProvider ?? this.globalProvider();
     if (provider) return this.bind(provider);
-    if (this.options.otlp && this.startOwn()) return;
-    // The app may register its SDK after loopwatch starts: keep looking, cheaply.
+    if (!this.options.otlp) return this.detect();
+    const startOwn = (): void => {
+      if (!this.startOwn()) this.detect();
+    };
+    // From a running loop (the app's own start() call), a package per turn (otel-load.ts); before it runs
+    // (loopwatch/register, the main script), at once: the app is not running yet, and the pipeline is then there
+    // before its first block. stop() while it loads finishes the start first, so that its flush exports.
+    if (loopStarted()) this.loading = requireInTurns(ownPipelinePackages(this.env), startOwn);
+    else startOwn();
+  }
+
+  /** While loopwatch's own pipeline loads, keeps a stall's log record for once it runs (true); else false. */
+  holdLogWhileStarting(emit: () => void): boolean {
+    return this.loading?.hold(emit) ?? false;
+  }
+
+  /** The app may register its SDK after loopwatch starts: keep looking, cheaply. */
+  private detect(): void {
     this.detectTimer = setInterval(() => {
       const p = this.globalProvider();
       if (p) {
@@ -83,18 +110,21 @@ export class OtelExporter {
   }
 
   async stop(): Promise<void> {
+    this.loading?.finishNow();
     if (this.detectTimer) clearInterval(this.detectTimer);
     this.stopping = true;
     if (this.producer) this.producer.stopping = true;
     // loopwatch's own providers flush at shutdown, with the metrics still readable, so the last export has them —
     // for SHUTDOWN_DEADLINE_MS at most: a collector that never answers must not hold agent.stop() (or the process).
-    const providers = [this.own, this.ownLogs].filter((p) => p !== undefined);
-    const shutdown = Promise.all(
-      providers.map((p) => p.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
-    );
-    await withDeadline(shutdown, SHUTDOWN_DEADLINE_MS, () =>
-      this.diag.error('otel', `the last OTLP export did not finish within ${SHUTDOWN_DEADLINE_MS} ms; stopped without it`),
-    );
+    if (this.own || this.ownLogs) {
+      const { SHUTDOWN_DEADLINE_MS, withDeadline } = ownPipeline();
+      const shutdown = Promise.all(
+        [this.own, this.ownLogs].map((p) => p?.shutdown().catch((err: unknown) => this.diag.error('otel', 'OTLP export shutdown failed', err))),
+      );
+      await withDeadline(shutdown, SHUTDOWN_DEADLINE_MS, () =>
+        this.diag.error('otel', `the last OTLP export did not finish within ${SHUTDOWN_DEADLINE_MS} ms; stopped without it`),
+      );
+    }
     if (this.meter && this.callback) this.meter.removeBatchObservableCallback(this.callback, this.observables);
     this.meter = undefined;
     this.producer = undefined;
@@ -123,7 +153,6 @@ export class OtelExporter {
       const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
       const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
       const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-      /* eslint-enable @typescript-eslint/no-require-imports */
       // OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over the configured default name.
       const resource = resourceFromAttributes({ 'service.name': this.options.serviceName }).merge(detectResources({ detectors: [envDetector] }));
       const kinds: OtelKinds = {
@@ -133,8 +162,10 @@ export class OtelExporter {
         cumulative: sdk.AggregationTemporality.CUMULATIVE,
         double: api.ValueType.DOUBLE,
       };
+      const { LoopwatchProducer } = require('./otel-producer') as typeof import('./otel-producer');
       const producer = new LoopwatchProducer(this.collector, resource, { name: SCOPE, version: this.version }, kinds, this.diag);
-      const pipeline = startOwnPipeline(this.env, resource, producer, this.diag);
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const pipeline = ownPipeline().startOwnPipeline(this.env, resource, producer, this.diag);
       if (!pipeline) return false;
       this.own = pipeline.provider;
       this.ownLogs = pipeline.logs;
@@ -183,6 +214,7 @@ export class OtelExporter {
     const values: Record<string, ResourceValue> = { 'service.name': this.options.serviceName };
     for (const [k, v] of Object.entries(attributes)) if (isResourceValue(v)) values[k] = v;
     const otlpEnv: Record<string, string> = {};
+    const { OTLP_ENV_PREFIX } = otlpPush();
     for (const [k, v] of Object.entries(env)) if (k.startsWith(OTLP_ENV_PREFIX) && v !== undefined) otlpEnv[k] = v;
     return {
       protocol,
@@ -197,6 +229,8 @@ export class OtelExporter {
   }
 
   private bind(provider: MeterProvider): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const replay = new (require('./otel-replay') as typeof import('./otel-replay')).HistogramReplay();
     const meter = provider.getMeter(SCOPE, this.version);
     const histograms = new Map<string, Histogram>();
     const observables = new Map<string, Observable>();
@@ -214,8 +248,7 @@ export class OtelExporter {
       try {
         for (const c of this.collector.collect()) {
           if (c.kind === 'histogram') {
-            const histogram = instrument(histograms, c.def.name);
-            for (const p of c.points) this.replay.replay(c.def.name, c.def.buckets ?? [], p, histogram);
+            for (const p of c.points) replay.replay(c.def.name, c.def.buckets ?? [], p, instrument(histograms, c.def.name));
           } else {
             // The last export of a stopping agent must not leave a backend holding a block in progress for minutes.
             const zero = this.stopping && c.def.name === LOOPWATCH_STALL_IN_PROGRESS;
@@ -223,7 +256,7 @@ export class OtelExporter {
             for (const p of c.points) result.observe(observable, zero ? 0 : p.value, p.attributes);
           }
         }
-        this.replay.endCollection();
+        replay.endCollection();
       } catch (err) {
         this.diag.error('otel', 'collection failed', err);
       }
