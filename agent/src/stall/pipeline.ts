@@ -39,7 +39,6 @@ export interface StallPipelineOptions {
 
 export type { HeldBackReports } from './held-back';
 
-
 interface Pending {
   record: StallRecord;
   timer: NodeJS.Timeout;
