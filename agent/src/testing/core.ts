@@ -5,7 +5,8 @@
  */
 import { Problems } from '../config/problems';
 import type { LoopwatchAgent } from '../core/agent';
-import { startAgent } from '../core/start';
+import { isMainThread } from 'node:worker_threads';
+import { currentAgent, startAgent } from '../core/start';
 import { Diagnostics, writeStderr } from '../runtime/diag';
 import type { StallEvent } from '../types';
 import { resolveTesting, validBudget, type TestingConfig, type TestingOptions } from './config';
@@ -74,8 +75,10 @@ function hooks(s: State): Hooks | null {
   const { budgetMs } = config(s);
   s.hooks = null;
   try {
-    // Only what the test needs: no endpoint, no export, no console lines; the stack of each block.
-    const agent = startAgent({ stallThresholdMs: budgetMs, prometheus: false, otel: false, log: 'off', threadpool: false, attribution: true });
+    // An agent already running here (loopwatch/register, the app's own) is watched by its process's watchdog.
+    const startedHere = currentAgent() === undefined;
+    // Only what the test needs: no endpoint, no probes, no export, no console lines; the stack of each block.
+    const agent = startAgent({ stallThresholdMs: budgetMs, prometheus: false, health: false, otel: false, log: 'off', threadpool: false, attribution: true });
     const running = agent as Partial<LoopwatchAgent>;
     if (!agent.enabled || !running.testing || !running.resolvedConfig) {
       diag.warn('loopwatch/test: the agent is not running in this thread; tests are not checked for blocking');
@@ -94,10 +97,27 @@ function hooks(s: State): Hooks | null {
     s.hooks = testing;
     s.stop = () => agent.stop();
     s.ready = agent.ready();
+    // A runner's worker thread (vitest --pool=threads, jest workerThreads): the runner's main thread runs no agent,
+    // so no watchdog would sample this thread's blocks. It gets its own, which the first test waits for like the
+    // main thread's.
+    if (startedHere && !isMainThread) ownWatchdog(s, agent, testing);
   } catch (err) {
     diag.error('test', 'could not start the agent; tests are not checked for blocking', err);
   }
   return s.hooks;
+}
+
+function ownWatchdog(s: State, agent: { stop(): Promise<void> }, testing: Hooks): void {
+  try {
+    const dog = testing.ownWatchdog();
+    s.ready = dog.listening;
+    s.stop = async () => {
+      await agent.stop();
+      await dog.stop();
+    };
+  } catch (err) {
+    diag.error('test', 'could not start a watchdog for this worker thread; its blocks are reported without a stack', err);
+  }
 }
 
 /** A test (with its before-each hooks) begins: what ran before it is measured now and is not its. */

@@ -110,8 +110,12 @@ const updateCpu = (): void => {
 // Threads that started before us announce themselves again.
 channel.postMessage({ type: 'hello' });
 
+// The session's `connectToMainThread()` reaches the process's main thread (threadId 0) even from a watchdog that a
+// worker thread started for itself (loopwatch/test in a runner's thread pool): that worker is then sampled through the
+// main thread's NodeWorker domain, as any worker is.
+const PROCESS_MAIN_THREAD_ID = 0;
 const attribution = data.attribution
-  ? new WatchdogAttribution({ mainThreadId: data.mainThreadId, onConnected: (n) => Atomics.store(sessions, SLOT.SESSIONS, n) })
+  ? new WatchdogAttribution({ mainThreadId: PROCESS_MAIN_THREAD_ID, onConnected: (n) => Atomics.store(sessions, SLOT.SESSIONS, n) })
   : undefined;
 attribution?.start();
 const stallBegan = new Map<number, bigint>();
