@@ -22,7 +22,7 @@ import { otlpLiveLogSender, type LiveLogSender } from '../export/otlp-live-log';
 import { formatLiveLine, knownSoFar, liveStallOf } from './live-report';
 import { stallIdOf } from '../stall/stall-id';
 import { HealthEvaluator } from '../health/evaluate';
-import type { HealthSnapshot } from '../types';
+import type { HealthSnapshot, StallEvent } from '../types';
 import { answerProbe, livenessEvidence } from '../health/probes';
 import { startHealthServer } from '../health/server';
 
@@ -131,17 +131,13 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
   },
   onProgress(threadId, blockedMs) {
-    // Written by this thread while the stalled one cannot: its samples so far, the final record's culprit rule.
-    const thread = directory.get(threadId);
-    const sinceNs = stallBegan.get(threadId);
-    if (!thread || sinceNs === undefined) return;
-    const startTime = Math.round(epochOffsetMs + Number(sinceNs) / 1e6);
-    const e = liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
+    const e = liveStall(threadId, blockedMs);
+    if (!e) return;
     if (data.log === 'stderr') diag.warn(formatLiveLine(e));
     // After this poll's gauge push is out: loading the logs SDK and exporter the first time takes this thread a while
     // (seconds on a loaded machine), which must not hold back the push of the gauge. Not loaded earlier (at the
     // stall's start): that would starve the attribution samples of every short stall.
-    if (liveLog) queueMicrotask(() => afterPush(() => liveLog?.emit(e)));
+    if (liveLog) queueMicrotask(() => afterPush(() => void liveLog?.emit(e)));
   },
   onStallEnd(threadId) {
     const sinceNs = stallBegan.get(threadId);
@@ -153,6 +149,14 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
       .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
   },
 }, data.liveReport);
+/** A stall still running, written by this thread while the stalled one cannot: its samples so far, the final record's culprit rule. */
+function liveStall(threadId: number, blockedMs: number): StallEvent | undefined {
+  const thread = directory.get(threadId);
+  const sinceNs = stallBegan.get(threadId);
+  if (!thread || sinceNs === undefined) return undefined;
+  const startTime = Math.round(epochOffsetMs + Number(sinceNs) / 1e6);
+  return liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
+}
 /** Runs `f` once the push in flight (if any) has been sent, or after PUSH_WAIT_MS if it has not by then. */
 const PUSH_WAIT_MS = 1000;
 function afterPush(f: () => void): void {
@@ -195,18 +199,38 @@ tick();
 // Health probes: evaluated only when asked (nothing runs for them between probes).
 const healthLimits = data.health;
 const evaluator = healthLimits ? new HealthEvaluator(healthLimits) : undefined;
-const onLiveness = livenessEvidence((line) => diag.warn(line));
+/** The thread a snapshot names (its first by that name, as the evaluation picked it). */
+function threadNamed(name: string | undefined): number | undefined {
+  if (name === undefined) return undefined;
+  for (const t of directory.threads()) if (t.name === name) return t.id;
+  return undefined;
+}
+// The first 503 of a stall: its stderr line, then its in-progress OTLP log record (as of the probe's reading), sent
+// before that 503 is answered (health/probes.ts bounds the wait).
+const onLiveness = livenessEvidence({
+  write: (line) => diag.warn(line),
+  send(snap) {
+    const sender = liveLog;
+    const id = threadNamed(snap.thread);
+    const e = sender && id !== undefined ? liveStall(id, snap.blockedForMs) : undefined;
+    if (!sender || !e) return undefined;
+    if (!sender.loaded) {
+      setImmediate(() => void sender.emit(e));
+      return 'not-ready';
+    }
+    return sender.emit(e);
+  },
+  late: (message) => diag.error('health', message),
+});
 /** The snapshot, and while a thread is blocked what its samples name so far (the live report's rule). */
 function healthNow(e: HealthEvaluator): HealthSnapshot {
   const snap = e.evaluate(directory);
-  if (snap.state !== 'blocked' || snap.thread === undefined) return snap;
-  for (const t of directory.threads()) {
-    if (t.name !== snap.thread) continue;
-    const known = knownSoFar(attribution?.samplesSoFar(t.id) ?? []);
-    snap.culprit = known.culprit;
-    if (known.route) snap.route = known.route;
-    break;
-  }
+  if (snap.state !== 'blocked') return snap;
+  const id = threadNamed(snap.thread);
+  if (id === undefined) return snap;
+  const known = knownSoFar(attribution?.samplesSoFar(id) ?? []);
+  snap.culprit = known.culprit;
+  if (known.route) snap.route = known.route;
   return snap;
 }
 const probes = evaluator ? (path: string) => answerProbe(path, () => healthNow(evaluator), onLiveness) : undefined;
