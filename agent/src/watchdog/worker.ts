@@ -6,27 +6,29 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Diagnostics } from '../runtime/diag';
-import { MetricsCollector } from '../export/collect';
 import * as N from '../metrics/names';
 import { SeriesStore } from '../metrics/store';
 import { ThreadState } from '../channel/thread-state';
 import type { ChannelMessage } from '../channel/messages';
 import { ThreadDirectory } from '../channel/directory';
-import { startMetricsServer } from '../export/metrics-server';
 import { StallWatch } from './stall-watch';
 import { DeadlineWatches } from './deadlines';
 import { WatchdogAttribution } from '../attribution/stack-sampler';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
-import { otlpInProgressSender, PushOutage, StallPush } from '../export/otlp-push';
-import { otlpLiveLogSender, type LiveLogSender } from '../export/otlp-live-log';
+import type { StallPush } from '../export/otlp-push';
+import type { LiveLogSender } from '../export/otlp-live-log';
 import { formatLiveLine, knownSoFar, liveStallOf } from './live-report';
 import { stallIdOf } from '../stall/stall-id';
 import { HealthEvaluator } from '../health/evaluate';
 import type { HealthSnapshot, StallEvent } from '../types';
 import { answerProbe, livenessEvidence } from '../health/probes';
-import { startHealthServer } from '../health/server';
 
 const data = workerData as WatchdogData;
+/*
+ * What only some configurations use (the endpoint, the probe port, OTLP) is loaded when it is: a watchdog boots for
+ * each test file under loopwatch/test, with none of them, and every module is time before its first test.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
 const diag = new Diagnostics();
 
@@ -44,6 +46,8 @@ let push: StallPush | undefined;
 let liveLog: LiveLogSender | undefined;
 parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
   if (msg.type === 'otlp-push') {
+    const { otlpInProgressSender, PushOutage, StallPush } = require('../export/otlp-push') as typeof import('../export/otlp-push');
+    const { otlpLiveLogSender } = require('../export/otlp-live-log') as typeof import('../export/otlp-live-log');
     // One collector down is one outage line for both pushes; each failed push is counted (loopwatch.agent.errors).
     const outage = new PushOutage(diag, () => errorCounter('otel').add(1));
     push = new StallPush(msg.config, otlpInProgressSender(msg.config, outage), (open) => Atomics.store(sessions, SLOT.PUSH_OPEN, open ? 1 : 0));
@@ -235,12 +239,15 @@ function healthNow(e: HealthEvaluator): HealthSnapshot {
 }
 const probes = evaluator ? (path: string) => answerProbe(path, () => healthNow(evaluator), onLiveness) : undefined;
 if (probes && healthLimits && healthLimits.port !== undefined) {
+  const { startHealthServer } = require('../health/server') as typeof import('../health/server');
   startHealthServer(healthLimits.port, data.prometheus ? data.prometheus.host : '0.0.0.0', probes, (what, err) => diag.error('health', what, err)).catch(
     (err: unknown) => diag.error('health', `could not serve the health probes on port ${healthLimits.port} (health.port / LOOPWATCH_HEALTH_PORT)`, err),
   );
 }
 
 if (data.prometheus) {
+  const { MetricsCollector } = require('../export/collect') as typeof import('../export/collect');
+  const { startMetricsServer } = require('../export/metrics-server') as typeof import('../export/metrics-server');
   startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, () => {
     try {
       updateCpu();
@@ -256,3 +263,4 @@ if (data.prometheus) {
 } else {
   post({ type: 'listening', url: undefined });
 }
+/* eslint-enable @typescript-eslint/no-require-imports */
