@@ -32,6 +32,8 @@ interface State {
   /** null: the agent could not start here (said once); the tests run unwatched. */
   hooks: Hooks | null | undefined;
   stop: (() => Promise<void>) | undefined;
+  /** The agent was started by this module (not found running: loopwatch/register, the app's own). */
+  ownAgent: boolean;
   /** Until the watchdog runs, a block would be measured but not sampled: the first test waits for it. */
   ready: Promise<unknown> | undefined;
   thresholdMs: number;
@@ -49,7 +51,7 @@ const diag = new Diagnostics();
 
 function state(): State {
   const g = globalThis as { [KEY]?: State };
-  return (g[KEY] ??= { options: {}, config: undefined, hooks: undefined, stop: undefined, ready: undefined, thresholdMs: 0, seen: [], allowed: [], current: undefined });
+  return (g[KEY] ??= { options: {}, config: undefined, hooks: undefined, stop: undefined, ownAgent: false, ready: undefined, thresholdMs: 0, seen: [], allowed: [], current: undefined });
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -59,6 +61,10 @@ export function configure(options: TestingOptions): void {
   const s = state();
   s.options = { ...s.options, ...options };
   if (s.config) s.config = undefined;
+  // The agent started when the runner's adapter loaded, with the variables' budget as its threshold: a lower budget
+  // needs a lower threshold, so that agent makes way for one started at the first test. A higher one needs nothing
+  // (blocks under the budget are left out at each test's end).
+  if (s.ownAgent && s.current === undefined && config(s).budgetMs < s.thresholdMs) void shutdown();
 }
 
 function config(s: State): TestingConfig {
@@ -95,6 +101,7 @@ function hooks(s: State): Hooks | null {
       s.seen.push({ event, ns });
     });
     s.hooks = testing;
+    s.ownAgent = startedHere;
     s.stop = () => agent.stop();
     s.ready = agent.ready();
     // A runner's worker thread (vitest --pool=threads, jest workerThreads): the runner's main thread runs no agent,
@@ -118,6 +125,14 @@ function ownWatchdog(s: State, agent: { stop(): Promise<void> }, testing: Hooks)
   } catch (err) {
     diag.error('test', 'could not start a watchdog for this worker thread; its blocks are reported without a stack', err);
   }
+}
+
+/**
+ * Starts the agent now, when a runner's adapter loads (before the test files are): its watchdog thread boots while
+ * the runner loads and compiles the files, instead of holding up the first test. Never throws.
+ */
+export function startEarly(): void {
+  hooks(state());
 }
 
 /** A test (with its before-each hooks) begins: what ran before it is measured now and is not its. */
@@ -242,6 +257,8 @@ export async function shutdown(): Promise<void> {
   const stop = s.stop;
   s.stop = undefined;
   s.hooks = undefined;
+  s.ownAgent = false;
+  s.ready = undefined;
   s.current = undefined;
   s.seen = [];
   s.allowed = [];

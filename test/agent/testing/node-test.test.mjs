@@ -59,3 +59,12 @@ test('an invalid LOOPWATCH_TEST_BUDGET_MS: one line naming it, and the default b
   assert.deepEqual(failed.map((x) => x.name), ['blocks the loop']);
   assert.match(failed[0].message, /\(budget 50 ms\)/);
 });
+
+test('configure() below the variables\' budget, after the agent started early: a block between the two fails its test', async () => {
+  const file = join(fixtureDir('configure'), 'lower.test.mjs');
+  // Started (at --import) with a 1000 ms threshold; configured down to 150 ms; the block is 450 ms.
+  const r = await run(['--test', '--import', 'loopwatch/test', '--test-reporter=tap', file], { cwd: fixtureDir('configure'), env: { LOOPWATCH_TEST_BUDGET_MS: '1000', FIXTURE_CONFIGURED_BUDGET_MS: '150' } });
+  const results = tapResults(r.stdout);
+  assert.deepEqual(results.map((x) => [x.name, x.status]), [['stays responsive', 'passed'], ['blocks the loop', 'failed']], r.stdout + r.stderr);
+  assert.match(results[1].message, /test "blocks the loop" blocked the event loop for \d+ ms \(budget 150 ms\): blockTheLoopOnPurpose \(/, r.stdout);
+});
