@@ -5,7 +5,11 @@
 // block on purpose (the agent's stall tests do) still runs all its tests.
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/testkit-overhead.mjs [--pairs 10]
-//        [--files test/agent/stall,test/agent/metrics,test/agent/config.test.mjs]
+//        [--files test/agent/stall,test/agent/metrics,test/agent/config.test.mjs] [--baseline <another checkout>]
+//
+// --baseline: also runs the same files with loopwatch/test in another checkout (built, with the same test files, e.g.
+// `git archive main`), in each round and in rotating order, and reports this tree's time with loopwatch/test over the
+// baseline's (each tree's files load that tree's agent, so neither pays for two copies).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,16 +22,17 @@ const arg = (name, dflt) => {
 };
 const PAIRS = Number(arg('pairs', 10));
 const TARGETS = arg('files', 'test/agent/stall,test/agent/metrics,test/agent/config.test.mjs').split(',');
+const BASELINE = arg('baseline', undefined);
 
 const testFiles = (p) => (statSync(join(root, p)).isDirectory() ? readdirSync(join(root, p)).flatMap((n) => testFiles(join(p, n))) : p.endsWith('.test.mjs') ? [p] : []);
 const files = TARGETS.flatMap(testFiles);
 
-function runOnce(withKit) {
+function runOnce(withKit, cwd = root) {
   const args = ['--test', ...(withKit ? ['--import', 'loopwatch/test'] : []), '--test-reporter=dot', ...files];
   const env = { ...process.env, LOOPWATCH_TEST_MODE: 'warn' };
   delete env.NODE_TEST_CONTEXT;
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, args, { cwd, env, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) console.error(`(${withKit ? 'with' : 'without'} loopwatch/test: exit ${r.status}; timing kept)\n${(r.stdout + r.stderr).slice(-2000)}`);
   return ms;
@@ -48,18 +53,36 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`node ${process.version}; ${files.length} test files (${TARGETS.join(', ')}); ${PAIRS} pairs`);
 runOnce(false); // warm the file system cache; not counted
 const ratios = [];
+const vsBaseline = [];
 const on = [];
 const off = [];
+const base = [];
+// Each round runs every variant once; the order rotates from round to round, so none is always first or last.
+const variants = BASELINE ? ['without', 'with', 'baseline'] : ['without', 'with'];
+const runVariant = { without: () => runOnce(false), with: () => runOnce(true), baseline: () => runOnce(true, BASELINE) };
 for (let p = 0; p < PAIRS; p++) {
-  const order = p % 2 === 0 ? [false, true] : [true, false];
+  const k = p % variants.length;
+  const order = [...variants.slice(k), ...variants.slice(0, k)];
+  if (p % 2 === 1) order.reverse();
   const t = {};
-  for (const withKit of order) t[withKit] = runOnce(withKit);
-  off.push(t[false]);
-  on.push(t[true]);
-  ratios.push(t[true] / t[false]);
-  console.log(`pair ${p + 1}: without ${t[false].toFixed(0)} ms, with ${t[true].toFixed(0)} ms, ratio ${(t[true] / t[false]).toFixed(3)}`);
+  for (const v of order) t[v] = runVariant[v]();
+  off.push(t.without);
+  on.push(t.with);
+  ratios.push(t.with / t.without);
+  let line = `round ${p + 1}: without ${t.without.toFixed(0)} ms, with ${t.with.toFixed(0)} ms, ratio ${(t.with / t.without).toFixed(3)}`;
+  if (BASELINE) {
+    base.push(t.baseline);
+    vsBaseline.push(t.with / t.baseline);
+    line += `; baseline with ${t.baseline.toFixed(0)} ms, with/baseline ${(t.with / t.baseline).toFixed(3)}`;
+  }
+  console.log(line);
 }
-const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+const meanOf = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const [lo, hi] = bootstrapMean(ratios);
 console.log(`without: median ${median(off).toFixed(0)} ms; with loopwatch/test: median ${median(on).toFixed(0)} ms`);
-console.log(`ratio with/without: mean ${mean.toFixed(3)} (95 % CI ${lo.toFixed(3)}–${hi.toFixed(3)}), median ${median(ratios).toFixed(3)}`);
+console.log(`ratio with/without: mean ${meanOf(ratios).toFixed(3)} (95 % CI ${lo.toFixed(3)}–${hi.toFixed(3)}), median ${median(ratios).toFixed(3)}`);
+if (BASELINE) {
+  const [blo, bhi] = bootstrapMean(vsBaseline);
+  console.log(`baseline (${BASELINE}) with loopwatch/test: median ${median(base).toFixed(0)} ms`);
+  console.log(`ratio with/baseline-with: mean ${meanOf(vsBaseline).toFixed(3)} (95 % CI ${blo.toFixed(3)}–${bhi.toFixed(3)}), median ${median(vsBaseline).toFixed(3)}`);
+}

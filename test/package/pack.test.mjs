@@ -293,3 +293,168 @@ test('installed, the ESM entry has the CommonJS entry’s exports (health sheddi
   assert.equal(r.status, 0, show(r));
   assert.deepEqual(JSON.parse(r.stdout), { missing: [], shed: 'function', yoga: 'function' });
 });
+
+// The health API from the installed tarball: agent.health() and shedLoad() called in the app, and /livez answered by
+// the watchdog of the installed package while the app's loop is blocked for good (probed from this process).
+test('installed, agent.health() and shedLoad() work in the app, and /livez answers 200, then 503 naming the blocking function', async () => {
+  assert.ok(app, 'installed');
+  writeFileSync(
+    join(app, 'health.js'),
+    [
+      "const http = require('node:http');",
+      "const loopwatch = require('loopwatch');",
+      'const agent = loopwatch.start({ health: { livenessTimeoutMs: 1000 } });',
+      'function spinForever() { for (;;); }',
+      'const get = (port) => new Promise((resolve, reject) => http.get({ host: "127.0.0.1", port, agent: false }, (res) => { let b = ""; res.on("data", (d) => (b += d)); res.on("end", () => resolve({ status: res.statusCode, retryAfter: res.headers["retry-after"], body: b })); }).on("error", reject));',
+      'async function shedOnce(reader) {',
+      '  const shed = loopwatch.shedLoad(reader, { retryAfterSeconds: 7 });',
+      '  const server = http.createServer((req, res) => shed(req, res) || res.end("handler"));',
+      '  await new Promise((r) => server.listen(0, "127.0.0.1", r));',
+      '  try { return await get(server.address().port); } finally { server.close(); }',
+      '}',
+      'agent.ready().then(async ({ prometheusUrl }) => {',
+      '  const health = agent.health();',
+      '  const passed = await shedOnce(agent);',
+      '  const shed = await shedOnce({ health: () => ({ live: true, ready: false, state: "saturated", blockedForMs: 0, reason: "pool" }) });',
+      '  process.stdout.write(JSON.stringify({ url: prometheusUrl, health, passed, shed }) + "\\n");',
+      '  process.stdin.once("data", () => spinForever());',
+      '});',
+      '',
+    ].join('\n'),
+  );
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['health.js'], { cwd: app, env: { ...process.env, LOOPWATCH_PROMETHEUS_PORT: '0', LOOPWATCH_LOG: 'off' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+      });
+      child.once('exit', (code) => reject(new Error(`health.js exited (${code}) before it was ready\n${stderr}`)));
+    });
+    const said = JSON.parse(line);
+    assert.deepEqual(said.health, { live: true, ready: true, state: 'ok', blockedForMs: 0, ...(said.health.delayP99Ms === undefined ? {} : { delayP99Ms: said.health.delayP99Ms }) });
+    assert.deepEqual(said.passed, { status: 200, body: 'handler' });
+    assert.deepEqual(said.shed, { status: 503, retryAfter: '7', body: '{"state":"saturated","reason":"pool"}\n' });
+    const livez = said.url.replace(/\/metrics$/, '/livez');
+    const probe = async () => {
+      const res = await fetch(livez);
+      return { status: res.status, json: await res.json() };
+    };
+    const before = await probe();
+    assert.deepEqual({ status: before.status, live: before.json.live }, { status: 200, live: true });
+    child.stdin.write('block\n');
+    const deadline = Date.now() + 20_000;
+    let a;
+    for (;;) {
+      a = await probe();
+      if (a.status === 503 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(a.status, 503, `/livez after 20 s of blocking: ${JSON.stringify(a)}\n${stderr}`);
+    assert.equal(a.json.state, 'blocked');
+    assert.ok(a.json.blockedForMs >= 1000, JSON.stringify(a.json));
+    assert.match(a.json.culprit, /^spinForever \(/, JSON.stringify(a.json));
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+/**
+ * The test runners, as the app's dev dependencies: linked from the checkout's install (what `npm link` would do), so
+ * that the runners resolve `loopwatch/test/*` to the installed tarball in the app's node_modules.
+ */
+function linkRunners() {
+  for (const pkg of ['vitest', 'jest', 'jest-environment-node', '@jest/globals', 'mocha']) {
+    const at = join(app, 'node_modules', pkg);
+    if (existsSync(at)) continue;
+    mkdirSync(dirname(at), { recursive: true });
+    symlinkSync(join(root, 'node_modules', pkg), at, 'dir');
+  }
+}
+/** A runner's CLI in the app, outside this test run (no NODE_TEST_CONTEXT, no LOOPWATCH_*), with a 150 ms budget. */
+function runner(args) {
+  const env = { ...process.env, LOOPWATCH_TEST_BUDGET_MS: '150' };
+  for (const k of Object.keys(env)) if (k === 'NODE_TEST_CONTEXT' || k.startsWith('VITEST') || k.startsWith('JEST') || (k.startsWith('LOOPWATCH_') && k !== 'LOOPWATCH_TEST_BUDGET_MS')) delete env[k];
+  return spawnSync(process.execPath, args, { cwd: app, encoding: 'utf8', timeout: 120_000, env });
+}
+/** The test bodies every runner's suite has: a clean test, the blocking one, one blocking inside allowBlocking (the api). */
+const SPIN = 'function spinOnPurpose() { const end = performance.now() + 400; while (performance.now() < end); }';
+const jestLike = (file) => JSON.parse(readFileSync(file, 'utf8')).testResults.flatMap((f) => f.assertionResults.map((a) => ({ name: a.title, status: a.status, message: (a.failureMessages ?? []).join('\n') })));
+function assertOneBlockingFailure(results, r) {
+  assert.deepEqual(results.map((x) => [x.name, x.status]).sort(), [['allowed', 'passed'], ['blocking', 'failed'], ['clean', 'passed']], show(r));
+  assert.match(results.find((x) => x.name === 'blocking').message, /\[loopwatch\] test "blocking" blocked the event loop for \d+ ms \(budget 150 ms\): spinOnPurpose \(/, show(r));
+}
+
+test('installed, loopwatch/test/api loads in both module systems and works outside a runner', () => {
+  assert.ok(app, 'installed');
+  const code =
+    "import * as esm from 'loopwatch/test/api'; import { createRequire } from 'node:module'; const cjs = createRequire(import.meta.url)('loopwatch/test/api');" +
+    'esm.configure({ budgetMs: 200 }); const v = esm.allowBlocking(() => 42); const p = await cjs.allowBlocking(async () => 43);' +
+    'esm.blockingBudget(500); console.log(JSON.stringify({ v, p, names: Object.keys(cjs).sort() }));';
+  const r = run(process.execPath, ['--input-type=module', '-e', code], { cwd: app, timeout: 30_000, env: { LOOPWATCH_PROMETHEUS_PORT: 'off' } });
+  assert.equal(r.status, 0, show(r));
+  assert.deepEqual(JSON.parse(r.stdout), { v: 42, p: 43, names: ['allowBlocking', 'blockingBudget', 'configure'] });
+  // Outside a test, a per-test budget is a mistake said in one line.
+  assert.match(r.stderr, /^\[loopwatch\] blockingBudget\(\) was called outside a test; ignored$/m, show(r));
+});
+
+test('installed, vitest with setupFiles loopwatch/test/vitest (--pool=threads) fails exactly the blocking test, naming its function', () => {
+  assert.ok(app, 'installed');
+  linkRunners();
+  const dir = join(app, 'vitest');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'vitest.config.mjs'), "import { defineConfig } from 'vitest/config';\nexport default defineConfig({ test: { include: ['*.test.mjs'], setupFiles: ['loopwatch/test/vitest'] } });\n");
+  writeFileSync(
+    join(dir, 'suite.test.mjs'),
+    ["import { test } from 'vitest';", "import { allowBlocking } from 'loopwatch/test/vitest';", SPIN,
+      "test('clean', async () => { await new Promise((r) => setTimeout(r, 20)); });",
+      "test('blocking', () => { spinOnPurpose(); });",
+      "test('allowed', () => { allowBlocking(() => spinOnPurpose()); });", ''].join('\n'),
+  );
+  const report = join(work, 'vitest-report.json');
+  const r = runner([join(dir, '../node_modules/vitest/vitest.mjs'), 'run', '--root', dir, '--pool=threads', '--reporter=json', `--outputFile=${report}`]);
+  assert.equal(r.status, 1, show(r));
+  assertOneBlockingFailure(jestLike(report), r);
+});
+
+test('installed, jest with testEnvironment loopwatch/test/jest fails exactly the blocking test, naming its function', () => {
+  assert.ok(app, 'installed');
+  linkRunners();
+  const dir = join(app, 'jest');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'jest.config.cjs'), "module.exports = { rootDir: __dirname, testMatch: ['<rootDir>/*.test.cjs'], transform: {}, testEnvironment: 'loopwatch/test/jest' };\n");
+  writeFileSync(
+    join(dir, 'suite.test.cjs'),
+    ["const { test } = require('@jest/globals');", "const { allowBlocking } = require('loopwatch/test/api');", SPIN,
+      "test('clean', async () => { await new Promise((r) => setTimeout(r, 20)); });",
+      "test('blocking', () => { spinOnPurpose(); });",
+      "test('allowed', () => { allowBlocking(() => spinOnPurpose()); });", ''].join('\n'),
+  );
+  const report = join(work, 'jest-report.json');
+  const r = runner([join(app, 'node_modules/jest/bin/jest.js'), '-c', join(dir, 'jest.config.cjs'), '--json', `--outputFile=${report}`]);
+  assert.equal(r.status, 1, show(r));
+  assertOneBlockingFailure(jestLike(report), r);
+});
+
+test('installed, mocha --require loopwatch/test/mocha fails exactly the blocking test, naming its function', () => {
+  assert.ok(app, 'installed');
+  linkRunners();
+  const dir = join(app, 'mocha');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'suite.test.cjs'),
+    ["const { allowBlocking } = require('loopwatch/test/mocha');", SPIN,
+      "it('clean', async () => { await new Promise((r) => setTimeout(r, 20)); });",
+      "it('blocking', () => { spinOnPurpose(); });",
+      "it('allowed', () => { allowBlocking(() => spinOnPurpose()); });", ''].join('\n'),
+  );
+  const r = runner([join(app, 'node_modules/mocha/bin/mocha.js'), '--require', 'loopwatch/test/mocha', '--reporter', 'json', join(dir, 'suite.test.cjs')]);
+  assert.equal(r.status, 1, show(r));
+  const out = JSON.parse(r.stdout);
+  const failed = new Map(out.failures.map((f) => [f.title, f.err.message ?? '']));
+  assertOneBlockingFailure(out.tests.map((x) => ({ name: x.title, status: failed.has(x.title) ? 'failed' : 'passed', message: failed.get(x.title) ?? '' })), r);
+});

@@ -7,7 +7,7 @@
  * blocked code) every `sampleIntervalMs`, and at the stall's end condenses the samples into one attribution.
  * No Debugger domain: the thread is never paused, so nothing can leave the application stopped.
  */
-import { GETTER_KEY, type AttributionSample } from './thread';
+import { GETTER_KEY, type AttributionSample } from './thread-types';
 import { lateAfterMs, monotonicMs } from './stall-timing';
 import { aggregateSamples, type StallAttribution } from './aggregate';
 

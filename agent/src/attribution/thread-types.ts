@@ -9,6 +9,9 @@ import type { RequestScope } from './request-context';
 import type { SpanLike, StallSpans } from './spans';
 import type { GraphqlOperation, StackFrame } from '../types';
 
+/** The per-thread sample getter's global key (`Symbol.for`), which the watchdog's samples evaluate. */
+export const GETTER_KEY = 'loopwatch.attribution.v1';
+
 /** Route template a framework names for the request (fastify's tracing channel). */
 export const kTemplate = Symbol('loopwatch.routeTemplate');
 /** The request's server span, captured by span-capture.ts. */

@@ -17,13 +17,13 @@ import { InterruptSampler } from './interrupt-sampler';
 import { RequestTracking } from './request-tracking';
 import { SpanCapture } from './span-capture';
 import { markEvidence, StallMarks } from './stall-mark';
-import type { RequestRecord, StallContext, ThreadAttributionHandle, ThreadAttributionOptions } from './thread-types';
+import { GETTER_KEY, type RequestRecord, type StallContext, type ThreadAttributionHandle, type ThreadAttributionOptions } from './thread-types';
 
 export { resourceTypeFromStack } from './interrupt-sampler';
 export type { AttributionSample, StallContext, ThreadAttributionHandle, ThreadAttributionOptions } from './thread-types';
 
-/** Global symbol key under which the per-thread getter is installed. */
-export const GETTER_KEY = 'loopwatch.attribution.v1';
+// The getter's key is defined beside the types, so that the watchdog's sampler reads it without loading this side.
+export { GETTER_KEY };
 /** What the watchdog evaluates on a blocked thread. */
 export const EVAL_EXPRESSION = `(function(){var g=globalThis[Symbol.for(${JSON.stringify(GETTER_KEY)})];return g?g():null})()`;
 

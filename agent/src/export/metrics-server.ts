@@ -3,8 +3,12 @@ import type { Diagnostics } from '../runtime/diag';
 import type { MetricsCollector } from './collect';
 import { formatExposition, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition';
 
-/** `/livez` `/readyz` (health/probes.ts): the answer for a path, undefined for a path that is not a probe. */
-export type ProbeHandler = (path: string) => { status: number; body: string } | undefined;
+/**
+ * `/livez` `/readyz` (health/probes.ts): the answer for a path, undefined for a path that is not a probe; a promise
+ * when the answer waits for the stall's evidence to be sent (bounded there).
+ */
+type ProbeAnswer = { status: number; body: string };
+export type ProbeHandler = (path: string) => ProbeAnswer | Promise<ProbeAnswer> | undefined;
 
 /**
  * The agent's Prometheus endpoint. Plain text by default; OpenMetrics when the
@@ -33,7 +37,13 @@ export function startMetricsServer(
         return;
       }
       if (answer) {
-        res.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : answer.body);
+        const send = (a: ProbeAnswer): void => void res.writeHead(a.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : a.body);
+        if (answer instanceof Promise) {
+          answer.then(send, (err: unknown) => {
+            diag.error('health', 'health probe failed', err);
+            res.writeHead(500, { 'content-type': 'text/plain' }).end('loopwatch: health probe failed\n');
+          });
+        } else send(answer);
         return;
       }
     }

@@ -15,7 +15,7 @@ export type StallLogState = 'in_progress' | 'ended';
  * once the block is over (confidence, samples, victims, deep mode's origin…).
  */
 export type InProgressStall = Pick<StallEvent, 'durationMs' | 'startTime' | 'thread' | 'stack' | 'stallId' | 'culprit' | 'route' | 'traceId' | 'spanId' | 'resourceType'> & {
-  stackSource?: 'sampled' | 'late';
+  stackSource?: StallEvent['stackSource'];
 };
 
 /** What a record is written from: a stall event (`ended`) or a stall in progress (the fields it lacks read as absent). */

@@ -2,7 +2,8 @@
  * The watchdog's `loopwatch.stall` log record of a stall still running (state `in_progress`), over OTLP from the
  * watchdog thread: the main thread's log export cannot run while it is blocked, and a process killed mid-stall never
  * gets to send the final one. Same exporter package, endpoint settings and resource as the main thread's records
- * (OtlpPushConfig). Each record is flushed as soon as it is emitted: the process may be killed next.
+ * (OtlpPushConfig). Each record is exported as soon as it is emitted (a simple processor): the process may be killed
+ * next, and the first failing `/livez` of a stall waits for its record (health/probes.ts).
  */
 import type { Diagnostics } from '../runtime/diag';
 import type { InProgressStall } from './otel-logs';
@@ -11,7 +12,10 @@ import { LOG_EXPORTERS, requireOtlpExporter } from './otlp-protocol';
 import { useMainThreadOtlpEnv, type OtlpPushConfig, type PushOutage } from './otlp-push';
 
 export interface LiveLogSender {
-  emit(e: InProgressStall): void;
+  /** Sends the record now; resolves once its export has ended (sent, or failed: said by the outage), never rejects. */
+  emit(e: InProgressStall): Promise<void>;
+  /** The SDK and exporter are loaded (the first emit loads them, synchronously: hundreds of ms on a loaded machine). */
+  readonly loaded: boolean;
   /** Sends what is in flight and stops; never rejects. */
   close(): Promise<void>;
 }
@@ -45,10 +49,13 @@ export function otlpLiveLogSender(config: OtlpPushConfig, diag: Diagnostics, out
     withoutRetries(inner, diag);
     const exporter: LogExporterLike = {
       export(records, done) {
+        let ended!: () => void;
+        exporting?.push(new Promise<void>((resolve) => (ended = resolve)));
         inner.export(records, (r) => {
           if (r.code === 0) outage.ok();
           else outage.failed(r.error ?? 'no detail');
           done(r);
+          ended();
         });
       },
       shutdown: () => inner.shutdown(),
@@ -58,17 +65,29 @@ export function otlpLiveLogSender(config: OtlpPushConfig, diag: Diagnostics, out
     return new LoggerProvider({ resource: resourceFromAttributes(config.resource), processors: [processor] });
   };
   let closed = false;
+  /**
+   * The exports started while a record is emitted. The simple processor exports each record inside its emit (the
+   * resource has no asynchronous attributes), so these are that record's; its forceFlush() does not wait for them.
+   */
+  let exporting: Promise<void>[] | undefined;
   return {
     emit(e) {
-      if (closed) return;
+      if (closed) return Promise.resolve();
+      const mine: Promise<void>[] = [];
       try {
         provider ??= start();
+        exporting = mine;
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         (require('./otel-logs') as typeof import('./otel-logs')).emitStallLog(e, diag, provider, 'in_progress');
-        provider.forceFlush().catch((err: unknown) => diag.error('otel', 'could not flush the in-progress stall log record', err));
       } catch (err) {
         diag.error('otel', 'could not push the in-progress stall log record over OTLP', err);
+      } finally {
+        exporting = undefined;
       }
+      return Promise.all(mine).then(() => undefined);
+    },
+    get loaded() {
+      return provider !== undefined;
     },
     close: () => {
       closed = true;

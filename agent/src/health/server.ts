@@ -1,5 +1,10 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { ProbeAnswer } from './probes';
+
+/** A probe's answer on the wire (export/metrics-server.ts sends it the same way on the metrics port). */
+function sendProbeAnswer(res: ServerResponse, a: ProbeAnswer, head: boolean): void {
+  res.writeHead(a.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(head ? undefined : a.body);
+}
 
 /**
  * The separate probe port (`health.port`, `LOOPWATCH_HEALTH_PORT`): `/livez` and `/readyz` only, served by the
@@ -9,12 +14,12 @@ import type { ProbeAnswer } from './probes';
 export function startHealthServer(
   port: number,
   host: string,
-  answer: (path: string) => ProbeAnswer | undefined,
+  answer: (path: string) => ProbeAnswer | Promise<ProbeAnswer> | undefined,
   onError: (message: string, err: unknown) => void,
 ): Promise<string> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
-    let a: ProbeAnswer | undefined;
+    let a: ProbeAnswer | Promise<ProbeAnswer> | undefined;
     try {
       a = req.method === 'GET' || req.method === 'HEAD' ? answer(path) : undefined;
     } catch (err) {
@@ -26,7 +31,16 @@ export function startHealthServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('loopwatch health probes are at /livez and /readyz\n');
       return;
     }
-    res.writeHead(a.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : a.body);
+    const head = req.method === 'HEAD';
+    if (a instanceof Promise) {
+      a.then(
+        (x) => sendProbeAnswer(res, x, head),
+        (err: unknown) => {
+          onError('health probe failed', err);
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('loopwatch: health probe failed\n');
+        },
+      );
+    } else sendProbeAnswer(res, a, head);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -5,7 +5,8 @@
  */
 import { Problems } from '../config/problems';
 import type { LoopwatchAgent } from '../core/agent';
-import { startAgent } from '../core/start';
+import { isMainThread } from 'node:worker_threads';
+import { currentAgent, startAgent } from '../core/start';
 import { Diagnostics, writeStderr } from '../runtime/diag';
 import type { StallEvent } from '../types';
 import { resolveTesting, validBudget, type TestingConfig, type TestingOptions } from './config';
@@ -31,6 +32,8 @@ interface State {
   /** null: the agent could not start here (said once); the tests run unwatched. */
   hooks: Hooks | null | undefined;
   stop: (() => Promise<void>) | undefined;
+  /** The agent was started by this module (not found running: loopwatch/register, the app's own). */
+  ownAgent: boolean;
   /** Until the watchdog runs, a block would be measured but not sampled: the first test waits for it. */
   ready: Promise<unknown> | undefined;
   thresholdMs: number;
@@ -48,7 +51,7 @@ const diag = new Diagnostics();
 
 function state(): State {
   const g = globalThis as { [KEY]?: State };
-  return (g[KEY] ??= { options: {}, config: undefined, hooks: undefined, stop: undefined, ready: undefined, thresholdMs: 0, seen: [], allowed: [], current: undefined });
+  return (g[KEY] ??= { options: {}, config: undefined, hooks: undefined, stop: undefined, ownAgent: false, ready: undefined, thresholdMs: 0, seen: [], allowed: [], current: undefined });
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -58,6 +61,10 @@ export function configure(options: TestingOptions): void {
   const s = state();
   s.options = { ...s.options, ...options };
   if (s.config) s.config = undefined;
+  // The agent started when the runner's adapter loaded, with the variables' budget as its threshold: a lower budget
+  // needs a lower threshold, so that agent makes way for one started at the first test. A higher one needs nothing
+  // (blocks under the budget are left out at each test's end).
+  if (s.ownAgent && s.current === undefined && config(s).budgetMs < s.thresholdMs) void shutdown();
 }
 
 function config(s: State): TestingConfig {
@@ -74,8 +81,10 @@ function hooks(s: State): Hooks | null {
   const { budgetMs } = config(s);
   s.hooks = null;
   try {
-    // Only what the test needs: no endpoint, no export, no console lines; the stack of each block.
-    const agent = startAgent({ stallThresholdMs: budgetMs, prometheus: false, otel: false, log: 'off', threadpool: false, attribution: true });
+    // An agent already running here (loopwatch/register, the app's own) is watched by its process's watchdog.
+    const startedHere = currentAgent() === undefined;
+    // Only what the test needs: no endpoint, no probes, no export, no console lines; the stack of each block.
+    const agent = startAgent({ stallThresholdMs: budgetMs, prometheus: false, health: false, otel: false, log: 'off', threadpool: false, attribution: true });
     const running = agent as Partial<LoopwatchAgent>;
     if (!agent.enabled || !running.testing || !running.resolvedConfig) {
       diag.warn('loopwatch/test: the agent is not running in this thread; tests are not checked for blocking');
@@ -92,12 +101,38 @@ function hooks(s: State): Hooks | null {
       s.seen.push({ event, ns });
     });
     s.hooks = testing;
+    s.ownAgent = startedHere;
     s.stop = () => agent.stop();
     s.ready = agent.ready();
+    // A runner's worker thread (vitest --pool=threads, jest workerThreads): the runner's main thread runs no agent,
+    // so no watchdog would sample this thread's blocks. It gets its own, which the first test waits for like the
+    // main thread's.
+    if (startedHere && !isMainThread) ownWatchdog(s, agent, testing);
   } catch (err) {
     diag.error('test', 'could not start the agent; tests are not checked for blocking', err);
   }
   return s.hooks;
+}
+
+function ownWatchdog(s: State, agent: { stop(): Promise<void> }, testing: Hooks): void {
+  try {
+    const dog = testing.ownWatchdog();
+    s.ready = dog.listening;
+    s.stop = async () => {
+      await agent.stop();
+      await dog.stop();
+    };
+  } catch (err) {
+    diag.error('test', 'could not start a watchdog for this worker thread; its blocks are reported without a stack', err);
+  }
+}
+
+/**
+ * Starts the agent now, when a runner's adapter loads (before the test files are): its watchdog thread boots while
+ * the runner loads and compiles the files, instead of holding up the first test. Never throws.
+ */
+export function startEarly(): void {
+  hooks(state());
 }
 
 /** A test (with its before-each hooks) begins: what ran before it is measured now and is not its. */
@@ -216,3 +251,16 @@ export function blockingBudget(ms: number): void {
   s.current.budgetMs = Math.max(ms, s.thresholdMs);
 }
 
+/** Stops the agent this module started (a runner that gives each test file its own global, at the file's end). */
+export async function shutdown(): Promise<void> {
+  const s = state();
+  const stop = s.stop;
+  s.stop = undefined;
+  s.hooks = undefined;
+  s.ownAgent = false;
+  s.ready = undefined;
+  s.current = undefined;
+  s.seen = [];
+  s.allowed = [];
+  if (stop) await stop();
+}

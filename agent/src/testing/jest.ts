@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { shareState, testEnded, testStarted, warnOrFail } from './core';
+import { shareState, startEarly, testEnded, testStarted, warnOrFail } from './core';
 
 interface CircusTest {
   readonly name: string;
@@ -49,6 +49,7 @@ class LoopwatchEnvironment extends NodeEnvironment {
   constructor(config: unknown, context: unknown) {
     super(config, context);
     shareState(this.global);
+    startEarly();
   }
 
   override async handleTestEvent(event: CircusEvent, state: unknown): Promise<void> {

@@ -4,7 +4,7 @@
  * fail the test itself. The window opens at the root before-each hook (the file's before-each hooks count) and
  * closes when the test function settles.
  */
-import { checkTest, testStarted } from './core';
+import { checkTest, startEarly, testStarted } from './core';
 
 export * from './index';
 
@@ -42,6 +42,11 @@ function wrap(test: MochaTest): void {
   checked.toString = () => fn.toString();
   test.fn = checked;
 }
+
+// A worker of `--parallel` (MOCHA_WORKER_ID): its agent starts while mocha loads the files it is given. Serially,
+// one agent serves every file and it starts at the first test: `--parallel`'s coordinating process loads this module
+// too, and runs no test.
+if (process.env.MOCHA_WORKER_ID !== undefined) startEarly();
 
 export const mochaHooks = {
   beforeEach(this: { currentTest?: MochaTest }): Promise<void> | undefined {

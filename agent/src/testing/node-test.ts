@@ -2,7 +2,7 @@
  * `node --test --import loopwatch/test`: hooks on node:test's root, in each test file's process. The `node --test`
  * process that only runs the files (and reports) is left alone: its own startup is not a test.
  */
-import { checkTest, testStarted } from './core';
+import { checkTest, startEarly, testStarted } from './core';
 
 export * from './index';
 
@@ -27,4 +27,5 @@ if (runsTests()) {
   };
   nodeTest.beforeEach((t) => testStarted(t.fullName ?? t.name));
   nodeTest.afterEach(() => checkTest());
+  startEarly();
 }

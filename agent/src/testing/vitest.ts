@@ -2,7 +2,7 @@
  * vitest: `setupFiles: ['loopwatch/test/vitest']`. The ESM entry (agent/esm/test/vitest.mjs) passes vitest's own
  * hooks in, so they are the ones of the vitest that runs the file.
  */
-import { checkTest, testStarted } from './core';
+import { checkTest, startEarly, testStarted } from './core';
 import { linesOfTransformedModules } from './report';
 
 export * from './index';
@@ -25,4 +25,5 @@ export function installVitest(beforeEach: Hook, afterEach: Hook): void {
   // Registered first, so vitest (stack order) runs this after-hook last: the file's own after-hooks count too.
   beforeEach((ctx) => testStarted(fullName(ctx.task)));
   afterEach(() => checkTest());
+  startEarly();
 }

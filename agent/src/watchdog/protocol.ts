@@ -3,6 +3,7 @@ import type { OtlpPushConfig } from '../export/otlp-push';
 import type { HealthLimits } from '../health/snapshot';
 
 export interface WatchdogData {
+  /** The thread that started this watchdog: the main thread, or a worker thread that watches itself (loopwatch/test). */
   mainThreadId: number;
   mainThreadName: string;
   mainBuffer: SharedArrayBuffer;

@@ -6,27 +6,30 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Diagnostics } from '../runtime/diag';
-import { MetricsCollector } from '../export/collect';
 import * as N from '../metrics/names';
 import { SeriesStore } from '../metrics/store';
 import { ThreadState } from '../channel/thread-state';
 import type { ChannelMessage } from '../channel/messages';
 import { ThreadDirectory } from '../channel/directory';
-import { startMetricsServer } from '../export/metrics-server';
 import { StallWatch } from './stall-watch';
 import { DeadlineWatches } from './deadlines';
 import { WatchdogAttribution } from '../attribution/stack-sampler';
 import { SLOT, type ToMain, type ToWatchdog, type WatchdogData } from './protocol';
-import { otlpInProgressSender, PushOutage, StallPush } from '../export/otlp-push';
-import { otlpLiveLogSender, type LiveLogSender } from '../export/otlp-live-log';
+import type { StallPush } from '../export/otlp-push';
+import type { LiveLogSender } from '../export/otlp-live-log';
 import { formatLiveLine, knownSoFar, liveStallOf } from './live-report';
 import { stallIdOf } from '../stall/stall-id';
 import { HealthEvaluator } from '../health/evaluate';
 import type { HealthSnapshot } from '../types';
+import type { InProgressStall } from '../export/otel-logs';
 import { answerProbe, livenessEvidence } from '../health/probes';
-import { startHealthServer } from '../health/server';
 
 const data = workerData as WatchdogData;
+/*
+ * What only some configurations use (the endpoint, the probe port, OTLP) is loaded when it is: a watchdog boots for
+ * each test file under loopwatch/test, with none of them, and every module is time before its first test.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
 const post = (msg: ToMain) => parentPort?.postMessage(msg);
 const diag = new Diagnostics();
 
@@ -44,6 +47,8 @@ let push: StallPush | undefined;
 let liveLog: LiveLogSender | undefined;
 parentPort?.on('message', (msg: ChannelMessage | ToWatchdog) => {
   if (msg.type === 'otlp-push') {
+    const { otlpInProgressSender, PushOutage, StallPush } = require('../export/otlp-push') as typeof import('../export/otlp-push');
+    const { otlpLiveLogSender } = require('../export/otlp-live-log') as typeof import('../export/otlp-live-log');
     // One collector down is one outage line for both pushes; each failed push is counted (loopwatch.agent.errors).
     const outage = new PushOutage(diag, () => errorCounter('otel').add(1));
     push = new StallPush(msg.config, otlpInProgressSender(msg.config, outage), (open) => Atomics.store(sessions, SLOT.PUSH_OPEN, open ? 1 : 0));
@@ -110,8 +115,12 @@ const updateCpu = (): void => {
 // Threads that started before us announce themselves again.
 channel.postMessage({ type: 'hello' });
 
+// The session's `connectToMainThread()` reaches the process's main thread (threadId 0) even from a watchdog that a
+// worker thread started for itself (loopwatch/test in a runner's thread pool): that worker is then sampled through the
+// main thread's NodeWorker domain, as any worker is.
+const PROCESS_MAIN_THREAD_ID = 0;
 const attribution = data.attribution
-  ? new WatchdogAttribution({ mainThreadId: data.mainThreadId, onConnected: (n) => Atomics.store(sessions, SLOT.SESSIONS, n) })
+  ? new WatchdogAttribution({ mainThreadId: PROCESS_MAIN_THREAD_ID, onConnected: (n) => Atomics.store(sessions, SLOT.SESSIONS, n) })
   : undefined;
 attribution?.start();
 const stallBegan = new Map<number, bigint>();
@@ -127,17 +136,13 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
     if (attribution.unavailable) diag.error('attribution', attribution.unavailable);
   },
   onProgress(threadId, blockedMs) {
-    // Written by this thread while the stalled one cannot: its samples so far, the final record's culprit rule.
-    const thread = directory.get(threadId);
-    const sinceNs = stallBegan.get(threadId);
-    if (!thread || sinceNs === undefined) return;
-    const startTime = Math.round(epochOffsetMs + Number(sinceNs) / 1e6);
-    const e = liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
+    const e = liveStall(threadId, blockedMs);
+    if (!e) return;
     if (data.log === 'stderr') diag.warn(formatLiveLine(e));
     // After this poll's gauge push is out: loading the logs SDK and exporter the first time takes this thread a while
     // (seconds on a loaded machine), which must not hold back the push of the gauge. Not loaded earlier (at the
     // stall's start): that would starve the attribution samples of every short stall.
-    if (liveLog) queueMicrotask(() => afterPush(() => liveLog?.emit(e)));
+    if (liveLog) queueMicrotask(() => afterPush(() => void liveLog?.emit(e)));
   },
   onStallEnd(threadId) {
     const sinceNs = stallBegan.get(threadId);
@@ -149,6 +154,14 @@ const watch = new StallWatch(directory, data.log === 'stderr', (line) => diag.wa
       .catch((err: unknown) => diag.error('attribution', 'could not attribute a stall', err));
   },
 }, data.liveReport);
+/** A stall still running, written by this thread while the stalled one cannot: its samples so far, the final record's culprit rule. */
+function liveStall(threadId: number, blockedMs: number): InProgressStall | undefined {
+  const thread = directory.get(threadId);
+  const sinceNs = stallBegan.get(threadId);
+  if (!thread || sinceNs === undefined) return undefined;
+  const startTime = Math.round(epochOffsetMs + Number(sinceNs) / 1e6);
+  return liveStallOf(thread.name, stallIdOf(sinceNs), blockedMs, startTime, attribution?.samplesSoFar(threadId) ?? []);
+}
 /** Runs `f` once the push in flight (if any) has been sent, or after PUSH_WAIT_MS if it has not by then. */
 const PUSH_WAIT_MS = 1000;
 function afterPush(f: () => void): void {
@@ -191,28 +204,51 @@ tick();
 // Health probes: evaluated only when asked (nothing runs for them between probes).
 const healthLimits = data.health;
 const evaluator = healthLimits ? new HealthEvaluator(healthLimits) : undefined;
-const onLiveness = livenessEvidence((line) => diag.warn(line));
+/** The thread a snapshot names (its first by that name, as the evaluation picked it). */
+function threadNamed(name: string | undefined): number | undefined {
+  if (name === undefined) return undefined;
+  for (const t of directory.threads()) if (t.name === name) return t.id;
+  return undefined;
+}
+// The first 503 of a stall: its stderr line, then its in-progress OTLP log record (as of the probe's reading), sent
+// before that 503 is answered (health/probes.ts bounds the wait).
+const onLiveness = livenessEvidence({
+  write: (line) => diag.warn(line),
+  send(snap) {
+    const sender = liveLog;
+    const id = threadNamed(snap.thread);
+    const e = sender && id !== undefined ? liveStall(id, snap.blockedForMs) : undefined;
+    if (!sender || !e) return undefined;
+    if (!sender.loaded) {
+      setImmediate(() => void sender.emit(e));
+      return 'not-ready';
+    }
+    return sender.emit(e);
+  },
+  late: (message) => diag.error('health', message),
+});
 /** The snapshot, and while a thread is blocked what its samples name so far (the live report's rule). */
 function healthNow(e: HealthEvaluator): HealthSnapshot {
   const snap = e.evaluate(directory);
-  if (snap.state !== 'blocked' || snap.thread === undefined) return snap;
-  for (const t of directory.threads()) {
-    if (t.name !== snap.thread) continue;
-    const known = knownSoFar(attribution?.samplesSoFar(t.id) ?? []);
-    snap.culprit = known.culprit;
-    if (known.route) snap.route = known.route;
-    break;
-  }
+  if (snap.state !== 'blocked') return snap;
+  const id = threadNamed(snap.thread);
+  if (id === undefined) return snap;
+  const known = knownSoFar(attribution?.samplesSoFar(id) ?? []);
+  snap.culprit = known.culprit;
+  if (known.route) snap.route = known.route;
   return snap;
 }
 const probes = evaluator ? (path: string) => answerProbe(path, () => healthNow(evaluator), onLiveness) : undefined;
 if (probes && healthLimits && healthLimits.port !== undefined) {
+  const { startHealthServer } = require('../health/server') as typeof import('../health/server');
   startHealthServer(healthLimits.port, data.prometheus ? data.prometheus.host : '0.0.0.0', probes, (what, err) => diag.error('health', what, err)).catch(
     (err: unknown) => diag.error('health', `could not serve the health probes on port ${healthLimits.port} (health.port / LOOPWATCH_HEALTH_PORT)`, err),
   );
 }
 
 if (data.prometheus) {
+  const { MetricsCollector } = require('../export/collect') as typeof import('../export/collect');
+  const { startMetricsServer } = require('../export/metrics-server') as typeof import('../export/metrics-server');
   startMetricsServer(new MetricsCollector(directory), data.prometheus, diag, () => {
     try {
       updateCpu();
@@ -229,3 +265,4 @@ if (data.prometheus) {
 } else {
   post({ type: 'listening', url: undefined });
 }
+/* eslint-enable @typescript-eslint/no-require-imports */

@@ -2,7 +2,8 @@
 // which tests failed and why from the runner's own machine-readable report.
 import { execFile } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,12 +21,40 @@ function cleanEnv() {
   return env;
 }
 
+/** Resolves { code, stdout, stderr, pid } (pid: the runner's own process). */
 export function run(args, { cwd, env = {} }) {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd, env: { ...cleanEnv(), ...BUDGET_ENV, ...env }, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
+    const child = execFile(process.execPath, args, { cwd, env: { ...cleanEnv(), ...BUDGET_ENV, ...env }, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr, pid: child.pid });
     });
   });
+}
+
+/**
+ * A directory the fixtures record where each of their files ran in (FIXTURE_WHERE_DIR: one JSON file per test file,
+ * { pid, isMainThread, threadId }), removed after the test; `read()` gives them by test file name.
+ */
+export function whereDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'loopwatch-where-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    env: { FIXTURE_WHERE_DIR: dir },
+    read: () => Object.fromEntries(readdirSync(dir).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(dir, f), 'utf8'))])),
+  };
+}
+
+/**
+ * Exactly `files` ran, each in the runner's own process (`runnerPid`) or in another (`inRunner`), on its process's
+ * main thread or in a worker thread (`mainThread`): the runner used the workers the test asked for.
+ */
+export function assertRanIn(where, files, { runnerPid, inRunner, mainThread }) {
+  assert.deepEqual(Object.keys(where).sort(), [...files].sort(), JSON.stringify(where));
+  for (const f of files) {
+    const w = JSON.stringify(where[f]);
+    if (inRunner) assert.equal(where[f].pid, runnerPid, `${f} ran in another process than the runner's (${runnerPid}): ${w}`);
+    else assert.notEqual(where[f].pid, runnerPid, `${f} ran in the runner's own process: ${w}`);
+    assert.equal(where[f].isMainThread, mainThread, `${f}: ${w}`);
+  }
 }
 
 /** The line of the busy loop in the fixture's `blockTheLoopOnPurpose`: the culprit's file:line. */

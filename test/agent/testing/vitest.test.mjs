@@ -1,18 +1,20 @@
 // vitest with `setupFiles: ['loopwatch/test/vitest']`, in a child process. vitest 4's default pool is `forks`: each
-// test file runs in a child process of vitest's, where the setup file starts the agent; `--pool=threads` puts the
-// files in worker threads instead.
+// test file runs in a child process of vitest's, where the setup file starts the agent and its watchdog;
+// `--pool=threads` puts the files in worker threads of vitest's own process, where the setup file starts a watchdog
+// for the worker thread it runs in (vitest's main thread runs no agent).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertOnlyTheBlockingTestFailed, assertWarnedOnce, bin, culpritPattern, fixtureDir, jestLikeResults, run } from './runners.mjs';
+import { assertOnlyTheBlockingTestFailed, assertRanIn, assertWarnedOnce, bin, culpritPattern, fixtureDir, jestLikeResults, run, whereDir } from './runners.mjs';
 
 const dir = fixtureDir('vitest');
 const suite = join(dir, 'suite.test.mjs');
 // vitest runs the module vite transformed, whose source map Node does not know: its lines would be the transformed
 // module's, so the report shows none (docs/testing.md, "vitest"); the function and the file are exact.
 const culprit = culpritPattern(suite, { line: false });
+const FILES = ['clean.test.mjs', 'suite.test.mjs'];
 
 async function vitest(t, args, env) {
   const out = mkdtempSync(join(tmpdir(), 'loopwatch-vitest-'));
@@ -23,20 +25,19 @@ async function vitest(t, args, env) {
   return { ...r, results, output: r.stdout + r.stderr };
 }
 
-test('vitest (default pool, forks): exactly the blocking test fails, naming blockTheLoopOnPurpose', async (t) => {
-  const r = await vitest(t, []);
-  assert.equal(r.results.length, 5, r.output);
-  assertOnlyTheBlockingTestFailed(r.results, { file: suite, output: r.output, culprit });
-  assert.notEqual(r.code, 0);
-});
-
-test('vitest in worker threads (--pool=threads): exactly the blocking test fails, without a stack (documented)', async (t) => {
-  // A worker thread's agent has no watchdog of its own: the one that samples stacks runs with the main thread's
-  // agent, and vitest's main thread has none. The block is measured in the worker all the same.
-  const r = await vitest(t, ['--pool=threads']);
-  assert.equal(r.results.length, 5, r.output);
-  assertOnlyTheBlockingTestFailed(r.results, { file: suite, output: r.output, culprit: /\(budget 150 ms\): unknown code \(no stack was sampled\)$/m });
-});
+for (const [pool, where] of [
+  ['forks', { inRunner: false, mainThread: true }],
+  ['threads', { inRunner: true, mainThread: false }],
+]) {
+  test(`vitest --pool=${pool}: exactly the blocking test fails, naming blockTheLoopOnPurpose and its file`, async (t) => {
+    const files = whereDir(t);
+    const r = await vitest(t, [`--pool=${pool}`], files.env);
+    assert.equal(r.results.length, 5, r.output);
+    assertRanIn(files.read(), FILES, { runnerPid: r.pid, ...where });
+    assertOnlyTheBlockingTestFailed(r.results, { file: suite, output: r.output, culprit });
+    assert.notEqual(r.code, 0);
+  });
+}
 
 test('vitest, LOOPWATCH_TEST_MODE=warn: every test passes and the blocking one is reported on stderr once', async (t) => {
   const r = await vitest(t, [], { LOOPWATCH_TEST_MODE: 'warn' });
