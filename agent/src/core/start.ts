@@ -64,7 +64,10 @@ export function startAgent(options: LoopwatchOptions = {}, env: Env = process.en
   }
   diag.debug = config.debug;
   try {
-    const agent = new LoopwatchAgent(config, diag);
+    // A stopped agent is let go of: the global would otherwise keep it, and all it measured, until the next start().
+    const agent: LoopwatchAgent = new LoopwatchAgent(config, diag, () => {
+      if (holder[CURRENT] === agent) Reflect.deleteProperty(holder, CURRENT);
+    });
     holder[CURRENT] = agent;
     return agent;
   } catch (err) {
