@@ -18,12 +18,13 @@ const TYPES = new Set(['query', 'mutation', 'subscription']);
 
 /** The attribution context's current request (thread.ts provides it at start; undefined before and after). */
 let currentRequest: (() => object | null | undefined) | undefined;
-let reportError: (what: string, err: unknown) => void = () => {};
+const ignoreError = (): void => {};
+let reportError: (what: string, err: unknown) => void = ignoreError;
 
-/** Called by the thread's attribution at start (and with `undefined` at stop). */
+/** Called by the thread's attribution at start (and with `undefined` at stop, which lets go of the agent's `onError` too). */
 export function provideCurrentRequest(fn: (() => object | null | undefined) | undefined, onError?: (what: string, err: unknown) => void): void {
   currentRequest = fn;
-  if (onError) reportError = onError;
+  reportError = onError ?? ignoreError;
 }
 
 interface OperationNode {

@@ -8,7 +8,7 @@ import { express } from './routes/express';
 import { countRouteFailure, frameworkRoute, linkLoaded, startRouteLinking } from './routes/index';
 
 export { isIdSegment, normalisePath } from './routes/fold';
-export { countRouteFailuresWith, frameworkRoute, routeReadFailures, startRouteLinking } from './routes/index';
+export { countRouteFailuresWith, frameworkRoute, routeReadFailures, startRouteLinking, stopRouteLinking } from './routes/index';
 
 /**
  * A route pattern from the config (`routePatterns`), compiled once: `/users/:name` — a `:param` segment matches any

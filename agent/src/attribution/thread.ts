@@ -10,7 +10,7 @@
  * code's stack and async context (or, if the thread is inside a native call, runs the moment the call returns,
  * still inside its JavaScript caller).
  */
-import { compileRoutePatterns, startRouteLinking } from './route';
+import { compileRoutePatterns, startRouteLinking, stopRouteLinking } from './route';
 import { startDeepAttribution, type DeepAttribution } from './deep';
 import { provideCurrentRequest } from './graphql';
 import { InterruptSampler } from './interrupt-sampler';
@@ -77,6 +77,7 @@ export function startThreadAttribution(options: ThreadAttributionOptions = {}): 
       tracking.stop();
       spans.stop();
       provideCurrentRequest(undefined);
+      stopRouteLinking();
       if (g[key] === getter) delete g[key];
       delete g[handleKey];
     },

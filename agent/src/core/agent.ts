@@ -51,6 +51,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
   private readonly threadAttribution: ThreadAttributionHandle | undefined;
   /** agent.health(): the same shared state the watchdog's probes read. */
   private readonly healthEvaluator: HealthEvaluator | undefined;
+  /** Lets go of the module-wide error sinks that refer to this agent's logger and store. */
+  private readonly uncountErrors: () => void;
   private readonly onThreadExit = () => {
     this.lastWords();
     this.announceGone(true);
@@ -66,9 +68,11 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     this.relay.post(gone);
   });
 
+  /** `onStopped`: called once by stop(), so that whoever registered this agent lets go of it (start.ts). */
   constructor(
     private readonly config: ResolvedConfig,
     private readonly diag: Diagnostics,
+    private readonly onStopped?: () => void,
   ) {
     super();
     this.threadName = config.threadName ?? defaultThreadName();
@@ -86,7 +90,8 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
       this.relay = new Relay((msg) => this.onChannel(msg), diag);
       undo.push(() => this.relay.close());
       this.store = new SeriesStore(String(threadId), this.directory.registry, (msg) => this.relay.post({ type: 'series', ...msg }));
-      countErrors(diag, this.store);
+      this.uncountErrors = countErrors(diag, this.store);
+      undo.push(() => this.uncountErrors());
       this.sinks = poolSinkFactory(this.store, (name) => diag.error('pools', `more than 50 pools; not reporting pool "${name}"`));
       this.pools = new MonitoredPools(this.sinks, diag);
 
@@ -244,6 +249,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     if (!this.running) return;
     this.lastWords('stop');
     this.running = false;
+    this.onStopped?.();
     this.monitor.stop();
     this.stalls.stop();
     this.threadAttribution?.stop();
@@ -254,6 +260,7 @@ export class LoopwatchAgent extends EventEmitter<LoopwatchEvents> implements Age
     process.off('exit', this.onThreadExit);
     process.off('exit', this.onProcessExit);
     dc.unsubscribe('worker_threads', this.onWorkerCreated);
+    this.uncountErrors();
     this.store.removeAll();
     this.relay.close();
     this.unregisterFromApp?.();

@@ -5,8 +5,11 @@ import type { Diagnostics } from '../runtime/diag';
 import { countRouteFailuresWith } from '../attribution/route';
 import { reportInternalsTo } from '../runtime/internals';
 
-/** Every error the diagnostic logger reports is counted in `loopwatch.agent.errors`, by component. */
-export function countErrors(diag: Diagnostics, store: SeriesStore): void {
+/**
+ * Every error the diagnostic logger reports is counted in `loopwatch.agent.errors`, by component. Returns what the
+ * agent's stop() calls: the module-wide sinks set here let go of its logger and store.
+ */
+export function countErrors(diag: Diagnostics, store: SeriesStore): () => void {
   const counters = new Map<string, { add(v: number): void }>();
   if (isMainThread) {
     // At 0 from the start, so "no internal errors" is a value, not an absent series.
@@ -26,4 +29,8 @@ export function countErrors(diag: Diagnostics, store: SeriesStore): void {
     }
     c.add(1);
   });
+  return () => {
+    reportInternalsTo(undefined);
+    countRouteFailuresWith(undefined);
+  };
 }

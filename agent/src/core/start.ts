@@ -69,7 +69,11 @@ export function startAgent(options: LoopwatchOptions = {}, env: Env = process.en
     // Loaded by the first start(), not by require('loopwatch'): importing the package (for its types, metricNames,
     // shedLoad…) loads the agent's few configuration modules and starts nothing.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const agent = new (require('./agent') as typeof import('./agent')).LoopwatchAgent(config, diag);
+    const { LoopwatchAgent } = require('./agent') as typeof import('./agent');
+    // A stopped agent is let go of: the global would otherwise keep it, and all it measured, until the next start().
+    const agent: InstanceType<typeof LoopwatchAgent> = new LoopwatchAgent(config, diag, () => {
+      if (holder[CURRENT] === agent) Reflect.deleteProperty(holder, CURRENT);
+    });
     holder[CURRENT] = agent;
     return agent;
   } catch (err) {

@@ -82,8 +82,8 @@ const pending: [string, InternalsReport | undefined][] = [];
 /** Why each internal is unavailable, once known; absent while available or not yet probed. */
 const unavailable = new Map<InternalName, string>();
 
-/** Where the lines go (the agent's Diagnostics, counted in its self-metric); before that, the caller's or stderr. */
-export function reportInternalsTo(report: InternalsReport): void {
+/** Where the lines go (the agent's Diagnostics, counted in its self-metric); before that and after stop, the caller's or stderr. */
+export function reportInternalsTo(report: InternalsReport | undefined): void {
   sink = report;
 }
 

@@ -50,6 +50,15 @@ export function frameworkRoute(req: RawRequest): string | undefined {
 
 const REQUIRE_END = 'tracing:module.require:end';
 let linkers: ModuleLinker[] | undefined;
+let linking = false;
+let nextScanMs = 0;
+/**
+ * Where the running agent's linking errors go. The linkers, and the wrappers they leave in Koa and hapi, report
+ * through `reportLinkError`, never through the agent's own callback: a wrapper stays for the life of the process and
+ * must not keep a stopped agent reachable.
+ */
+let linkError: ((what: string, err: unknown) => void) | undefined;
+const reportLinkError = (what: string, err: unknown): void => linkError?.(what, err);
 const onRequireEnd = (msg: unknown): void => {
   const m = msg as { id?: unknown; parentFilename?: unknown; result?: unknown };
   if (typeof m.id !== 'string' || !linkers) return;
@@ -76,23 +85,35 @@ const onH3Start = (msg: unknown): void => {
  * Links the frameworks that keep no route on the raw request (Koa, hapi): those already in the CommonJS module
  * cache now, the others as they are required (`module.require` diagnostics channel: one call per `require`); and
  * listens on h3's tracing channel (published only by apps that enable h3's tracing plugin).
- * Idempotent per thread; the wrappers and subscribers stay for the life of the process (one property store per request).
+ * Idempotent per thread until stopRouteLinking(); the wrappers stay for the life of the process (one property store
+ * per request).
  */
 export function startRouteLinking(onError: (what: string, err: unknown) => void): void {
-  if (linkers) return;
-  linkers = [koaLinker(onError), hapiLinker(onError)];
+  if (linking) return;
+  linking = true;
+  linkError = onError;
+  linkers ??= [koaLinker(reportLinkError), hapiLinker(reportLinkError)];
+  nextScanMs = 0;
   linkLoaded(onError);
   dc.subscribe(REQUIRE_END, onRequireEnd);
   dc.subscribe(H3_HANDLER_START, onH3Start);
 }
 
-let nextScanMs = 0;
+/** The agent stopped: modules required from now on are not linked, and nothing here refers to the agent any more. */
+export function stopRouteLinking(): void {
+  if (!linking) return;
+  linking = false;
+  linkError = undefined;
+  dc.unsubscribe(REQUIRE_END, onRequireEnd);
+  dc.unsubscribe(H3_HANDLER_START, onH3Start);
+}
+
 /**
  * Looks for linkable modules already loaded — at start, and again (at most every 10 s) when a stall finds no
  * template (linking started late, or a module loaded in a way that published no `require` event).
  */
 export function linkLoaded(onError: (what: string, err: unknown) => void, nowMs = 0): void {
-  if (!linkers || nowMs < nextScanMs) return;
+  if (!linking || !linkers || nowMs < nextScanMs) return;
   nextScanMs = nowMs + 10_000;
   try {
     const cache = require.cache;
