@@ -5,7 +5,8 @@
 // `node22`, `node24` and `node26`), because the machine's Node may be older
 // than the agent supports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -119,14 +120,27 @@ function findTests(dir) {
   return out.sort();
 }
 
-/** Runs node --test, echoing output and returning the pass/fail/skip counts. */
-function runNodeTests(major, files, extraEnv = {}) {
+/**
+ * Runs node --test over `files`, `jobs` at a time, echoing its output; returns the pass/fail/skip counts and each
+ * file's time ({ file, ms, ok }, from scripts/test-durations.mjs).
+ */
+function runNodeTests(major, files, jobs, extraEnv = {}) {
   return new Promise((resolve) => {
-    console.log(`\n=== Node ${major}: ${files.length} test files ===`);
+    console.log(`\n=== Node ${major}: ${files.length} test files, ${jobs === 1 ? 'one at a time' : `${jobs} at a time`} ===`);
+    const durationsFile = join(mkdtempSync(join(tmpdir(), 'loopwatch-test-')), 'durations.jsonl');
     const child = spawn(
       nodeBin(major),
-      ['--test', '--test-reporter=spec', '--test-timeout=180000', '--test-concurrency=1', ...files],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...extraEnv, LOOPWATCH_TEST_NODE: String(major) } },
+      [
+        '--test',
+        '--test-reporter=spec', '--test-reporter-destination=stdout',
+        `--test-reporter=${join(root, 'scripts/test-durations.mjs')}`, '--test-reporter-destination=stdout',
+        '--test-timeout=180000', `--test-concurrency=${jobs}`, ...files,
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ...extraEnv, LOOPWATCH_TEST_NODE: String(major), RUN_MJS_DURATIONS_FILE: durationsFile },
+      },
     );
     // The whole output: with failures the spec reporter prints their details after its summary lines.
     let tail = '';
@@ -136,14 +150,42 @@ function runNodeTests(major, files, extraEnv = {}) {
     });
     child.on('close', (code) => {
       const count = (label) => Number([...tail.matchAll(new RegExp(`^ℹ ${label} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0);
-      resolve({ code, pass: count('pass'), fail: count('fail'), skipped: count('skipped') + count('todo') });
+      const times = existsSync(durationsFile)
+        ? readFileSync(durationsFile, 'utf8').split('\n').filter(Boolean).map((l) => ({ major, ...JSON.parse(l) }))
+        : [];
+      rmSync(dirname(durationsFile), { recursive: true, force: true });
+      resolve({ code, pass: count('pass'), fail: count('fail'), skipped: count('skipped') + count('todo'), times });
     });
   });
 }
 
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const minutes = (ms) => (ms < 60_000 ? seconds(ms) : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
+
+/**
+ * The end of the log: the wall time and the slowest files, so a slower suite shows in the CI log that made it so.
+ * With --times=<file>, every file's time is written there too (tab-separated: node, seconds, result, file).
+ */
+function printTimes(startedAt, phases, times, timesFile) {
+  if (!phases.length) return;
+  const sum = times.reduce((a, t) => a + t.ms, 0);
+  const steps = [`build and structure check ${minutes(phases[0].at - startedAt)}`, ...phases.map((p) => `Node ${p.major} ${p.jobs === 1 ? 'one at a time' : `${p.jobs} at a time`} ${minutes(p.ms)}`)];
+  console.log(`\nWall time ${minutes(Date.now() - startedAt)}: ${steps.join(', ')}; the files' own times add up to ${minutes(sum)}.`);
+  const slowest = [...times].sort((a, b) => b.ms - a.ms);
+  console.log('Slowest test files:');
+  for (const t of slowest.slice(0, 10)) console.log(`  ${seconds(t.ms).padStart(8)}  Node ${t.major}  ${relative(root, t.file)}${t.ok ? '' : '  (failed)'}`);
+  if (timesFile) {
+    writeFileSync(timesFile, slowest.map((t) => `${t.major}\t${(t.ms / 1000).toFixed(1)}\t${t.ok ? 'ok' : 'failed'}\t${relative(root, t.file)}\n`).join(''));
+    console.log(`Every file's time: ${timesFile}`);
+  }
+}
+
 async function test(args) {
+  const startedAt = Date.now();
   build();
-  const only = args.length ? args : null;
+  const timesFile = args.find((a) => a.startsWith('--times='))?.slice('--times='.length);
+  const filters = args.filter((a) => !a.startsWith('--times='));
+  const only = filters.length ? filters : null;
   // The source layout's two rules (docs/design.md, "Source layout"): no folder-level import cycle, no oversized file.
   if (!only && spawnSync(process.execPath, [join(root, 'scripts/check-structure.mjs')], { stdio: 'inherit' }).status !== 0) process.exit(1);
   // The agent's own suites run on every supported Node; the stack, dashboard
@@ -157,15 +199,21 @@ async function test(args) {
     [26, pick(agentTests)],
   ];
   const totals = { pass: 0, fail: 0, skipped: 0, failedRuns: 0 };
+  const phases = [];
+  const times = [];
   for (const [major, files] of plan) {
     if (!files.length) continue;
-    const r = await runNodeTests(major, files);
+    const t0 = Date.now();
+    const r = await runNodeTests(major, files, 1);
+    phases.push({ major, jobs: 1, at: t0, ms: Date.now() - t0 });
+    times.push(...r.times);
     totals.pass += r.pass;
     totals.fail += r.fail;
     totals.skipped += r.skipped;
     if (r.code !== 0) totals.failedRuns++;
   }
   if (totals.failedRuns && !totals.fail) totals.fail = totals.failedRuns;
+  printTimes(startedAt, phases, times, timesFile);
   console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
   process.exit(totals.fail ? 1 : 0);
 }
@@ -197,6 +245,6 @@ switch (task) {
     runOnNode24('bench/overhead.mjs', rest);
     break;
   default:
-    console.error('usage: node scripts/run.mjs build|package|prebuilds|test [filter…]|demo|bench');
+    console.error('usage: node scripts/run.mjs build|package|prebuilds|test [--times=<file>] [filter…]|demo|bench');
     process.exit(2);
 }
