@@ -5,7 +5,8 @@
 // `node22`, `node24` and `node26`), because the machine's Node may be older
 // than the agent supports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -119,14 +120,82 @@ function findTests(dir) {
   return out.sort();
 }
 
-/** Runs node --test, echoing output and returning the pass/fail/skip counts. */
-function runNodeTests(major, files, extraEnv = {}) {
+/**
+ * Test files that run two at a time (--test-concurrency=2); every other file runs alone, with no other test file
+ * beside it. A file is here only when nothing it asserts depends on how much CPU it gets: it checks configs, files,
+ * names or formats, runs logic on a fake clock, or waits for what it checks by polling to a generous deadline — no
+ * stall it causes and then times or counts, no upper bound on a duration, no count of events in a time window, no
+ * memory figure. That reading is the evidence, and each ran two at a time three times on each of its Nodes, on a
+ * machine at load 11–19, without a failure. Two kinds that assert no duration failed that way and stay alone:
+ * native-gc.test.mjs (its probe allocates for a fixed 400 ms, so a starved process sees too few scavenges; failed
+ * on Node 22, 24 and 26) and test/bench/ (each benchmark pins its server to the last CPU with taskset as if it had
+ * the machine to itself; bench/direct.mjs failed next to another benchmark). A new file runs alone until it is
+ * shown to belong here. Listed longest first (they start in this order), so the last to finish is a short one.
+ */
+const CONCURRENT = [
+  'test/collector/prometheus-rules.test.mjs',
+  'test/e2e/dashboard-queries.test.mjs',
+  'test/demo/demo.test.mjs',
+  'test/agent/export/otel-env.test.mjs',
+  'test/agent/export/names.test.mjs',
+  'test/agent/pools/coexist.test.mjs',
+  'test/dashboards/dashboards.test.mjs',
+  'test/agent/export/otel-replay.test.mjs',
+  'test/agent/attribution/thread.test.mjs',
+  'test/agent/pools/threadpool-default.test.mjs',
+  'test/agent/export/metrics-server.test.mjs',
+  'test/agent/export/exposition.test.mjs',
+  'test/agent/attribution/request-context.test.mjs',
+  'test/agent/attribution/route.test.mjs',
+  'test/collector/alertmanager.test.mjs',
+  'test/compose/compose.test.mjs',
+  'test/dashboards/provisioning.test.mjs',
+  'test/collector/otelcol.test.mjs',
+  'test/agent/heartbeat/monitor.test.mjs',
+  'test/agent/watchdog/live-config.test.mjs',
+  'test/agent/health/evaluate.test.mjs',
+  'test/agent/channel/exited-bound.test.mjs',
+  'test/agent/health/config.test.mjs',
+  'test/agent/channel/directory.test.mjs',
+  'test/agent/watchdog/live-schedule.test.mjs',
+  'test/agent/stall/pipeline.test.mjs',
+  'test/agent/attribution/frames.test.mjs',
+  'test/agent/metrics/histogram.test.mjs',
+  'test/agent/watchdog/push-outage.test.mjs',
+  'test/agent/heartbeat/sampler.test.mjs',
+  'test/agent/stall/suppressed.test.mjs',
+  'test/agent/watchdog/stall-watch.test.mjs',
+  'test/agent/attribution/aggregate.test.mjs',
+  'test/agent/stall/limiter.test.mjs',
+  'test/agent/attribution/inflight.test.mjs',
+  'test/agent/attribution/stack-sampler.test.mjs',
+  'test/agent/pools/watch.test.mjs',
+  'test/agent/attribution/culprit.test.mjs',
+].map((f) => join(root, f));
+
+const JOBS = 2;
+
+/**
+ * Runs node --test over `files`, `jobs` at a time, echoing its output; returns the pass/fail/skip counts and each
+ * file's time ({ file, ms, ok }, from scripts/test-durations.mjs).
+ */
+function runNodeTests(major, files, jobs, extraEnv = {}) {
   return new Promise((resolve) => {
-    console.log(`\n=== Node ${major}: ${files.length} test files ===`);
+    console.log(`\n=== Node ${major}: ${files.length} test files, ${jobs === 1 ? 'one at a time' : `${jobs} at a time`} ===`);
+    const durationsFile = join(mkdtempSync(join(tmpdir(), 'loopwatch-test-')), 'durations.jsonl');
     const child = spawn(
       nodeBin(major),
-      ['--test', '--test-reporter=spec', '--test-timeout=180000', '--test-concurrency=1', ...files],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...extraEnv, LOOPWATCH_TEST_NODE: String(major) } },
+      [
+        '--test',
+        '--test-reporter=spec', '--test-reporter-destination=stdout',
+        `--test-reporter=${join(root, 'scripts/test-durations.mjs')}`, '--test-reporter-destination=stdout',
+        '--test-timeout=180000', `--test-concurrency=${jobs}`, ...files,
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ...extraEnv, LOOPWATCH_TEST_NODE: String(major), RUN_MJS_DURATIONS_FILE: durationsFile },
+      },
     );
     // The whole output: with failures the spec reporter prints their details after its summary lines.
     let tail = '';
@@ -136,20 +205,53 @@ function runNodeTests(major, files, extraEnv = {}) {
     });
     child.on('close', (code) => {
       const count = (label) => Number([...tail.matchAll(new RegExp(`^ℹ ${label} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0);
-      resolve({ code, pass: count('pass'), fail: count('fail'), skipped: count('skipped') + count('todo') });
+      const times = existsSync(durationsFile)
+        ? readFileSync(durationsFile, 'utf8').split('\n').filter(Boolean).map((l) => ({ major, ...JSON.parse(l) }))
+        : [];
+      rmSync(dirname(durationsFile), { recursive: true, force: true });
+      resolve({ code, pass: count('pass'), fail: count('fail'), skipped: count('skipped') + count('todo'), times });
     });
   });
 }
 
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const minutes = (ms) => (ms < 60_000 ? seconds(ms) : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
+
+/**
+ * The end of the log: the wall time and the slowest files, so a slower suite shows in the CI log that made it so.
+ * With --times=<file>, every file's time is written there too (tab-separated: node, seconds, result, file).
+ */
+function printTimes(startedAt, phases, times, timesFile) {
+  if (!phases.length) return;
+  const sum = times.reduce((a, t) => a + t.ms, 0);
+  const steps = [`build and structure check ${minutes(phases[0].at - startedAt)}`, ...phases.map((p) => `Node ${p.major} ${p.jobs === 1 ? 'one at a time' : `${p.jobs} at a time`} ${minutes(p.ms)}`)];
+  console.log(`\nWall time ${minutes(Date.now() - startedAt)}: ${steps.join(', ')}; the files' own times add up to ${minutes(sum)}.`);
+  const slowest = [...times].sort((a, b) => b.ms - a.ms);
+  console.log('Slowest test files:');
+  for (const t of slowest.slice(0, 10)) console.log(`  ${seconds(t.ms).padStart(8)}  Node ${t.major}  ${relative(root, t.file)}${t.ok ? '' : '  (failed)'}`);
+  if (timesFile) {
+    writeFileSync(timesFile, slowest.map((t) => `${t.major}\t${(t.ms / 1000).toFixed(1)}\t${t.ok ? 'ok' : 'failed'}\t${relative(root, t.file)}\n`).join(''));
+    console.log(`Every file's time: ${timesFile}`);
+  }
+}
+
 async function test(args) {
+  const startedAt = Date.now();
   build();
-  const only = args.length ? args : null;
+  const timesFile = args.find((a) => a.startsWith('--times='))?.slice('--times='.length);
+  const filters = args.filter((a) => !a.startsWith('--times='));
+  const only = filters.length ? filters : null;
   // The source layout's two rules (docs/design.md, "Source layout"): no folder-level import cycle, no oversized file.
   if (!only && spawnSync(process.execPath, [join(root, 'scripts/check-structure.mjs')], { stdio: 'inherit' }).status !== 0) process.exit(1);
   // The agent's own suites run on every supported Node; the stack, dashboard
   // and demo suites test files and configs, so one Node is enough.
   const agentTests = findTests(join(root, 'test/agent'));
   const otherTests = findTests(join(root, 'test')).filter((f) => !agentTests.includes(f));
+  const missing = CONCURRENT.filter((f) => !existsSync(f));
+  if (missing.length) {
+    console.error(`loopwatch: scripts/run.mjs lists test files to run two at a time that do not exist: ${missing.map((f) => relative(root, f)).join(', ')}`);
+    process.exit(1);
+  }
   const pick = (files) => (only ? files.filter((f) => only.some((o) => f.includes(o))) : files);
   const plan = [
     [22, pick(agentTests)],
@@ -157,15 +259,25 @@ async function test(args) {
     [26, pick(agentTests)],
   ];
   const totals = { pass: 0, fail: 0, skipped: 0, failedRuns: 0 };
+  const phases = [];
+  const times = [];
   for (const [major, files] of plan) {
-    if (!files.length) continue;
-    const r = await runNodeTests(major, files);
-    totals.pass += r.pass;
-    totals.fail += r.fail;
-    totals.skipped += r.skipped;
-    if (r.code !== 0) totals.failedRuns++;
+    const alone = files.filter((f) => !CONCURRENT.includes(f));
+    const together = CONCURRENT.filter((f) => files.includes(f));
+    for (const [batch, jobs] of [[alone, 1], [together, JOBS]]) {
+      if (!batch.length) continue;
+      const t0 = Date.now();
+      const r = await runNodeTests(major, batch, jobs);
+      phases.push({ major, jobs, at: t0, ms: Date.now() - t0 });
+      times.push(...r.times);
+      totals.pass += r.pass;
+      totals.fail += r.fail;
+      totals.skipped += r.skipped;
+      if (r.code !== 0) totals.failedRuns++;
+    }
   }
   if (totals.failedRuns && !totals.fail) totals.fail = totals.failedRuns;
+  printTimes(startedAt, phases, times, timesFile);
   console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
   process.exit(totals.fail ? 1 : 0);
 }
@@ -197,6 +309,6 @@ switch (task) {
     runOnNode24('bench/overhead.mjs', rest);
     break;
   default:
-    console.error('usage: node scripts/run.mjs build|package|prebuilds|test [filter…]|demo|bench');
+    console.error('usage: node scripts/run.mjs build|package|prebuilds|test [--times=<file>] [filter…]|demo|bench');
     process.exit(2);
 }
