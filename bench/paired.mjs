@@ -33,6 +33,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FRAMEWORKS } from './framework-server.mjs';
+import { bootstrapMedianCi, pct, quantile as q } from './stats.mjs';
 
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
@@ -188,30 +189,6 @@ for (let i = 0; i < PAIRS; i++) {
 }
 servers.forEach((s) => s.child.send('exit'));
 
-function pct(ratio) {
-  return `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`;
-}
-const sorted = (a) => [...a].sort((x, y) => x - y);
-const q = (a, p) => sorted(a)[Math.min(a.length - 1, Math.floor(p * a.length))];
-/**
- * 95 % confidence interval of the median paired ratio: percentile bootstrap, 2000 resamples of the pairs, with a
- * fixed-seed generator so a table can be recomputed from the same pairs. It says how large an effect the run
- * can rule out — the question a "≤ 3 %" target asks — which the interquartile range of single pairs does not.
- */
-function bootstrapMedianCi(values, resamples = 2000) {
-  let seed = 0x9e3779b9;
-  const rand = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const medians = [];
-  for (let i = 0; i < resamples; i++) {
-    medians.push(q(values.map(() => values[Math.floor(rand() * values.length)]), 0.5));
-  }
-  return [q(medians, 0.025), q(medians, 0.975)];
-}
 const line = (label, key, unit) => {
   const ratios = pairs.map((p) => p.on[key] / p.off[key]);
   const diffs = pairs.map((p) => p.on[key] - p.off[key]);

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bootstrapMedianCi, pct, quantile as q } from './stats.mjs';
 
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
@@ -119,24 +120,6 @@ async function pair(i) {
   for (const s of servers) s.child.send('exit');
   const byVariant = i % 2 ? [res[1], res[0]] : res;
   return { a: byVariant[0], b: byVariant[1] };
-}
-
-function pct(ratio) {
-  return `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`;
-}
-const sorted = (a) => [...a].sort((x, y) => x - y);
-const q = (a, p) => sorted(a)[Math.min(a.length - 1, Math.floor(p * a.length))];
-function bootstrapMedianCi(values, resamples = 2000) {
-  let seed = 0x9e3779b9;
-  const rand = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const medians = [];
-  for (let i = 0; i < resamples; i++) medians.push(q(values.map(() => values[Math.floor(rand() * values.length)]), 0.5));
-  return [q(medians, 0.025), q(medians, 0.975)];
 }
 
 console.error(`versus: ${A} vs ${B}, ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, ${RATE > 0 ? `${RATE} req/s each` : 'saturation'}, scrape every ${SCRAPE_MS} ms${PIN ? ', pinned to one CPU' : ''}, Node ${process.version}`);

@@ -33,7 +33,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { bootstrapMedianCi, median, pct, quantile } from './stats.mjs';
+import { bootstrapMedianCi, median, pct, quantile } from '../stats.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);

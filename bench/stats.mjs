@@ -1,5 +1,7 @@
-// Paired-benchmark statistics for bench/attribution: quantiles and a 95 % bootstrap confidence interval of the median
-// (the method of bench/paired.mjs: percentile bootstrap, 2000 resamples, a fixed seed so a table can be recomputed).
+// Paired-benchmark statistics shared by bench/paired.mjs, bench/versus.mjs and bench/attribution: quantiles, and the
+// 95 % confidence interval of the median paired ratio — percentile bootstrap, 2000 resamples of the pairs, with a
+// fixed-seed generator so a table can be recomputed from the same pairs. It says how large an effect the run can rule
+// out — the question a "≤ 3 %" target asks — which the interquartile range of single pairs does not.
 export const sorted = (a) => [...a].sort((x, y) => x - y);
 export const quantile = (a, p) => sorted(a)[Math.min(a.length - 1, Math.floor(p * a.length))];
 export const median = (a) => quantile(a, 0.5);
