@@ -4,18 +4,15 @@ import { formatFrame, isInternalFrame, sourceMapFrames } from './frames';
 import type { LongCallback } from './deep';
 import { weighSamples } from './stall-timing';
 import type { AttributionSample } from './thread-types';
-import type { GraphqlOperation, StackFrame, StallEvent } from '../types';
+import type { StackFrame, StallEvent } from '../types';
 
-/** What the watchdog learned about one stall. JSON-serialisable (crosses threads). */
-export interface StallAttribution {
+/**
+ * What the watchdog learned about one stall. JSON-serialisable (crosses threads). The request fields are the stall
+ * event's own (types.ts documents them), copied onto it at merge.
+ */
+export interface StallAttribution extends Pick<StallEvent, 'route' | 'graphqlOperation' | 'traceId' | 'spanId' | 'resourceType' | 'victims'> {
   /** Stack of a sample showing the dominant culprit, innermost first, not yet source-mapped. */
   stack: StackFrame[];
-  route?: string;
-  graphqlOperation?: GraphqlOperation;
-  traceId?: string;
-  spanId?: string;
-  resourceType?: string;
-  victims?: number;
   /** Samples taken during the stall. */
   samples: number;
   /** Culprit frames by share of on-time samples, most frequent first (raw frames, mapped at merge). */
