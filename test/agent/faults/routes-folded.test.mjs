@@ -2,21 +2,12 @@
 // loopwatch_attribution_routes_folded_total counts each stall whose route was folded. A real app, real HTTP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseMetrics, runChild } from '../helpers/child.mjs';
+import { freePort, parseMetrics, runChild } from '../helpers/child.mjs';
 
 const APP = fileURLToPath(new URL('./fixtures/routes-app.cjs', import.meta.url));
 const BUDGET = 20;
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa', 'quebec', 'romeo', 'sierra', 'tango', 'uniform', 'victor', 'whiskey', 'xray', 'yankee'];
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test(`${WORDS.length} distinct routes stalling: ${BUDGET} kept, the rest under "other", each counted in loopwatch_attribution_routes_folded_total`, { timeout: 60_000 }, async (t) => {
   const metricsPort = await freePort();

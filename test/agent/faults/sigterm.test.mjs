@@ -3,20 +3,11 @@
 // would without the agent. Either way nothing is left behind: the metrics endpoint (the watchdog thread's) is gone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { runChild } from '../helpers/child.mjs';
+import { freePort, runChild } from '../helpers/child.mjs';
 
 const APP = fileURLToPath(new URL('./fixtures/host-app.cjs', import.meta.url));
 const STALL_MS = 1500;
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function endpointGone(port) {
   try {

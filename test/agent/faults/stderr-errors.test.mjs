@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseMetrics, sample } from '../helpers/child.mjs';
+import { freePort, parseMetrics, sample } from '../helpers/child.mjs';
 
 const APP = fileURLToPath(new URL('./fixtures/host-app.cjs', import.meta.url));
 const EXIT_DEADLINE_MS = 3000;
@@ -17,14 +16,6 @@ function devFullWorks() {
   if (!existsSync('/dev/full')) return false;
   const fd = openSync('/dev/full', 'w');
   try { writeSync(fd, 'x'); return false; } catch (err) { return err.code === 'ENOSPC'; } finally { closeSync(fd); }
-}
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Starts the app with stderr as given; JSON lines from stdout land in `messages`. */

@@ -3,21 +3,12 @@
 // (no series stays "blocked forever"), nothing crashes, the main thread answers throughout, and the app exits 0 once done.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseMetrics, runChild, sample } from '../helpers/child.mjs';
+import { freePort, parseMetrics, runChild, sample } from '../helpers/child.mjs';
 
 const APP = fileURLToPath(new URL('./fixtures/host-app.cjs', import.meta.url));
 const BLOCK_MS = 4000;
 const EXIT_DEADLINE_MS = 3000;
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 for (const end of ['terminate', 'exit']) {
   test(`a worker ${end === 'terminate' ? 'terminate()d' : 'calling process.exit()'} while blocked: its stall in progress leaves /metrics, the main thread answers, exit 0`, { timeout: 60_000 }, async (t) => {

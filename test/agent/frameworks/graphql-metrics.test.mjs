@@ -5,22 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseMetrics, runChild } from '../helpers/child.mjs';
+import { freePort, parseMetrics, runChild } from '../helpers/child.mjs';
 
 const APP = fileURLToPath(new URL('./fixtures/graphql-budget-app.cjs', import.meta.url));
 const BUDGET = 20;
 // Node 22's AsyncLocalStorage on async_hooks: request tracking is off by default there (as in routes.test.mjs).
 const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--experimental-async-context-frame'] : [];
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test(`culprit counters by GraphQL operation: ${BUDGET} names kept per thread, the rest "other" with their type, folds counted`, { timeout: 90_000 }, async (t) => {
   const metricsPort = await freePort();

@@ -2,7 +2,17 @@
 // stderr while it runs; the observer is never the process that stalls.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+
+/** A TCP port free on 127.0.0.1 now (for a child's metrics endpoint, or a port some test needs taken). */
+export async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 export const fixture = (name) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
