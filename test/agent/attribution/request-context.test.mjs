@@ -11,27 +11,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createRequire } from 'node:module';
+import { close, countingFrames, listen } from '../helpers/frames.mjs';
+
 const require = createRequire(import.meta.url);
 const { createRequestContext } = require('../../../agent/dist/attribution/request-context.js');
 
 const errors = [];
 const onError = (what, err) => errors.push([what, err]);
-
-/** Counts AsyncLocalStorage#enterWith calls (every frame entered, by anyone) while `fn` runs. */
-async function countingFrames(fn) {
-  const original = AsyncLocalStorage.prototype.enterWith;
-  let n = 0;
-  AsyncLocalStorage.prototype.enterWith = function (store) {
-    n++;
-    return original.call(this, store);
-  };
-  try {
-    await fn();
-  } finally {
-    AsyncLocalStorage.prototype.enterWith = original;
-  }
-  return n;
-}
 
 /** The agent's per-request call (thread.ts does it from this channel). */
 function entering(ctx) {
@@ -40,14 +26,6 @@ function entering(ctx) {
   return () => dc.unsubscribe('http.server.request.start', onStart);
 }
 
-async function listen(server) {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return server;
-}
-async function close(server) {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-}
 
 /** GETs over one keep-alive connection, one after another. */
 function client(port, { secure = false } = {}) {

@@ -11,12 +11,13 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createRequire } from 'node:module';
+import { close, countingFrames, listen } from '../helpers/frames.mjs';
+
 const require = createRequire(import.meta.url);
 const { createRequestContext } = require('../../../agent/dist/attribution/request-context.js');
 
@@ -26,30 +27,6 @@ const fixtures = join(import.meta.dirname, '..', 'fixtures', 'tls');
 const tlsOptions = { key: readFileSync(join(fixtures, 'key.pem')), cert: readFileSync(join(fixtures, 'cert.pem')) };
 const requestStart = dc.channel('http.server.request.start');
 
-/** Counts AsyncLocalStorage#enterWith calls (every frame entered, by anyone) while `fn` runs. */
-async function countingFrames(fn) {
-  const original = AsyncLocalStorage.prototype.enterWith;
-  let n = 0;
-  AsyncLocalStorage.prototype.enterWith = function (store) {
-    n++;
-    return original.call(this, store);
-  };
-  try {
-    await fn();
-  } finally {
-    AsyncLocalStorage.prototype.enterWith = original;
-  }
-  return n;
-}
-
-async function listen(server) {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return server;
-}
-async function close(server) {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-}
 
 /** One raw keep-alive connection: write what you like, wait for text to arrive. */
 async function connection(port, secure) {
