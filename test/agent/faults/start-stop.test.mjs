@@ -12,8 +12,12 @@ const CYCLES = 100;
 const BUDGET_MB = 5;
 
 function cycles(mode) {
-  const c = runChild(fixture('start-stop-cycles.cjs'), { args: [String(CYCLES), mode], execArgv: ['--expose-gc'], env: { MALLOC_ARENA_MAX: '2' } });
-  return { c, done: c.waitFor(() => c.messages.find((m) => m.type === 'done'), { timeoutMs: 160_000, what: `the ${mode} cycles` }) };
+  const c = runChild(fixture('start-stop-cycles.cjs'), {
+    args: [String(CYCLES), mode],
+    execArgv: ['--expose-gc'],
+    env: { MALLOC_ARENA_MAX: '2', START_STOP_BUDGET_MB: String(BUDGET_MB) },
+  });
+  return { c, done: c.waitFor(() => c.messages.find((m) => m.type === 'done'), { timeoutMs: 240_000, what: `the ${mode} cycles` }) };
 }
 
 let agentRun;
@@ -24,7 +28,7 @@ function agentCycles(t) {
   return agentRun.done;
 }
 
-test(`${CYCLES} start()/stop() cycles: nothing left behind (wrapped functions, listeners, subscribers, globals, handles, threads, the agents)`, { timeout: 170_000 }, async (t) => {
+test(`${CYCLES} start()/stop() cycles: nothing left behind (wrapped functions, listeners, subscribers, globals, handles, threads, the agents)`, { timeout: 250_000 }, async (t) => {
   const r = await agentCycles(t);
   assert.deepEqual(r.restored, { readFile: true, pbkdf2: true }, 'wrapped functions restored');
   assert.deepEqual(r.listeners, r.listenersBefore, 'no process listener left');
@@ -38,13 +42,21 @@ test(`${CYCLES} start()/stop() cycles: nothing left behind (wrapped functions, l
   assert.equal(code, 0);
 });
 
-test(`${CYCLES} start()/stop() cycles: RSS after the last is within +${BUDGET_MB} MB of RSS after the 5th`, { timeout: 170_000 }, async (t) => {
+// A leak grows with the cycles; a one-off step does not. When RSS grew past the budget (seen once in a CI run, by an
+// amount the log did not keep), the fixture runs the cycles again: a leak of budget/CYCLES per cycle or more grows
+// past the budget again over those, and fails; a step taken once (an allocator arena or a V8 space kept at its
+// larger size) stays flat and passes, with both readings in the diagnostic.
+test(`${CYCLES} start()/stop() cycles: RSS after the last is within +${BUDGET_MB} MB of RSS after the 5th`, { timeout: 250_000 }, async (t) => {
   const r = await agentCycles(t);
   const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
+  const reading = (from, to, n) =>
+    `RSS ${mb(from.rss)} → ${mb(to.rss)} MB (+${mb(to.rss - from.rss)}) over ${n} cycles; heap used ` +
+    `${mb(from.heapUsed)} → ${mb(to.heapUsed)} MB; young generation ${from.youngMb} → ${to.youngMb} MB`;
   const grown = (r.last.rss - r.first.rss) / 2 ** 20;
-  const what =
-    `RSS ${mb(r.first.rss)} → ${mb(r.last.rss)} MB (+${grown.toFixed(1)}) over ${CYCLES - 5} cycles; heap used ` +
-    `${mb(r.first.heapUsed)} → ${mb(r.last.heapUsed)} MB; young generation ${r.first.youngMb} → ${r.last.youngMb} MB`;
+  let what = reading(r.first, r.last, CYCLES - 5);
+  if (r.again) what += `; then ${reading(r.again.from, r.again.to, CYCLES)}`;
   t.diagnostic(what);
-  assert.ok(grown <= BUDGET_MB, what);
+  if (grown <= BUDGET_MB) return;
+  assert.ok(r.again, `grew past the budget and was not run again: ${what}`);
+  assert.ok((r.again.to.rss - r.again.from.rss) / 2 ** 20 <= BUDGET_MB, `grows with the cycles (a leak): ${what}`);
 });
