@@ -79,13 +79,14 @@ export interface LoopwatchOptions {
    */
   requestContext?: 'auto' | boolean;
   /**
-   * How a tracked request's context is kept. `'connection'` (default; env `LOOPWATCH_REQUEST_SCOPE=connection|request`):
-   * one `AsyncLocalStorage` frame per HTTP connection, entered before node:http sets the connection up, and the
-   * request read off the connection only when a stall is sampled — nothing per request; but work a request leaves
-   * running after its response, on a keep-alive connection that has started its next request, is named with that
-   * next request. `'request'`: a frame per request, entered inside node:http's parser callbacks (handler and body
-   * events), exact in that case too; its cost: docs/performance.md run 24. Connections accepted before the agent
-   * started get a frame per request either way.
+   * How a tracked request's context is kept (env `LOOPWATCH_REQUEST_SCOPE=request|connection`). Default `'request'`
+   * on Node 24, `'connection'` on Node 22 and ≥ 26 (cost: docs/performance.md run 25). `'request'`: a frame per request, entered inside node:http's parser callbacks (handler and body events), so work a
+   * request leaves running after its response — also while its keep-alive connection serves the next request — is
+   * named with that request. `'connection'`: one `AsyncLocalStorage` frame per HTTP connection, the request read off
+   * the connection only when a stall is sampled; past a connection's first request it cannot tell a request's code
+   * from work an earlier one left, so such stalls carry no route (`StallEvent.unknownRequest: 'keep-alive'`) unless
+   * the parser called the blocking code.
+   * Connections accepted before the agent started get a frame per request either way.
    */
   requestScope?: 'connection' | 'request';
   /**
@@ -264,6 +265,13 @@ export interface StallEvent {
   blockedWithin?: string[];
   /** HTTP method and route template of the request the block ran for, e.g. `GET /users/:id`. */
   route?: string;
+  /**
+   * The block ran in an HTTP request's connection but which request is unknown, so no `route` (never a guess):
+   * `'keep-alive'` — past the connection's first request, code node:http's parser did not call (after an `await`, in
+   * a timer) may be work an earlier request left running (requestScope 'request' names it exactly);
+   * `'pipelined'` — requests pipelined on the connection; `'finished'` — no request of the connection in flight.
+   */
+  unknownRequest?: 'keep-alive' | 'pipelined' | 'finished';
   /**
    * The GraphQL operation the request was executing (with the `loopwatchYoga()`/`loopwatchApollo()` plugin): `type`
    * always, `name` when the operation has one. The route stays the HTTP route (`POST /graphql`).

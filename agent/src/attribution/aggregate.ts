@@ -10,7 +10,7 @@ import type { StackFrame, StallEvent } from '../types';
  * What the watchdog learned about one stall. JSON-serialisable (crosses threads). The request fields are the stall
  * event's own (types.ts documents them), copied onto it at merge.
  */
-export interface StallAttribution extends Pick<StallEvent, 'route' | 'graphqlOperation' | 'traceId' | 'spanId' | 'resourceType' | 'victims'> {
+export interface StallAttribution extends Pick<StallEvent, 'route' | 'unknownRequest' | 'graphqlOperation' | 'traceId' | 'spanId' | 'resourceType' | 'victims'> {
   /** Stack of a sample showing the dominant culprit, innermost first, not yet source-mapped. */
   stack: StackFrame[];
   /** Samples taken during the stall. */
@@ -72,7 +72,7 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
   if (weighed.stackSource === 'late') return lateAttribution(samples);
   const rep = ranked[0]?.last ?? onTime[onTime.length - 1]!;
   // Request context: from the representative sample, else any sample that had one.
-  const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
+  const ctx = contextSample(samples, rep);
   const out: StallAttribution = {
     stack: rep.frames,
     samples: samples.length,
@@ -86,7 +86,7 @@ export function aggregateSamples(samples: readonly AttributionSample[]): StallAt
 /** Mostly late: the first late stack (read right after the blocking call returned), naming no culprit. */
 function lateAttribution(samples: readonly AttributionSample[]): StallAttribution {
   const rep = samples.find((s) => s.late) as AttributionSample;
-  const ctx = rep.route ? rep : samples.find((s) => s.route) ?? rep;
+  const ctx = contextSample(samples, rep);
   const out: StallAttribution = { stack: rep.frames, samples: samples.length, dominant: [], stackSource: 'late', confidence: 0 };
   // Node's own frames on top (the JS wrapper of a native call: pbkdf2Sync, execSync) are skipped.
   const outer = rep.frames.filter((f) => !isInternalFrame(f)).slice(0, 2);
@@ -94,8 +94,18 @@ function lateAttribution(samples: readonly AttributionSample[]): StallAttributio
   return withContext(out, samples, rep, ctx);
 }
 
+/**
+ * The sample whose request the stall is given: the representative one, else one with a route — not when the
+ * representative sample ran in a request that cannot be named (another sample's route would be a guess).
+ */
+function contextSample(samples: readonly AttributionSample[], rep: AttributionSample): AttributionSample {
+  if (rep.route || rep.unknownRequest) return rep;
+  return samples.find((s) => s.route) ?? rep;
+}
+
 function withContext(out: StallAttribution, samples: readonly AttributionSample[], rep: AttributionSample, ctx: AttributionSample): StallAttribution {
   if (ctx.route) out.route = ctx.route;
+  else if (ctx.unknownRequest) out.unknownRequest = ctx.unknownRequest;
   if (ctx.graphqlOperation) out.graphqlOperation = { ...ctx.graphqlOperation };
   if (ctx.traceId) out.traceId = ctx.traceId;
   if (ctx.spanId) out.spanId = ctx.spanId;
@@ -160,6 +170,7 @@ export function mergeAttribution<E extends StallEvent>(
     out.blockedWithin = sourceMapFrames(attribution.blockedWithin).map((f) => formatFrame(f, cwd));
   }
   if (attribution.route) out.route = attribution.route;
+  else if (attribution.unknownRequest) out.unknownRequest = attribution.unknownRequest;
   if (attribution.graphqlOperation) out.graphqlOperation = attribution.graphqlOperation;
   if (attribution.traceId) out.traceId = attribution.traceId;
   if (attribution.spanId) out.spanId = attribution.spanId;

@@ -17,12 +17,12 @@ const MAX_NAME = 100;
 const TYPES = new Set(['query', 'mutation', 'subscription']);
 
 /** The attribution context's current request (thread.ts provides it at start; undefined before and after). */
-let currentRequest: (() => object | null | undefined) | undefined;
+let currentRequest: (() => object | string | null | undefined) | undefined;
 const ignoreError = (): void => {};
 let reportError: (what: string, err: unknown) => void = ignoreError;
 
 /** Called by the thread's attribution at start (and with `undefined` at stop, which lets go of the agent's `onError` too). */
-export function provideCurrentRequest(fn: (() => object | null | undefined) | undefined, onError?: (what: string, err: unknown) => void): void {
+export function provideCurrentRequest(fn: (() => object | string | null | undefined) | undefined, onError?: (what: string, err: unknown) => void): void {
   currentRequest = fn;
   reportError = onError ?? ignoreError;
 }
@@ -63,12 +63,19 @@ export function fromNode(node: OperationNode | null | undefined): GraphqlOperati
   return op;
 }
 
-/** Attaches `op` to the request the running code serves (else to `fallbackReq`, a node request the server passed). */
-function attach(op: GraphqlOperation | undefined, fallbackReq?: unknown): void {
+/**
+ * Attaches `op` to the node request the server passed (`serverReq`: exact), else to the one the attribution context
+ * names (not where it cannot tell which request: then the operation is not attached, never to a guess).
+ */
+function attach(op: GraphqlOperation | undefined, serverReq?: unknown): void {
   if (!op) return;
   try {
-    let req = currentRequest?.() ?? undefined;
-    if (!req && fallbackReq && typeof fallbackReq === 'object' && typeof (fallbackReq as { method?: unknown }).method === 'string') req = fallbackReq;
+    let req: object | undefined;
+    if (serverReq && typeof serverReq === 'object' && typeof (serverReq as { method?: unknown }).method === 'string') req = serverReq;
+    else {
+      const current = currentRequest?.();
+      if (current !== null && typeof current === 'object') req = current;
+    }
     if (req) (req as { [kGraphqlOperation]?: GraphqlOperation })[kGraphqlOperation] = op;
   } catch (err) {
     reportError('attaching a GraphQL operation to its request', err);

@@ -98,11 +98,12 @@ export class InterruptSampler {
     if (inflightNow !== undefined) s.inflight = inflightNow;
     if (!this.tracking.tracks) s.tracked = false;
     try {
-      // null: in a connection's context whose request is gone (the route is unknown, the code still served one).
-      const record = this.tracking.current();
+      // A string: in a request's connection, which request unknown (the route is unknown, the code still served one).
+      const record = this.tracking.current(calledByHttpParser(frames));
       if (record !== undefined) {
         s.inRequest = true;
-        if (record) {
+        if (typeof record === 'string') s.unknownRequest = record;
+        else {
           s.route = routeOf(record.method, record, record[kTemplate], this.routePatterns);
           const op = graphqlOperationOf(record);
           if (op) s.graphqlOperation = op;
@@ -133,7 +134,8 @@ export class InterruptSampler {
     if (m) return this.marks.continueWith(m, s, now);
     let record: RequestRecord | undefined;
     try {
-      record = this.tracking.current() ?? undefined;
+      const current = this.tracking.current(calledByHttpParser(s.frames));
+      record = typeof current === 'object' ? current : undefined;
     } catch (err) {
       record = undefined;
       this.deferError('reading the request context', err);
@@ -146,6 +148,18 @@ export class InterruptSampler {
     }
     this.marks.begin(s, now, record, activeSpan, this.spans.inflightNow());
   }
+}
+
+/** node:http's parser callbacks: code with one of them under it runs for the request the parser is on. */
+const PARSER_CALLBACKS = new Set(['parserOnHeadersComplete', 'parserOnIncoming', 'parserOnBody', 'parserOnMessageComplete']);
+
+/** Whether node:http's parser called the running code (one of its callbacks is on the stack, from `node:_http_*`). */
+export function calledByHttpParser(frames: readonly StackFrame[]): boolean {
+  for (let i = frames.length - 1; i >= 0; i--) {
+    const f = frames[i];
+    if (PARSER_CALLBACKS.has(f.functionName) && f.fileName.startsWith('node:_http_')) return true;
+  }
+  return false;
 }
 
 /**

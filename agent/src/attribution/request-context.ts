@@ -2,23 +2,27 @@
  * Which HTTP request the running code serves: the context a stall's sampler reads inside the blocked code to name
  * its route. Two scopes; this file holds scope 'connection' and picks the implementation.
  *
- * Scope 'request' (request-frames.ts): one AsyncLocalStorage frame per request, entered inside node:http's own
+ * Scope 'request' (default; request-frames.ts): one AsyncLocalStorage frame per request, entered inside node:http's own
  * parser callbacks (the connection's `parser.onIncoming`, and the body callbacks while the body is read): timers,
  * immediates, nextTicks, promise continuations, I/O and body events of a request keep its frame after its response
  * too, while the connection serves its next request — exact (test/agent/attribution/keepalive-routes.test.mjs).
  * Where node:http's parser cannot be reached (`http.parserCallbacks`), the frame is entered from the
  * `http.server.request.start` channel instead, for every request (docs/performance.md runs 23 and 24).
  *
- * Scope 'connection' (default): one AsyncLocalStorage frame per *connection*, holding the connection's socket,
+ * Scope 'connection': one AsyncLocalStorage frame per *connection*, holding the connection's socket,
  * entered in a listener placed before node:http's own connection listener. node:http initialises the connection's
  * parser there, and the parser runs every request of the connection in the frame it was initialised in, so a
  * handler and everything it awaits run in that frame; at stall time (only then) the socket names its request: the
- * latest one its parser read, else the one its response is for. Nothing runs per request beyond one identity check,
- * where a frame per request cost ~1 % CPU per request of a small handler at saturation (docs/performance.md run 20).
- * The price, documented: work a request leaves running after its response, on a keep-alive connection that has
- * started its next request, is named with that next request. No holder in the connection's frame, mutated per
- * request, can fix that: a frame's store is shared by reference by everything scheduled in it, so request N's
- * deferred work and request N+1's see the same holder; only a new frame per request tells them apart.
+ * latest one its parser read, else the one its response is for. Nothing runs per request beyond one identity check
+ * and one count (below).
+ * The price: a frame shared by a connection's requests cannot tell request N's deferred work from request N+1's
+ * code. No holder in the connection's frame, mutated per request, can fix that: a frame's store is shared by
+ * reference by everything scheduled in it, so both see the same holder; only a new frame per request tells them
+ * apart. So the connection scope never guesses: it counts the requests each connection's parser hands to node:http
+ * (a wrapper of the parser's `onIncoming`, one increment per request), and past a connection's first request it
+ * names a request only for code its parser called (the handler's synchronous part, body events read as they
+ * arrive); other code there — after an `await`, in a timer — is `'keep-alive'`: in a request, which one unknown
+ * (docs/attribution.md). On the first request of a connection every such read is exact.
  *
  * Under 'connection' the frame is checked, not assumed, while a connection may lack one: a request whose code does not run in its own
  * connection's frame (a connection accepted before loopwatch saw its server, a server whose connections node:http
@@ -33,11 +37,19 @@ import { Socket } from 'node:net';
 import { connectionsOf, findHttpServers } from './connections';
 import { LISTEN_CHANNEL, WALK_MS, periodicNeed, type RequestContextTiming, type ServerEmitter } from './per-request-check';
 import { createRequestFrames } from './request-frames';
-import { httpConnectionListener, parserIncomingAvailable, socketResponse, socketResponseAvailable } from '../runtime/internals';
+import type { StallEvent } from '../types';
+import { httpConnectionListener, nodeParserBodyCallbacks, parserIncomingAvailable, socketParser, socketResponse, socketResponseAvailable } from '../runtime/internals';
 
 export type { RequestContextTiming } from './per-request-check';
 
 export type RequestScope = 'connection' | 'request';
+
+/**
+ * Why code that runs in a request's connection has no route: requests pipelined on it (which one the code serves
+ * is unknown), a keep-alive connection past its first request whose parser did not call the running code (it may be
+ * work an earlier request left running), or no request of the connection in flight (work a finished request left).
+ */
+export type UnknownRequest = NonNullable<StallEvent['unknownRequest']>;
 
 /** What is read off a connection's socket at stall time. */
 interface HttpSocket {
@@ -60,8 +72,14 @@ export interface RequestContext<R extends object> {
    * Re-evaluated at most once a second (it walks the thread's handles and connections).
    */
   needsPerRequest(): boolean;
-  /** The request the running code serves, or `null` for code in a connection's context whose request is gone; `undefined` outside any. Reads only (safe inside a V8 interrupt). */
-  current(): R | null | undefined;
+  /**
+   * The request the running code serves; why it cannot be named (code in a request's connection whose request is
+   * unknown: `UnknownRequest`); `undefined` outside any. `calledByParser`: the running code was called by node:http's
+   * parser (its callbacks are on the stack), so it serves the request the parser is on — under 'connection' the only
+   * way past a connection's first request to tell a request's code from work an earlier one left. Reads only (safe
+   * inside a V8 interrupt).
+   */
+  current(calledByParser?: boolean): R | UnknownRequest | undefined;
   stop(): void;
 }
 
@@ -112,6 +130,23 @@ function connectionFrames<R extends object>(listener: Function, onError: (what: 
   // The context current when a 'connection' event began, restored after node:http's listener: code that emitted
   // 'connection' itself (a proxy handing over a socket) goes on in its own context.
   const outer = new WeakMap<object, object | undefined>();
+  // Requests each framed connection's parser has handed to node:http. Without the parser internal
+  // (`http.parserCallbacks`) nothing is counted, and every request counts as past the first (never a guess).
+  const served = new WeakMap<object, { requests: number }>();
+  const counting = nodeParserBodyCallbacks(onError) !== undefined;
+
+  function countRequests(socket: object): void {
+    const parser = socketParser(socket);
+    if (parser === undefined) return;
+    const count = { requests: 0 };
+    const onIncoming = parser.onIncoming;
+    // Per connection, not per request; the parser drops it (and node:http's bound callback) when the connection ends.
+    parser.onIncoming = function countRequest(this: unknown, request: object, keepAlive: unknown): unknown {
+      count.requests++;
+      return onIncoming.call(this, request, keepAlive);
+    };
+    served.set(socket, count);
+  }
 
   function onConnection(socket: object): void {
     if (!running) return;
@@ -121,6 +156,7 @@ function connectionFrames<R extends object>(listener: Function, onError: (what: 
   }
   function afterConnection(socket: object): void {
     if (!running || als.getStore() !== socket || !outer.has(socket)) return;
+    if (counting) countRequests(socket);
     const previous = outer.get(socket);
     outer.delete(socket);
     als.enterWith(previous);
@@ -207,7 +243,7 @@ function connectionFrames<R extends object>(listener: Function, onError: (what: 
       if (socket && typeof socket === 'object') watch(socket.server);
     },
     needsPerRequest,
-    current() {
+    current(calledByParser = false) {
       const store = als.getStore();
       if (!(store instanceof Socket)) return store as R | undefined;
       const socket = store as HttpSocket;
@@ -216,12 +252,18 @@ function connectionFrames<R extends object>(listener: Function, onError: (what: 
       const parser = socket.parser;
       const incoming = parser?.incoming ?? null;
       const responding = socketResponse(socket)?.req ?? null;
-      if (incoming !== null && responding !== null && incoming !== responding) return null;
+      // Code the parser called serves the request the parser is on, pipelined or not.
+      if (calledByParser && incoming !== null) return incoming as R;
+      if (incoming !== null && responding !== null && incoming !== responding) return 'pipelined';
       const request = incoming ?? responding;
-      if (request !== null) return request as R;
-      // Neither: work a finished request left running (null: in a request, which one unknown), unless the parser was
+      if (request !== null) {
+        if (calledByParser) return request as R;
+        // Past the connection's first request, code its parser did not call may be an earlier request's.
+        return (served.get(socket)?.requests ?? 2) > 1 ? 'keep-alive' : (request as R);
+      }
+      // Neither: work a finished request left running (in a request, which one unknown), unless the parser was
       // handed the socket on (an HTTP upgrade: WebSocket code runs on it, and serves no request).
-      return !parser && !socket.destroyed ? undefined : null;
+      return !parser && !socket.destroyed ? undefined : 'finished';
     },
     stop() {
       running = false;

@@ -4,7 +4,7 @@
  * connection has no frame of its own, and fastify's route templates.
  */
 import * as dc from 'node:diagnostics_channel';
-import { createRequestContext, type RequestContext } from './request-context';
+import { createRequestContext, type RequestContext, type UnknownRequest } from './request-context';
 import { kTemplate, type RequestRecord, type ThreadAttributionOptions } from './thread-types';
 import { otelRegistered } from '../runtime/otel-global';
 import { alsOnAsyncHooks } from '../runtime/internals';
@@ -59,9 +59,9 @@ export class RequestTracking {
     dc.subscribe('tracing:fastify.request.handler:start', this.onFastifyHandler);
   }
 
-  /** The request the running code serves: undefined outside any, null in a connection's whose request is gone. */
-  current(): RequestRecord | null | undefined {
-    return this.context?.current();
+  /** The request the running code serves: undefined outside any, why not where it runs in a request's connection but which request is unknown. */
+  current(calledByParser?: boolean): RequestRecord | UnknownRequest | undefined {
+    return this.context?.current(calledByParser);
   }
 
   /** A context manager registered since the last look makes tracking paid for (under 'auto'). */
@@ -99,7 +99,7 @@ export class RequestTracking {
   }
 
   private trackingContext(): RequestContext<RequestRecord> {
-    return (this.context ??= createRequestContext<RequestRecord>(this.options.requestScope ?? 'connection', this.onError));
+    return (this.context ??= createRequestContext<RequestRecord>(this.options.requestScope ?? 'request', this.onError));
   }
 
   private subscribe(on: boolean): void {

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { StackEvidence } from './aggregate';
 import type { LongCallback } from './deep';
-import type { RequestScope } from './request-context';
+import type { RequestScope, UnknownRequest } from './request-context';
 import type { SpanLike, StallSpans } from './spans';
 import type { GraphqlOperation, StackFrame } from '../types';
 
@@ -36,6 +36,8 @@ export interface AttributionSample {
   inflight?: number;
   /** Whether the blocked code runs in the context of an HTTP request. */
   inRequest: boolean;
+  /** In a request's connection, but which request is unknown, and why (request-context.ts): no route then. */
+  unknownRequest?: UnknownRequest;
   /** Whether requests were tracked (false: `inRequest` is unknown, not false). Absent: tracked. */
   tracked?: boolean;
   /**
@@ -68,8 +70,9 @@ export interface ThreadAttributionOptions {
    */
   requests?: 'auto' | boolean;
   /**
-   * How a tracked request's context is kept (request-context.ts): 'connection' (default), one frame per connection,
-   * the request named at stall time; 'request', one frame per request, exact for work left running after a response.
+   * How a tracked request's context is kept (request-context.ts): 'request' (default), one frame per request, exact
+   * for work left running after a response; 'connection', one frame per connection, the request named at stall time
+   * where it can be told (else `unknownRequest`).
    */
   requestScope?: RequestScope;
   /** Route patterns for paths no framework names (`/users/:name`), tried in order before the id heuristics. */

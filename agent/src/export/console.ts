@@ -3,10 +3,18 @@ import type { HeldBackReports, StallEvent } from '../types';
 
 const MAX_FRAMES = 5;
 
+/** Why a block in a request's connection names no route (StallEvent.unknownRequest), in a few words. */
+const UNKNOWN_REQUEST: Record<NonNullable<StallEvent['unknownRequest']>, string> = {
+  'keep-alive': 'route unknown (keep-alive connection: this request or work an earlier one left)',
+  pipelined: 'route unknown (pipelined requests)',
+  finished: 'route unknown (work left after its request finished)',
+};
+
 /** One readable block per stall for `LOOPWATCH_LOG=stderr`. */
 export function formatStall(e: StallEvent): string {
   const head = [`stall ${Math.round(e.durationMs)} ms on ${e.thread}`];
   if (e.route) head.push(`route ${e.route}`);
+  else if (e.unknownRequest) head.push(UNKNOWN_REQUEST[e.unknownRequest]);
   // The same label as the culprit counter and the span events (`unknown` when no sample named the code).
   head.push(`culprit ${culpritLabel(e)}`);
   if (e.resourceType) head.push(`in ${e.resourceType}`);

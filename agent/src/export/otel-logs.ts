@@ -52,6 +52,7 @@ export function emitStallLog(e: StallLogSource, diag: Diagnostics, provider?: Lo
     }
     if (e.stack.length) attributes['code.stacktrace'] = e.stack.map((f) => `    at ${f.functionName || '<anonymous>'} (${f.fileName}:${f.lineNumber}:${f.columnNumber})`).join('\n');
     if (e.route) attributes[ATTR_HTTP_ROUTE] = e.route;
+    else if (e.unknownRequest) attributes['loopwatch.stall.request_unknown'] = e.unknownRequest;
     if (e.graphqlOperation) {
       attributes[ATTR_GRAPHQL_OPERATION_TYPE] = e.graphqlOperation.type;
       if (e.graphqlOperation.name) attributes[ATTR_GRAPHQL_OPERATION_NAME] = e.graphqlOperation.name;

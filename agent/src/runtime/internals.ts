@@ -52,7 +52,7 @@ const FALLBACK: Readonly<Record<InternalName, string>> = {
   'http.parserIncoming': "requestScope 'connection' is off; a request context frame is entered per request instead",
   'http.socketResponse': "requestScope 'connection' and the count of requests in flight are off; a request context frame is entered per request instead",
   'http.parserCallbacks':
-    "requestScope 'request' enters each request's context frame from the http.server.request.start channel instead (more per request), and a request's body events run outside it",
+    "requestScope 'request' enters each request's context frame from the http.server.request.start channel instead (more per request), and a request's body events run outside it; requestScope 'connection' counts no requests per connection (every request counts as past the first: code the parser did not call has no route)",
   'http.serverConnections': 'the count of requests in flight is off, and connections accepted before loopwatch are found only by the periodic probe',
   'process.getActiveHandles': 'the count of requests in flight is off, and connections accepted before loopwatch are found only by the periodic probe',
   'als.propagate': 'which AsyncLocalStorage this Node runs is inferred from its version and flags',

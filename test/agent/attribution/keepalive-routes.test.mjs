@@ -91,6 +91,43 @@ if (process.env.KA_CASE) {
       }
     });
   }
+  // requestScope 'connection' cannot tell a request's deferred work from the next request's code on a keep-alive
+  // connection: it must say so (no route, `unknownRequest`), never name the next request. Code the parser called
+  // (pipelined-handler's /health handler) it names exactly. One run of a few cases (the mechanism is the same on every Node).
+  const connectionCases = {
+    timer: [['blockTimer', 'keep-alive']],
+    promise: [['blockPromise', 'keep-alive']],
+    // /health blocks in its own handler, called by the parser: named. /timer's timer fires after /timer's response,
+    // with /health alone in flight: past the connection's first request, 'keep-alive'.
+    'pipelined-handler': [
+      ['blockHealth', 'GET /health'],
+      ['blockTimer', 'keep-alive'],
+    ],
+    listener: [['blockListener', 'keep-alive']],
+    'no-request': [['blockOutside', undefined]],
+  };
+  for (const [name, expected] of Object.entries(connectionCases)) {
+    test(`keep-alive deferred work, requestScope 'connection': ${name} — the exact route or why there is none, never another request's`, async () => {
+      const env = { ...runs[runs.length - 1].env, LOOPWATCH_REQUEST_SCOPE: 'connection', KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
+      const execArgv = runs[runs.length - 1].execArgv;
+      let run;
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        run = await runStallFixture(self, { env, execArgv });
+        const missed = expected.some(([fn]) => !run.stalls.some((x) => blockedIn(x, fn)));
+        if (!missed || !run.stalls.some((x) => (x.stack ?? []).length === 0)) break;
+      }
+      const { code, stalls, blocks, err } = run;
+      assert.equal(code, 0, err);
+      for (const [fn, want] of expected) {
+        assert.ok(blocks.some((b) => b.fn === fn), `the case blocked in ${fn}: ${JSON.stringify(blocks)} ${err}`);
+        const s = stalls.filter((x) => blockedIn(x, fn));
+        assert.equal(s.length, 1, `one stall blocked in ${fn}: ${JSON.stringify(stalls)}`);
+        const said = s[0].route ?? s[0].unknownRequest;
+        assert.equal(said, want, `route (or why none) of the stall in ${fn}: ${JSON.stringify(s[0])}`);
+        if (s[0].unknownRequest) assert.equal(s[0].route, undefined);
+      }
+    });
+  }
 }
 
 async function runCase(name) {

@@ -1,5 +1,5 @@
 // Which request the running code serves (agent/src/attribution/request-context.ts), on real node:http(s) servers:
-// one AsyncLocalStorage frame per connection, none per request, and the request named when asked.
+// one AsyncLocalStorage frame per connection, none per request, and the request named when asked — or why not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
@@ -45,18 +45,22 @@ function client(port, { secure = false } = {}) {
   };
 }
 
-/** A handler that reports whether `ctx.current()` names its request, synchronously and after two awaits. */
+/**
+ * A handler that reports what `ctx.current()` says of its request, synchronously (the parser called it) and after
+ * two awaits: 'named' (both its request), else what the later read returned ('keep-alive', another request…).
+ */
 function naming(ctx, seen) {
   return async (req, res) => {
-    const sync = ctx.current() === req;
+    const sync = ctx.current(true) === req;
     await tick();
     await new Promise((r) => setTimeout(r, 1));
-    seen.push(sync && ctx.current() === req);
+    const later = ctx.current();
+    seen.push(sync && later === req ? 'named' : sync && typeof later === 'string' ? later : 'wrong');
     res.end(req.url);
   };
 }
 
-test('connection scope: one frame per connection and none per request; each request and everything it awaits is named', async () => {
+test("connection scope: one frame per connection and none per request; the first request and everything it awaits is named, later ones where the parser called the code (after an await: 'keep-alive', never a guess)", async () => {
   for (const [scope, framesPerRequest] of [
     ['connection', 0],
     ['request', 1],
@@ -73,7 +77,8 @@ test('connection scope: one frame per connection and none per request; each requ
         for (let i = 0; i < 4; i++) assert.equal(await c.get(`/r${i}`), `/r${i}`);
       });
       assert.equal(frames, 4 * framesPerRequest, `${scope}: frames entered for 4 requests on one open connection`);
-      assert.deepEqual(seen, [true, true, true, true, true], `${scope}: every request named, before and after its awaits`);
+      const later = scope === 'connection' ? 'keep-alive' : 'named';
+      assert.deepEqual(seen, ['named', later, later, later, later], `${scope}: each request, before and after its awaits`);
       // A new connection: one frame when it opens, and one to give the accepting code its own context back.
       const c2 = client(server.address().port);
       const onNew = await countingFrames(() => c2.get('/new'));
@@ -120,8 +125,10 @@ test('a server listening before the context is made is watched too (HTTPS on its
       c.close();
       assert.equal(frames, 0, `${secure ? 'HTTPS' : 'HTTP'}: no frame per request on a connection accepted since`);
     }
-    // 2 on the early connection, 3 each over HTTP and HTTPS.
-    assert.deepEqual(seen, Array(8).fill(true), 'every request named');
+    // 2 on the early connection (a frame each: exact), 3 each over HTTP and HTTPS (past the first, after an await:
+    // which request is unknown).
+    const kept = ['named', 'keep-alive', 'keep-alive'];
+    assert.deepEqual(seen, ['named', 'named', ...kept, ...kept], 'every request named where it can be told');
   } finally {
     early.close();
     unsubscribe();
@@ -132,7 +139,7 @@ test('a server listening before the context is made is watched too (HTTPS on its
   assert.deepEqual(errors, []);
 });
 
-test("what connection scope cannot tell apart, and 'request' can: work a request leaves running after its response is named with the connection's next request once that started", async () => {
+test("what connection scope cannot tell apart, and 'request' can: work a request leaves running after its response, once the connection's next request started, is 'keep-alive' (unknown, not the next request) or exact", async () => {
   for (const scope of ['connection', 'request']) {
     const ctx = createRequestContext(scope, onError);
     const unsubscribe = entering(ctx);
@@ -159,7 +166,7 @@ test("what connection scope cannot tell apart, and 'request' can: work a request
       await c.get('/first');
       await c.get('/second');
       const named = await lateDone;
-      if (scope === 'connection') assert.equal(named, requests['/second'], 'connection scope: the next request (documented)');
+      if (scope === 'connection') assert.equal(named, 'keep-alive', 'connection scope: which request unknown (never the next one)');
       else assert.equal(named, requests['/first'], 'request scope: exact');
     } finally {
       c.close();
@@ -171,7 +178,7 @@ test("what connection scope cannot tell apart, and 'request' can: work a request
   assert.deepEqual(errors, []);
 });
 
-test('connection scope, left-over work: once the response is sent and no next request has started, it is in a request whose name is unknown (null), connection open or closed', async () => {
+test("connection scope, left-over work: once the response is sent and no next request has started, it is in a request whose name is unknown ('finished'), connection open or closed", async () => {
   const ctx = createRequestContext('connection', onError);
   const unsubscribe = entering(ctx);
   let firstReq;
@@ -192,11 +199,11 @@ test('connection scope, left-over work: once the response is sent and no next re
     const socket = firstReq.socket;
     assert.equal(during, firstReq, 'before its response: the request');
     assert.equal(firstReq.socket.destroyed, false);
-    assert.equal(probe(), null, 'response sent, connection open');
+    assert.equal(probe(), 'finished', 'response sent, connection open');
     c.close();
     await new Promise((r) => (socket.destroyed ? r() : socket.once('close', r)));
     await new Promise((r) => setImmediate(r));
-    assert.equal(probe(), null, 'connection closed');
+    assert.equal(probe(), 'finished', 'connection closed');
   } finally {
     unsubscribe();
     ctx.stop();
@@ -225,7 +232,7 @@ test("stop() takes its listeners off the servers; code that emits 'connection' i
     assert.equal(await c.get('/via-proxy'), '/via-proxy');
     c.close();
     assert.deepEqual(proxyContext, ['proxy', undefined], "the proxy's code goes on in its own context, not the connection's");
-    assert.deepEqual(seen, [true], 'a request over a handed-over socket is named');
+    assert.deepEqual(seen, ['named'], 'a request over a handed-over socket is named');
   } finally {
     unsubscribe();
     ctx.stop();
@@ -309,7 +316,8 @@ test('a server that never listens (handed its sockets) is found by the periodic 
   const stopBeats = subscribedWhileNeeded(ctx);
   const named = [];
   const hidden = http.createServer((req, res) => {
-    named.push(ctx.current() === req);
+    // The handler, as the parser called it.
+    named.push(ctx.current(true) === req);
     res.end('h');
   });
   const front = await listen(net.createServer((socket) => hidden.emit('connection', socket)));
@@ -379,6 +387,7 @@ test('an HTTP upgrade (WebSocket) is no request once its socket is handed on; pi
         res.end('a');
       } else {
         seen.b = ctx2.current();
+        seen.bByParser = ctx2.current(true) === req;
         releaseA();
         res.end('b');
       }
@@ -393,8 +402,9 @@ test('an HTTP upgrade (WebSocket) is no request once its socket is handed on; pi
     const deadline = Date.now() + 5000;
     while (!(seen.a !== undefined && body.includes('\r\n\r\nb')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     socket.destroy();
-    assert.equal(seen.b, null, "/b's handler, /a in flight: which request is unknown");
-    assert.equal(seen.a, null, "/a after its await, /b read: which request is unknown (not /b)");
+    assert.equal(seen.b, 'pipelined', "/b's handler, /a in flight: which request is unknown");
+    assert.equal(seen.bByParser, true, "/b's handler as the parser called it: /b");
+    assert.equal(seen.a, 'pipelined', '/a after its await, /b read: which request is unknown (not /b)');
   } finally {
     ctx2.stop();
     await close(pipelined);

@@ -252,10 +252,15 @@ test('route patterns name paths no framework names, in order, before the id heur
   }
 });
 
-test("default request scope ('connection'): a real request's sample names its route, with nothing listening per request once every connection has its frame", async () => {
+// This file runs with node:http's parser callbacks forced off (above), so 'connection' counts no requests per
+// connection: a read after an await is 'keep-alive' (in a request, which one unknown) even on a connection's first
+// request — the fallback is never a guess; the synchronous handler, as the parser called it, is still named.
+test("request scope 'connection' without the parser internal: a real request's sample says 'keep-alive' after an await, never a route it cannot be sure of; nothing listens per request once every connection has its frame", async () => {
   let sampled;
-  const handle = startThreadAttribution({ requests: true });
+  const handle = startThreadAttribution({ requests: true, requestScope: 'connection' });
+  let syncSampled;
   const server = await listening(async (req, res) => {
+    syncSampled = handle.sample();
     await new Promise((r) => setImmediate(r));
     sampled = handle.sample();
     res.end('ok');
@@ -264,7 +269,9 @@ test("default request scope ('connection'): a real request's sample names its ro
     const res = await fetch(`http://127.0.0.1:${server.address().port}/orders/42?token=secret`);
     assert.equal(await res.text(), 'ok');
     assert.equal(sampled.inRequest, true);
-    assert.equal(sampled.route, 'GET /orders/:id');
+    assert.equal(sampled.route, undefined);
+    assert.equal(sampled.unknownRequest, 'keep-alive');
+    assert.equal(syncSampled.route, 'GET /orders/:id', 'the handler as the parser called it');
     handle.refresh();
     assert.equal(channel.hasSubscribers, false, 'no diagnostics_channel subscriber per request');
   } finally {

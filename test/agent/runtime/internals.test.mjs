@@ -63,7 +63,7 @@ test('nothing forced off: no internal is missing on this Node, and every feature
 
 for (const name of ['http.connectionListener', 'http.parserIncoming']) {
   test(`${name} off: scope 'connection' falls back to a frame per request; the route is still named`, async () => {
-    const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: name });
+    const r = await runApp({ LOOPWATCH_TEST_DISABLE_INTERNALS: name, LOOPWATCH_REQUEST_SCOPE: 'connection' });
     assertOff(r, name, name);
     assert.match(linesAbout(r.err, name)[0], /requestScope 'connection' is off; a request context frame is entered per request/);
     assert.equal(r.result.stall.route, 'GET /spin/:id');
