@@ -79,14 +79,14 @@ export interface LoopwatchOptions {
    */
   requestContext?: 'auto' | boolean;
   /**
-   * How a tracked request's context is kept (env `LOOPWATCH_REQUEST_SCOPE=request|connection`). Default `'request'`
-   * on Node 24, `'connection'` on Node 22 and ≥ 26 (cost: docs/performance.md run 25). `'request'`: a frame per request, entered inside node:http's parser callbacks (handler and body events), so work a
-   * request leaves running after its response — also while its keep-alive connection serves the next request — is
-   * named with that request. `'connection'`: one `AsyncLocalStorage` frame per HTTP connection, the request read off
-   * the connection only when a stall is sampled; past a connection's first request it cannot tell a request's code
-   * from work an earlier one left, so such stalls carry no route (`StallEvent.unknownRequest: 'keep-alive'`) unless
-   * the parser called the blocking code.
-   * Connections accepted before the agent started get a frame per request either way.
+   * How a tracked request's context is kept (env `LOOPWATCH_REQUEST_SCOPE=connection|request`). `'connection'`
+   * (default): one `AsyncLocalStorage` frame per HTTP connection, the request read off the connection only when a
+   * stall is sampled; past a connection's first request it cannot tell a request's code from work an earlier one
+   * left, so such stalls carry no route (`StallEvent.unknownRequest: 'keep-alive'`) unless the parser called the
+   * blocking code. `'request'`: a frame per request, entered inside node:http's parser callbacks (handler and body
+   * events), so work a request leaves running after its response is named with that request too; its cost and why
+   * it is not the default: docs/performance.md run 25. Connections accepted before the agent started get a frame
+   * per request either way.
    */
   requestScope?: 'connection' | 'request';
   /**

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { fixture, parseMetrics, runChild, sample } from './helpers/child.mjs';
 
 const require = createRequire(import.meta.url);
-const { resolveConfig, ConfigError, configError, defaultRequestScope } = require('../../agent/dist/config/config.js');
+const { resolveConfig, ConfigError, configError } = require('../../agent/dist/config/config.js');
 const { startAgent } = require('../../agent/dist/core/start.js');
 const { Diagnostics } = require('../../agent/dist/runtime/diag.js');
 
@@ -59,14 +59,9 @@ test('environment fills what code leaves unset; code wins', () => {
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'off' }).requestContext, false);
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_CONTEXT: 'AUTO' }).requestContext, 'auto');
   assert.equal(resolveConfig({ requestContext: false }, { LOOPWATCH_REQUEST_CONTEXT: 'on' }).requestContext, false);
-  // 'request' on Node 24 (and 25), 'connection' on 22 and from 26 (docs/performance.md run 25).
-  const major = Number(process.versions.node.split('.')[0]);
-  const scopeByDefault = major === 24 || major === 25 ? 'request' : 'connection';
-  assert.equal(resolveConfig({}, {}).requestScope, scopeByDefault);
-  assert.deepEqual(['22.15.0', '24.0.0', '25.9.0', '26.0.0', '27.1.0'].map((v) => defaultRequestScope(v)), ['connection', 'request', 'request', 'connection', 'connection']);
-  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: 'Connection' }).requestScope, 'connection');
+  assert.equal(resolveConfig({}, {}).requestScope, 'connection');
   assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: 'Request' }).requestScope, 'request');
-  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: '' }).requestScope, scopeByDefault);
+  assert.equal(resolveConfig({}, { LOOPWATCH_REQUEST_SCOPE: '' }).requestScope, 'connection');
   assert.equal(resolveConfig({ requestScope: 'connection' }, { LOOPWATCH_REQUEST_SCOPE: 'request' }).requestScope, 'connection');
   assert.deepEqual(resolveConfig({}, {}).routePatterns, []);
   assert.deepEqual(resolveConfig({}, { LOOPWATCH_ROUTE_PATTERNS: ' /users/:name , /static/*,' }).routePatterns, ['/users/:name', '/static/*']);
@@ -130,8 +125,8 @@ const bad = [
   [{}, { LOOPWATCH_DEBUG: 'verbose' }, /^LOOPWATCH_DEBUG="verbose" is not valid \(accepted: on, off\); using the default "off"\.$/, (c) => c.debug === false],
   [{ native: 'yes' }, {}, /^native="yes" is not valid \(accepted: true, false\)/, (c) => c.native === true],
   [{}, { LOOPWATCH_NATIVE: 'fast' }, /^LOOPWATCH_NATIVE="fast" is not valid \(accepted: on, off\)/],
-  [{}, { LOOPWATCH_REQUEST_SCOPE: 'socket' }, new RegExp(`^LOOPWATCH_REQUEST_SCOPE="socket" is not valid \\(accepted: request, connection\\); using the default "${['24', '25'].includes(process.versions.node.split('.')[0]) ? 'request' : 'connection'}"\\.$`)],
-  [{ requestScope: true }, {}, /^requestScope=true is not valid \(accepted: "request", "connection"\)/],
+  [{}, { LOOPWATCH_REQUEST_SCOPE: 'socket' }, /^LOOPWATCH_REQUEST_SCOPE="socket" is not valid \(accepted: connection, request\); using the default "connection"\.$/],
+  [{ requestScope: true }, {}, /^requestScope=true is not valid \(accepted: "connection", "request"\)/],
   [{ requestContext: 'on' }, {}, /^requestContext="on" is not valid \(accepted: "auto", true, false\); using the default "auto"\.$/],
   [{}, { LOOPWATCH_REQUEST_CONTEXT: 'sometimes' }, /^LOOPWATCH_REQUEST_CONTEXT="sometimes" is not valid \(accepted: auto, on, off\)/],
   [{ serviceName: '' }, {}, /^serviceName="" is not valid \(accepted: a non-empty string\)/],

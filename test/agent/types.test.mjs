@@ -124,6 +124,10 @@ function pipelineEvents() {
   const late = pipeline();
   late.stall([S(LATE, { late: true, missed: 4 })]);
   out.late = late.events[0];
+  // In a keep-alive connection's request, which one unknown (requestScope 'connection'): no route, the reason.
+  const unknown = pipeline();
+  unknown.stall([S(A, { route: undefined, graphqlOperation: undefined, unknownRequest: 'keep-alive' })]);
+  out.unknownRequest = unknown.events[0];
   // Attribution off: no stack.
   const off = pipeline({ attribution: false });
   off.stall([]);
@@ -152,6 +156,8 @@ test('StallEvent declares exactly the fields the pipeline sets: each event confo
   assert.equal(events.late.stackSource, 'late');
   assert.equal(events.off.stackSource, 'none');
   assert.equal(events.afterCap.suppressed, 3);
+  assert.equal(events.unknownRequest.unknownRequest, 'keep-alive');
+  assert.equal(events.unknownRequest.route, undefined);
 });
 
 test('a stall event of a real agent conforms to StallEvent', async (t) => {

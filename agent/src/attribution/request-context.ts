@@ -2,14 +2,14 @@
  * Which HTTP request the running code serves: the context a stall's sampler reads inside the blocked code to name
  * its route. Two scopes; this file holds scope 'connection' and picks the implementation.
  *
- * Scope 'request' (default; request-frames.ts): one AsyncLocalStorage frame per request, entered inside node:http's own
+ * Scope 'request' (request-frames.ts): one AsyncLocalStorage frame per request, entered inside node:http's own
  * parser callbacks (the connection's `parser.onIncoming`, and the body callbacks while the body is read): timers,
  * immediates, nextTicks, promise continuations, I/O and body events of a request keep its frame after its response
  * too, while the connection serves its next request — exact (test/agent/attribution/keepalive-routes.test.mjs).
  * Where node:http's parser cannot be reached (`http.parserCallbacks`), the frame is entered from the
  * `http.server.request.start` channel instead, for every request (docs/performance.md runs 23 and 24).
  *
- * Scope 'connection': one AsyncLocalStorage frame per *connection*, holding the connection's socket,
+ * Scope 'connection' (default): one AsyncLocalStorage frame per *connection*, holding the connection's socket,
  * entered in a listener placed before node:http's own connection listener. node:http initialises the connection's
  * parser there, and the parser runs every request of the connection in the frame it was initialised in, so a
  * handler and everything it awaits run in that frame; at stall time (only then) the socket names its request: the

@@ -99,7 +99,7 @@ export class RequestTracking {
   }
 
   private trackingContext(): RequestContext<RequestRecord> {
-    return (this.context ??= createRequestContext<RequestRecord>(this.options.requestScope ?? 'request', this.onError));
+    return (this.context ??= createRequestContext<RequestRecord>(this.options.requestScope ?? 'connection', this.onError));
   }
 
   private subscribe(on: boolean): void {

@@ -70,9 +70,9 @@ export interface ThreadAttributionOptions {
    */
   requests?: 'auto' | boolean;
   /**
-   * How a tracked request's context is kept (request-context.ts): 'request' (default), one frame per request, exact
-   * for work left running after a response; 'connection', one frame per connection, the request named at stall time
-   * where it can be told (else `unknownRequest`).
+   * How a tracked request's context is kept (request-context.ts): 'connection' (default), one frame per connection,
+   * the request named at stall time where it can be told (else `unknownRequest`); 'request', one frame per request,
+   * exact for work left running after a response.
    */
   requestScope?: RequestScope;
   /** Route patterns for paths no framework names (`/users/:name`), tried in order before the id heuristics. */

@@ -78,7 +78,7 @@ export function resolveConfig(options: LoopwatchOptions = {}, env: Env = process
     env,
     'auto',
   ).value;
-  const requestScope = pick(p, wordSpec('requestScope', 'LOOPWATCH_REQUEST_SCOPE', ['request', 'connection'] as const), options.requestScope, env, defaultRequestScope()).value;
+  const requestScope = pick(p, wordSpec('requestScope', 'LOOPWATCH_REQUEST_SCOPE', ['connection', 'request'] as const), options.requestScope, env, 'connection').value;
   const routePatterns = resolveRoutePatterns(p, options.routePatterns, env);
   const native = pick(p, boolSpec('native', 'LOOPWATCH_NATIVE'), options.native, env, true, 'using the default "on"').value;
   const liveReport = resolveLiveReport(p, options, env);
@@ -117,15 +117,3 @@ function defaultServiceName(): string {
   return main && main !== '' ? main : 'unknown_service:node';
 }
 
-/**
- * 'request' (exact routes) where a frame per request was measured to cost what a frame per connection costs: Node 24
- * (+1.0 and +1.2 % CPU per request against no agent at saturation, 'connection' +0.9 %; docs/performance.md run 25).
- * On Node 26 a frame per request measured +5.7 % against 'connection''s +2.0 %; Node 22 (AsyncLocalStorage on
- * async_hooks, requests tracked only with OpenTelemetry's context manager or when asked) was not measured, and one
- * framework's route (restify) is missing there under 'request'. Both keep 'connection', which says "route unknown"
- * where it cannot tell, never another request's route.
- */
-export function defaultRequestScope(nodeVersion: string = process.versions.node): 'request' | 'connection' {
-  const major = Number(nodeVersion.split('.')[0]);
-  return major >= 24 && major < 26 ? 'request' : 'connection';
-}

@@ -3,7 +3,7 @@
 // left behind blocks. Each case runs this file again as a child process (KA_CASE names the case): a real express
 // (or node:http / https) server with the real agent under requestScope 'request' (the exact scope: the default
 // configuration once 'request' is the default, else `LOOPWATCH_REQUEST_SCOPE=request`; the default 'connection'
-// names this work with the next request — docs/attribution.md), a raw `net`/`tls` client that keeps one connection
+// cannot name this work and says so — its cases are below, docs/attribution.md), a raw `net`/`tls` client that keeps one connection
 // and sends `GET /health` on it after the first response (or pipelined with the first request), and deferred work
 // of one kind that blocks ~300 ms while `/health` is in flight. Each case asserts the exact route of every stall,
 // or its documented absence.
