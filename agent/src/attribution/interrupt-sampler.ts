@@ -48,14 +48,14 @@ export class InterruptSampler {
         if (sinceNs !== undefined && self.lastBeatNs && String(self.lastBeatNs()) !== sinceNs) return null;
         const now = process.hrtime.bigint();
         const m = self.marks.live(now);
-        const s = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());
+        const { s, request } = self.sampleFrom(loopwatchAttributionGetter, m ? m.requestsInFlight : self.countInflight());
         if (s.frames.some((f) => f.fileName.startsWith(HEARTBEAT_DIR))) return null;
         const missed = missedSamples(now, requestedMs, lateAfterMs);
         if (missed) {
           s.late = true;
           s.missed = missed;
         }
-        self.noteStall(s, now);
+        self.noteStall(s, now, request);
         return s;
       } catch (err) {
         self.deferError('sampling the blocked thread', err);
@@ -63,7 +63,7 @@ export class InterruptSampler {
       }
     };
     this.sample = function loopwatchAttributionSample(): AttributionSample {
-      return self.sampleFrom(loopwatchAttributionSample, self.countInflight());
+      return self.sampleFrom(loopwatchAttributionSample, self.countInflight()).s;
     };
   }
 
@@ -90,13 +90,15 @@ export class InterruptSampler {
     }
   }
 
-  private sampleFrom(above: Function, inflightNow: number | undefined): AttributionSample {
+  /** One sample, and the request it names (read once: the stall's first sample notes it too). */
+  private sampleFrom(above: Function, inflightNow: number | undefined): { s: AttributionSample; request: RequestRecord | undefined } {
     const frames = captureFrames(above);
     // Drop the evaluated expression's own frame(s) (no file name) on top.
     while (frames.length && !frames[0]!.fileName) frames.shift();
     const s: AttributionSample = { frames, inRequest: false };
     if (inflightNow !== undefined) s.inflight = inflightNow;
     if (!this.tracking.tracks) s.tracked = false;
+    let request: RequestRecord | undefined;
     try {
       // A string: in a request's connection, which request unknown (the route is unknown, the code still served one).
       const record = this.tracking.current(calledByHttpParser(frames));
@@ -104,6 +106,7 @@ export class InterruptSampler {
         s.inRequest = true;
         if (typeof record === 'string') s.unknownRequest = record;
         else {
+          request = record;
           s.route = routeOf(record.method, record, record[kTemplate], this.routePatterns);
           const op = graphqlOperationOf(record);
           if (op) s.graphqlOperation = op;
@@ -125,28 +128,20 @@ export class InterruptSampler {
     }
     const rt = resourceTypeFromStack(frames, s.inRequest);
     if (rt) s.resourceType = rt;
-    return s;
+    return { s, request };
   }
 
   // Notes which request stalled and which were in flight (at the stall's first sample), and counts the sample.
-  private noteStall(s: AttributionSample, now: bigint): void {
+  private noteStall(s: AttributionSample, now: bigint, request: RequestRecord | undefined): void {
     const m = this.marks.live(now);
     if (m) return this.marks.continueWith(m, s, now);
-    let record: RequestRecord | undefined;
-    try {
-      const current = this.tracking.current(calledByHttpParser(s.frames));
-      record = typeof current === 'object' ? current : undefined;
-    } catch (err) {
-      record = undefined;
-      this.deferError('reading the request context', err);
-    }
     let activeSpan;
     try {
       activeSpan = this.spans.activeSpan();
     } catch (err) {
       this.deferError('reading the active span', err);
     }
-    this.marks.begin(s, now, record, activeSpan, this.spans.inflightNow());
+    this.marks.begin(s, now, request, activeSpan, this.spans.inflightNow());
   }
 }
 

@@ -116,4 +116,3 @@ function defaultServiceName(): string {
   const main = process.env.npm_package_name;
   return main && main !== '' ? main : 'unknown_service:node';
 }
-
