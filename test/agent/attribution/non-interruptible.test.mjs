@@ -1,4 +1,4 @@
-// Never an innocent culprit (issue #21, item 2): a builtin that does not check for interrupts (a ~60 MB JSON.parse,
+// Never an innocent culprit (issue #21, item 2): a builtin that does not check for interrupts (a JSON.parse of ≥ 60 MB,
 // a typed-array sort, one large Buffer copy) defers the watchdog's stack read until it returns, so the stack shows
 // the function that ran next. Such a stall must name no culprit (stackSource 'late'), never that next function;
 // an interruptible busy loop still names its own function, sampled during the block.
@@ -32,9 +32,9 @@ async function stallOf(fn) {
 const show = (s) => JSON.stringify({ ...s, stack: s.stack.map((f) => f.functionName) });
 
 for (const [fn, next, what] of [
-  ['parseOrders', 'countItems', 'a ~60 MB JSON.parse'],
+  ['parseOrders', 'countItems', 'a JSON.parse of ≥ 60 MB'],
   ['sortScores', undefined, 'a Float64Array sort without comparator'],
-  ['copyImage', undefined, 'one 128 MB Buffer copy'],
+  ['copyImage', undefined, 'one Buffer copy of ≥ 128 MB'],
 ]) {
   test(`${what} inside ${fn}() followed by another function: the culprit is unknown (stackSource 'late'), never the next function`, async () => {
     const s = await stallOf(fn);
