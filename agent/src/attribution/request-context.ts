@@ -109,6 +109,18 @@ function perRequestFromChannel<R extends object>(): RequestContext<R> {
   };
 }
 
+/**
+ * A connection's onIncoming, counting its requests. Per connection, not per request; the parser drops it (and
+ * node:http's bound callback) when the connection ends. Made out here so that it holds the count alone: a keep-alive
+ * connection lives on past stop(), and must not keep the stopped context (and the agent's error reporter) reachable.
+ */
+function countingOnIncoming(count: { requests: number }, original: (request: object, keepAlive: unknown) => unknown): (request: object, keepAlive: unknown) => unknown {
+  return function countRequest(this: unknown, request: object, keepAlive: unknown): unknown {
+    count.requests++;
+    return original.call(this, request, keepAlive);
+  };
+}
+
 function connectionFrames<R extends object>(listener: Function, onError: (what: string, err: unknown) => void, timing: RequestContextTiming): RequestContext<R> {
   const walkMs = timing.walkMs ?? WALK_MS;
   const als = new AsyncLocalStorage<object | undefined>();
@@ -139,12 +151,7 @@ function connectionFrames<R extends object>(listener: Function, onError: (what: 
     const parser = socketParser(socket);
     if (parser === undefined) return;
     const count = { requests: 0 };
-    const onIncoming = parser.onIncoming;
-    // Per connection, not per request; the parser drops it (and node:http's bound callback) when the connection ends.
-    parser.onIncoming = function countRequest(this: unknown, request: object, keepAlive: unknown): unknown {
-      count.requests++;
-      return onIncoming.call(this, request, keepAlive);
-    };
+    parser.onIncoming = countingOnIncoming(count, parser.onIncoming);
     served.set(socket, count);
   }
 

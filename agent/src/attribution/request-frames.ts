@@ -33,29 +33,31 @@ import { LISTEN_CHANNEL, WALK_MS, periodicNeed, type RequestContextTiming, type 
 import type { RequestContext } from './request-context';
 import { nodeParserBodyCallbacks, setParserBodyCallbacks, socketParser, type HttpParser, type ParserBodyCallbacks } from '../runtime/internals';
 
-/** Scope 'request' through node:http's parser, or undefined where the parser cannot be reached (`http.parserCallbacks`). */
-export function createRequestFrames<R extends object>(onError: (what: string, err: unknown) => void, timing: RequestContextTiming): RequestContext<R> | undefined {
-  const node = nodeParserBodyCallbacks(onError);
-  if (node === undefined) return undefined;
-  const walkMs = timing.walkMs ?? WALK_MS;
-  const als = new AsyncLocalStorage<object>();
-  let running = true;
-  // Sockets whose parser enters each request's frame.
-  const framed = new WeakSet<object>();
-  const watched = new WeakSet<object>();
-  const watchedRefs: [WeakRef<ServerEmitter>, string][] = [];
-  // A connection or a request without a frame since the last look: the per-request check runs for the next period.
-  let unframed = false;
-  let nextWalkMs = 0;
-  // Connections accepted before loopwatch watched their server may remain (until a walk finds none).
-  let walking = true;
+/**
+ * What a framed parser's callbacks read: the frame store and framed sockets of one createRequestFrames instance.
+ * Only this crosses into node:http's objects (never the instance's closures, which hold the agent's error reporter):
+ * node:http pools parsers and keeps connections alive past stop(), and they must not keep a stopped agent reachable.
+ */
+interface Frames {
+  readonly als: AsyncLocalStorage<object>;
+  readonly framed: WeakSet<object>;
+  running: boolean;
+}
+/** The running instance's (undefined once it stopped): the one body-callback pair every framed parser gets reads it. */
+let current: Frames | undefined;
+let bodyPair: ParserBodyCallbacks | undefined;
 
-  function enterBodyOf(parser: HttpParser): void {
-    const request = parser.incoming;
-    // readableFlowing is null until someone reads the body; a GET's end of message costs these two loads.
-    if (request !== null && request.readableFlowing != null && running && framed.has(parser.socket as object)) als.enterWith(request);
-  }
-  const body: ParserBodyCallbacks = {
+function enterBodyOf(parser: HttpParser): void {
+  const f = current;
+  if (f === undefined) return;
+  const request = parser.incoming;
+  // readableFlowing is null until someone reads the body; a GET's end of message costs these two loads.
+  if (request !== null && request.readableFlowing != null && f.framed.has(parser.socket as object)) f.als.enterWith(request);
+}
+
+/** One pair for the thread, whichever instance set it on a parser: a pooled parser holds nothing of a stopped one. */
+function bodyCallbacks(node: ParserBodyCallbacks): ParserBodyCallbacks {
+  return (bodyPair ??= {
     onBody(chunk) {
       enterBodyOf(this);
       return node.onBody.call(this, chunk);
@@ -64,27 +66,51 @@ export function createRequestFrames<R extends object>(onError: (what: string, er
       enterBodyOf(this);
       return node.onMessageComplete.call(this);
     },
+  });
+}
+
+/** A connection's onIncoming, entering each request's frame (a closure per connection over `frames` alone). */
+function framedOnIncoming(frames: Frames, original: (request: object, keepAlive: unknown) => unknown): (request: object, keepAlive: unknown) => unknown {
+  return function enterRequestFrame(this: unknown, request: object, keepAlive: unknown): unknown {
+    if (frames.running) frames.als.enterWith(request);
+    return original.call(this, request, keepAlive);
   };
+}
+
+/** Scope 'request' through node:http's parser, or undefined where the parser cannot be reached (`http.parserCallbacks`). */
+export function createRequestFrames<R extends object>(onError: (what: string, err: unknown) => void, timing: RequestContextTiming): RequestContext<R> | undefined {
+  const node = nodeParserBodyCallbacks(onError);
+  if (node === undefined) return undefined;
+  const walkMs = timing.walkMs ?? WALK_MS;
+  const als = new AsyncLocalStorage<object>();
+  // Sockets whose parser enters each request's frame.
+  const framed = new WeakSet<object>();
+  const frames: Frames = { als, framed, running: true };
+  current = frames;
+  const body = bodyCallbacks(node);
+  const watched = new WeakSet<object>();
+  const watchedRefs: [WeakRef<ServerEmitter>, string][] = [];
+  // A connection or a request without a frame since the last look: the per-request check runs for the next period.
+  let unframed = false;
+  let nextWalkMs = 0;
+  // Connections accepted before loopwatch watched their server may remain (until a walk finds none).
+  let walking = true;
 
   /** Makes the socket's parser enter each request's frame; false where node:http has not set one up. */
   function frame(socket: object): boolean {
     if (framed.has(socket)) return true;
     const parser = socketParser(socket);
     if (parser === undefined) return false;
-    const original = parser.onIncoming;
     // A closure per connection (not per request): it holds node:http's bound callback only as long as the parser
     // does, which drops it when the connection ends.
-    parser.onIncoming = function enterRequestFrame(this: unknown, request: object, keepAlive: unknown): unknown {
-      if (running) als.enterWith(request);
-      return original.call(this, request, keepAlive);
-    };
+    parser.onIncoming = framedOnIncoming(frames, parser.onIncoming);
     // False: another tool replaced node:http's body callbacks; body events then run in the parser's frame.
     setParserBodyCallbacks(parser, body);
     framed.add(socket);
     return true;
   }
   function afterConnection(socket: object): void {
-    if (running && !frame(socket)) unframed = true;
+    if (frames.running && !frame(socket)) unframed = true;
   }
   function watch(server: unknown): void {
     const s = server as Partial<ServerEmitter> | null | undefined;
@@ -158,7 +184,8 @@ export function createRequestFrames<R extends object>(onError: (what: string, er
     needsPerRequest,
     current: () => als.getStore() as R | undefined,
     stop() {
-      running = false;
+      frames.running = false;
+      if (current === frames) current = undefined;
       dc.unsubscribe(LISTEN_CHANNEL, onListen);
       for (const [ref, event] of watchedRefs.splice(0)) ref.deref()?.removeListener(event, afterConnection);
       als.disable();

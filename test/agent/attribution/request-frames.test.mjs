@@ -16,6 +16,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { close, countingFrames, listen } from '../helpers/frames.mjs';
 
 const require = createRequire(import.meta.url);
@@ -317,3 +319,53 @@ test('stop(): the servers lose the listener, and parsers framed before enter no 
   }
   assert.deepEqual(errors, []);
 });
+
+// node:http pools its parsers (a freed parser keeps the body callbacks loopwatch set) and keeps connections alive past
+// stop(): neither may keep the stopped context, and through its error reporter the agent, reachable.
+for (const scope of ['request', 'connection']) {
+  test(`stop(), scope '${scope}': node:http's pooled parsers and a keep-alive connection framed before do not keep the stopped context reachable`, async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc');
+    // Only the context's error reporter holds `marker`.
+    let ctx;
+    let ref;
+    (() => {
+      const marker = new Array(100).fill(scope);
+      ref = new WeakRef(marker);
+      ctx = createRequestContext(scope, (what, err) => errors.push([what, err, marker.length]));
+    })();
+    const server = await listen(
+      http.createServer((req, res) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (d) => (body += d));
+        req.on('end', () => res.end(`got-${body}`));
+      }),
+    );
+    const post = (path, body) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    // One connection closed (its parser back in node:http's pool), one left open across stop().
+    const closed = await connection(server.address().port, false);
+    const open = await connection(server.address().port, false);
+    try {
+      closed.write(post('/a', 'one'));
+      open.write(post('/b', 'two'));
+      await closed.until('got-one');
+      await open.until('got-two');
+      closed.close();
+      await new Promise((r) => setTimeout(r, 50));
+      ctx.stop();
+      ctx = undefined;
+      for (let i = 0; i < 5 && ref.deref() !== undefined; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        gc();
+      }
+      assert.equal(ref.deref(), undefined, 'the stopped context is still reachable');
+      open.write(post('/c', 'three'));
+      await open.until('got-three');
+    } finally {
+      open.close();
+      await close(server);
+    }
+    assert.deepEqual(errors, []);
+  });
+}
