@@ -140,6 +140,7 @@ export class SpanCapture {
     const spans: StallSpans = { victims };
     if (culprit) spans.culprit = culprit;
     if (m.route) spans.route = m.route;
+    if (m.graphqlOperation) spans.graphqlOperation = m.graphqlOperation;
     return spans;
   }
 

@@ -3,7 +3,8 @@
  * was in flight during the stall (its victims). Runs on the stalled thread, at the first heartbeat after the
  * stall, while the delayed requests' spans are still open (see docs/attribution.md for the window).
  */
-import { ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_STACK_SOURCE, ATTR_THREAD_NAME } from '../metrics/names';
+import { ATTR_CONFIDENCE, ATTR_CULPRIT, ATTR_STACK_SOURCE, ATTR_STALL_GRAPHQL_OPERATION_NAME, ATTR_STALL_GRAPHQL_OPERATION_TYPE, ATTR_STALL_ROUTE, ATTR_THREAD_NAME } from '../metrics/names';
+import type { GraphqlOperation } from '../types';
 import type { StackEvidence } from './aggregate';
 import { UNKNOWN_CULPRIT } from './culprit';
 
@@ -26,6 +27,8 @@ export interface StallSpans {
   victims: SpanLike[];
   /** Route template of the stalled request. */
   route?: string;
+  /** Its GraphQL operation (loopwatchYoga()/loopwatchApollo()), read at the same sample as the route. */
+  graphqlOperation?: GraphqlOperation;
 }
 
 /** What a span event says about its stall: read from the stall record (stall/record.ts), never worked out here. */
@@ -42,7 +45,7 @@ export interface StallSpanInfo {
  * own span, `victim` on the others), the culprit (`unknown` when no sample named one) with its code location, how
  * the stack was read and the culprit's share (the log record's `loopwatch.stall.stack_source` and `.confidence`),
  * and the stalled request's route (`loopwatch.stall.route`: on a victim's span, `http.route` would read as the
- * victim's own route). Returns the number of spans marked. Ended spans are skipped (the SDK would warn).
+ * victim's own route) and GraphQL operation (`loopwatch.stall.graphql.operation.type` and `.name`, likewise). Returns the number of spans marked. Ended spans are skipped (the SDK would warn).
  */
 export function addStallSpanEvents(target: StallSpans, stall: StallSpanInfo): number {
   const { culprit, stackSource, confidence } = stall.evidence;
@@ -59,7 +62,12 @@ export function addStallSpanEvents(target: StallSpans, stall: StallSpanInfo): nu
     common['code.file.path'] = f.fileName;
     common['code.line.number'] = f.lineNumber;
   }
-  if (target.route) common['loopwatch.stall.route'] = target.route;
+  if (target.route) common[ATTR_STALL_ROUTE] = target.route;
+  const op = target.graphqlOperation;
+  if (op) {
+    common[ATTR_STALL_GRAPHQL_OPERATION_TYPE] = op.type;
+    if (op.name !== undefined) common[ATTR_STALL_GRAPHQL_OPERATION_NAME] = op.name;
+  }
 
   let marked = 0;
   const seen = new Set<SpanLike>();

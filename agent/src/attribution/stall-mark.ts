@@ -6,6 +6,7 @@ import type { StackEvidence } from './aggregate';
 import { CulpritTally, decideCulprit } from './culprit';
 import type { SpanLike } from './spans';
 import { weighSamples } from './stall-timing';
+import type { GraphqlOperation } from '../types';
 import type { AttributionSample } from './thread-types';
 
 /** A sample this long after the previous one belongs to another stall (samples of one stall are ≤ 50 ms apart). */
@@ -24,6 +25,8 @@ export interface StallMark<R> {
   /** How many requests were in flight at the first sample (undefined: could not be counted). */
   readonly requestsInFlight: number | undefined;
   readonly route: string | undefined;
+  /** The GraphQL operation a plugin attached to that request, at the same sample as `route`. */
+  readonly graphqlOperation: GraphqlOperation | undefined;
   /** On-time samples by culprit frame: the same tally as the watchdog's aggregate, over the same samples. */
   readonly tally: CulpritTally<AttributionSample>;
   /** On-time samples, also those with an empty stack (which the tally does not count). */
@@ -76,6 +79,7 @@ export class StallMarks<R> {
       inflight,
       requestsInFlight: sample.inflight,
       route: sample.route,
+      graphqlOperation: sample.graphqlOperation,
       tally,
       onTime: sample.late ? 0 : 1,
       late: sample.late ? sample.missed ?? 1 : 0,

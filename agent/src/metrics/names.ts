@@ -64,6 +64,13 @@ export const ATTR_HTTP_ROUTE = 'http.route';
  */
 export const ATTR_GRAPHQL_OPERATION_NAME = 'graphql.operation.name';
 export const ATTR_GRAPHQL_OPERATION_TYPE = 'graphql.operation.type';
+/**
+ * On `loopwatch.stall` span events: the stalled request's route and GraphQL operation. Not `http.route` or
+ * `graphql.operation.*`: on a victim's span those would read as the victim's own.
+ */
+export const ATTR_STALL_ROUTE = 'loopwatch.stall.route';
+export const ATTR_STALL_GRAPHQL_OPERATION_NAME = 'loopwatch.stall.graphql.operation.name';
+export const ATTR_STALL_GRAPHQL_OPERATION_TYPE = 'loopwatch.stall.graphql.operation.type';
 export const ATTR_POOL_NAME = 'pool.name';
 export const ATTR_POOL_KIND = 'pool.kind';
 export const ATTR_POOL_ERROR_TYPE = 'error.type';
