@@ -66,7 +66,7 @@ if (process.env.KA_CASE) {
   for (const { label, execArgv, env: runEnv } of runs)
   for (const [name, expected] of Object.entries(catalogue)) {
     test(`keep-alive deferred work, ${label}: ${name}`, async () => {
-      const env = { ...runEnv, ...scopeEnv, KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
+      const env = { ...runEnv, ...scopeEnv, KA_CASE: name, KA_BLOCKS: expected.map(([fn]) => fn).join(','), LOOPWATCH_STALL_THRESHOLD_MS: '100' };
       if (name === 'plain-http' || name === 'own-connection-listener') env.LOOPWATCH_ROUTE_PATTERNS = '/plain/:id';
       if (name === 'fallback-channel') env.LOOPWATCH_TEST_DISABLE_INTERNALS = 'http.parserCallbacks';
       // A stall the watchdog could not sample (no stack: the thread was descheduled on this shared machine) says
@@ -108,7 +108,7 @@ if (process.env.KA_CASE) {
   };
   for (const [name, expected] of Object.entries(connectionCases)) {
     test(`keep-alive deferred work, requestScope 'connection': ${name} — the exact route or why there is none, never another request's`, async () => {
-      const env = { ...runs[runs.length - 1].env, LOOPWATCH_REQUEST_SCOPE: 'connection', KA_CASE: name, LOOPWATCH_STALL_THRESHOLD_MS: '100' };
+      const env = { ...runs[runs.length - 1].env, LOOPWATCH_REQUEST_SCOPE: 'connection', KA_CASE: name, KA_BLOCKS: expected.map(([fn]) => fn).join(','), LOOPWATCH_STALL_THRESHOLD_MS: '100' };
       const execArgv = runs[runs.length - 1].execArgv;
       let run;
       for (let attempt = 1; attempt <= 3; attempt++) {
@@ -142,7 +142,22 @@ async function runCase(name) {
   const { EventEmitter, once } = require('node:events');
   const express = require('express');
   const agent = require('../../../agent').start({ prometheus: false });
-  agent.on('stall', (e) => process.stdout.write('STALL ' + JSON.stringify(e) + '\n'));
+  const stallEvents = [];
+  agent.on('stall', (e) => {
+    stallEvents.push(e);
+    process.stdout.write('STALL ' + JSON.stringify(e) + '\n');
+  });
+  // The blocks this case causes (KA_BLOCKS, from the parent's catalogue): `/health` stays in flight until all of
+  // them have run, and the child exits once each has its stall event (or after a deadline: an unsampled block's
+  // stall has no stack, and the parent runs the case again).
+  const expectedBlocks = (process.env.KA_BLOCKS ?? '').split(',').filter(Boolean);
+  const blocked = new Set();
+  const blockedEvents = new EventEmitter();
+  const allBlocked = () => (expectedBlocks.every((fn) => blocked.has(fn)) ? Promise.resolve() : once(blockedEvents, 'all').then(() => undefined));
+  const until = async (cond, ms) => {
+    const deadline = Date.now() + ms;
+    while (!cond() && Date.now() < deadline) await sleep(20);
+  };
   // Frames entered from the parser leave node:http's per-request channel without a subscriber (no stall has
   // happened yet at the first request, and the periodic probe starts 10 s after the agent).
   const requestStart = require('node:diagnostics_channel').channel('http.server.request.start');
@@ -158,7 +173,11 @@ async function runCase(name) {
     const end = Date.now() + ms;
     while (Date.now() < end);
     const t1 = performance.now();
-    process.nextTick(() => process.stdout.write('BLOCK ' + JSON.stringify({ fn, ms: t1 - t0 }) + '\n'));
+    process.nextTick(() => {
+      process.stdout.write('BLOCK ' + JSON.stringify({ fn, ms: t1 - t0 }) + '\n');
+      blocked.add(fn);
+      if (expectedBlocks.every((f) => blocked.has(f))) blockedEvents.emit('all');
+    });
   };
   // Named functions: the stall's culprit says which block it was.
   function blockTimer() { spin('blockTimer', 300); }
@@ -258,8 +277,8 @@ async function runCase(name) {
       // The listener case's side connection writes now (or as soon as it is connected, if it is not yet).
       feeds.get(c)?.end('go');
       if (name === 'pipelined-handler') blockHealth();
-      // In flight while the deferred work blocks.
-      setTimeout(() => res.end('healthy'), 2500);
+      // In flight while the deferred work blocks: answered once every block of the case has run (2.5 s at most).
+      Promise.race([allBlocked(), sleep(2500)]).then(() => res.end('healthy'));
     },
   };
 
@@ -375,7 +394,7 @@ async function runCase(name) {
       s.write(get('/health?c=z'));
       await sleep(200);
       await new Promise((r) => setTimeout(() => r(blockOutside()), 50));
-      await sleep(2500);
+      await Promise.race([allBlocked(), sleep(2500)]);
       s.destroy();
       break;
     }
@@ -391,7 +410,9 @@ async function runCase(name) {
     default:
       throw new Error(`unknown case ${name}`);
   }
-  await sleep(800); // the last stall's event
+  // Each block's stall event (its stack names the block), 3 s at most.
+  const blockedIn = (e, fn) => (e.stack ?? []).some((f) => f.functionName === fn);
+  await until(() => [...blocked].every((fn) => stallEvents.some((e) => blockedIn(e, fn))), 3000);
   server.closeAllConnections();
   server.close();
   side.close();
