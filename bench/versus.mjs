@@ -7,7 +7,8 @@
 //
 //   node scripts/run.mjs build && node_modules/node24/bin/node bench/versus.mjs --a loopwatch --b prom-client
 //        [--pairs 20] [--block 4] [--warmup 2] [--rate 0] [--connections 50] [--scrape 15000] [--pin]
-//        [--handler realistic|promise]
+//        [--handler realistic|promise] [--framework express|express4|fastify]
+// --framework: the same handler routed and answered by that framework (bench/framework-server.mjs); default node:http.
 import { execFileSync, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
@@ -31,13 +32,14 @@ const RATE = Number(arg('rate', 0));
 const CONNECTIONS = Number(arg('connections', 50));
 const SCRAPE_MS = Number(arg('scrape', 15000));
 const HANDLER = arg('handler', 'realistic');
+const FRAMEWORK = arg('framework', 'http');
 const PIN = process.argv.includes('--pin');
 
 const live = new Set();
 process.on('exit', () => live.forEach((c) => c.kill()));
 
 function startServer(variant) {
-  const child = fork(join(here, 'overhead.mjs'), ['--server', variant, '--handler', HANDLER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(here, 'overhead.mjs'), ['--server', variant, '--handler', HANDLER, '--framework', FRAMEWORK], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   live.add(child);
   child.once('exit', () => live.delete(child));
   const next = (type) =>
@@ -122,7 +124,7 @@ async function pair(i) {
   return { a: byVariant[0], b: byVariant[1] };
 }
 
-console.error(`versus: ${A} vs ${B}, ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler, ${RATE > 0 ? `${RATE} req/s each` : 'saturation'}, scrape every ${SCRAPE_MS} ms${PIN ? ', pinned to one CPU' : ''}, Node ${process.version}`);
+console.error(`versus: ${A} vs ${B}, ${PAIRS} pairs × ${BLOCK} s, ${HANDLER} handler on ${FRAMEWORK}, ${RATE > 0 ? `${RATE} req/s each` : 'saturation'}, scrape every ${SCRAPE_MS} ms${PIN ? ', pinned to one CPU' : ''}, Node ${process.version}`);
 const pairs = [];
 for (let i = 0; i < PAIRS; i++) {
   const p = await pair(i);
@@ -136,7 +138,7 @@ const row = (label, key, digits = 2) => {
 };
 console.log(
   [
-    `Node ${process.version}; ${HANDLER} handler; ${PAIRS} pairs of fresh processes × ${BLOCK} s, ${RATE > 0 ? `${RATE} req/s each` : 'saturation'}${PIN ? ', both pinned to one CPU' : ''}; scrape every ${SCRAPE_MS} ms; medians`,
+    `Node ${process.version}; ${HANDLER} handler on ${FRAMEWORK}; ${PAIRS} pairs of fresh processes × ${BLOCK} s, ${RATE > 0 ? `${RATE} req/s each` : 'saturation'}${PIN ? ', both pinned to one CPU' : ''}; scrape every ${SCRAPE_MS} ms; medians`,
     '',
     `| measure | ${A} | ${B} | ${A} / ${B} (95 % CI of the median) | pairs where ${A} is lower |`,
     '|---|---:|---:|---|---:|',
