@@ -66,9 +66,9 @@ for (const { fault, stop = false, blockMs = 0 } of CASES) {
       });
       t.after(() => app.kill());
       const { port } = await app.message('listening');
-      // Several exports have met the fault (and overlap the interval) before the app is done.
+      // Several exports (one per 300 ms interval) have met the fault before the app is done.
       await app.waitFor(() => collector.hits() >= 1, { what: 'an export reaching the collector' });
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 900));
       for (let i = 0; i < 5; i++) assert.equal(await getText(port, '/'), 'ok');
       assert.equal(await getText(port, '/close'), 'closing');
       const closing = await app.message('closing');
