@@ -20,7 +20,7 @@ async function stallOf(fn) {
   assert.equal(code, 0, err);
   const b = blocks.find((x) => x.fn === fn);
   assert.ok(b, `the fixture reported no ${fn} block\n${err}`);
-  assert.ok(b.ms >= 300, `${fn} blocked only ${b.ms} ms: too short to test`);
+  assert.ok(b.ms >= 300, `${fn} blocked only ${b.ms} ms: too short to test (the fixture's sizing: ${err})`);
   // The stall that covers the middle of the block (others may exist: a GC pause after the parse on a loaded host).
   const mid = b.at + b.ms / 2;
   const s = stalls.find((x) => x.startTime <= mid && mid <= x.startTime + x.durationMs);
