@@ -38,7 +38,7 @@ import { connectionsOf, findHttpServers } from './connections';
 import { LISTEN_CHANNEL, WALK_MS, periodicNeed, type RequestContextTiming, type ServerEmitter } from './per-request-check';
 import { createRequestFrames } from './request-frames';
 import type { StallEvent } from '../types';
-import { httpConnectionListener, nodeParserBodyCallbacks, parserIncomingAvailable, socketParser, socketResponse, socketResponseAvailable } from '../runtime/internals';
+import { httpConnectionListener, nodeParserBodyCallbacks, parserIncomingAvailable, socketParser, socketResponse, socketResponseAvailable, type OnIncoming } from '../runtime/internals';
 
 export type { RequestContextTiming } from './per-request-check';
 
@@ -114,7 +114,7 @@ function perRequestFromChannel<R extends object>(): RequestContext<R> {
  * node:http's bound callback) when the connection ends. Made out here so that it holds the count alone: a keep-alive
  * connection lives on past stop(), and must not keep the stopped context (and the agent's error reporter) reachable.
  */
-function countingOnIncoming(count: { requests: number }, original: (request: object, keepAlive: unknown) => unknown): (request: object, keepAlive: unknown) => unknown {
+function countingOnIncoming(count: { requests: number }, original: OnIncoming): OnIncoming {
   return function countRequest(this: unknown, request: object, keepAlive: unknown): unknown {
     count.requests++;
     return original.call(this, request, keepAlive);

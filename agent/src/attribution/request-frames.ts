@@ -31,7 +31,7 @@ import * as dc from 'node:diagnostics_channel';
 import { connectionsOf, findHttpServers } from './connections';
 import { LISTEN_CHANNEL, WALK_MS, periodicNeed, type RequestContextTiming, type ServerEmitter } from './per-request-check';
 import type { RequestContext } from './request-context';
-import { nodeParserBodyCallbacks, setParserBodyCallbacks, socketParser, type HttpParser, type ParserBodyCallbacks } from '../runtime/internals';
+import { nodeParserBodyCallbacks, setParserBodyCallbacks, socketParser, type HttpParser, type OnIncoming, type ParserBodyCallbacks } from '../runtime/internals';
 
 /**
  * What a framed parser's callbacks read: the frame store and framed sockets of one createRequestFrames instance.
@@ -70,7 +70,7 @@ function bodyCallbacks(node: ParserBodyCallbacks): ParserBodyCallbacks {
 }
 
 /** A connection's onIncoming, entering each request's frame (a closure per connection over `frames` alone). */
-function framedOnIncoming(frames: Frames, original: (request: object, keepAlive: unknown) => unknown): (request: object, keepAlive: unknown) => unknown {
+function framedOnIncoming(frames: Frames, original: OnIncoming): OnIncoming {
   return function enterRequestFrame(this: unknown, request: object, keepAlive: unknown): unknown {
     if (frames.running) frames.als.enterWith(request);
     return original.call(this, request, keepAlive);

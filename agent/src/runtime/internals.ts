@@ -199,12 +199,15 @@ export function socketResponse(socket: object): { req?: object | null } | null |
 }
 
 /** A server connection's HTTP parser (`_http_common`), as far as requestScope 'request' reads and replaces it. */
+/** node:http's per-connection request callback on a server parser (`parserOnIncoming`, bound to the connection). */
+export type OnIncoming = (request: object, keepAlive: unknown) => unknown;
+
 export interface HttpParser {
   /** The request whose headers or body the parser reads now (node:http sets it before calling `onIncoming`). */
   incoming: { readonly readableFlowing?: boolean | null } | null;
   socket: object | null;
   /** node:http's `parserOnIncoming`, bound to the connection; called as the parser's method with (request, keepAlive). */
-  onIncoming: ((request: object, keepAlive: unknown) => unknown) | null;
+  onIncoming: OnIncoming | null;
 }
 /** What the parser calls for each piece of a request's body, and when the request ends (as its methods). */
 export interface ParserBodyCallbacks {

@@ -152,8 +152,8 @@ async function runCase(name) {
   // stall has no stack, and the parent runs the case again).
   const expectedBlocks = (process.env.KA_BLOCKS ?? '').split(',').filter(Boolean);
   const blocked = new Set();
-  const blockedEvents = new EventEmitter();
-  const allBlocked = () => (expectedBlocks.every((fn) => blocked.has(fn)) ? Promise.resolve() : once(blockedEvents, 'all').then(() => undefined));
+  let allRan;
+  const allBlocked = new Promise((r) => (allRan = r));
   const until = async (cond, ms) => {
     const deadline = Date.now() + ms;
     while (!cond() && Date.now() < deadline) await sleep(20);
@@ -176,7 +176,7 @@ async function runCase(name) {
     process.nextTick(() => {
       process.stdout.write('BLOCK ' + JSON.stringify({ fn, ms: t1 - t0 }) + '\n');
       blocked.add(fn);
-      if (expectedBlocks.every((f) => blocked.has(f))) blockedEvents.emit('all');
+      if (expectedBlocks.every((f) => blocked.has(f))) allRan();
     });
   };
   // Named functions: the stall's culprit says which block it was.
@@ -278,7 +278,7 @@ async function runCase(name) {
       feeds.get(c)?.end('go');
       if (name === 'pipelined-handler') blockHealth();
       // In flight while the deferred work blocks: answered once every block of the case has run (2.5 s at most).
-      Promise.race([allBlocked(), sleep(2500)]).then(() => res.end('healthy'));
+      Promise.race([allBlocked, sleep(2500)]).then(() => res.end('healthy'));
     },
   };
 
@@ -394,7 +394,7 @@ async function runCase(name) {
       s.write(get('/health?c=z'));
       await sleep(200);
       await new Promise((r) => setTimeout(() => r(blockOutside()), 50));
-      await Promise.race([allBlocked(), sleep(2500)]);
+      await Promise.race([allBlocked, sleep(2500)]);
       s.destroy();
       break;
     }
