@@ -77,9 +77,12 @@ export function isDependencyFrame(f: StackFrame): boolean {
   return /[\\/]node_modules[\\/]/.test(f.fileName);
 }
 
+/** loopwatch's own files (its wrapper of a fastify handler is on the stack), wherever it is installed or built. */
+const OWN_DIR = path.resolve(__dirname, '..') + path.sep;
+
 /** The application's own code: neither Node internals nor node_modules nor loopwatch itself. */
 export function isAppFrame(f: StackFrame): boolean {
-  return !isInternalFrame(f) && !isDependencyFrame(f);
+  return !isInternalFrame(f) && !isDependencyFrame(f) && !f.fileName.startsWith(OWN_DIR);
 }
 
 /** Index of the innermost application frame, or -1. */

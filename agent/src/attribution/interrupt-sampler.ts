@@ -11,7 +11,7 @@ import { routeOf, type compileRoutePatterns } from './route';
 import type { RequestTracking } from './request-tracking';
 import type { SpanCapture } from './span-capture';
 import type { StallMarks } from './stall-mark';
-import { kTemplate, type AttributionSample, type RequestRecord } from './thread-types';
+import type { AttributionSample, RequestRecord } from './thread-types';
 import type { StackFrame } from '../types';
 import { activeSpanFromGlobal } from '../runtime/otel-global';
 import { missedSamples } from './stall-timing';
@@ -107,7 +107,7 @@ export class InterruptSampler {
         if (typeof record === 'string') s.unknownRequest = record;
         else {
           request = record;
-          s.route = routeOf(record.method, record, record[kTemplate], this.routePatterns);
+          s.route = routeOf(record.method, record, undefined, this.routePatterns);
           const op = graphqlOperationOf(record);
           if (op) s.graphqlOperation = op;
         }

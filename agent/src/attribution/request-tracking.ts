@@ -1,11 +1,11 @@
 /**
  * Which request each callback runs for: whether requests are tracked (decided at start, and again on each
  * heartbeat under 'auto'), the `http.server.request.start` subscriber that enters a request's context where a
- * connection has no frame of its own, and fastify's route templates.
+ * connection has no frame of its own.
  */
 import * as dc from 'node:diagnostics_channel';
 import { createRequestContext, type RequestContext, type UnknownRequest } from './request-context';
-import { kTemplate, type RequestRecord, type ThreadAttributionOptions } from './thread-types';
+import type { RequestRecord, ThreadAttributionOptions } from './thread-types';
 import { otelRegistered } from '../runtime/otel-global';
 import { alsOnAsyncHooks } from '../runtime/internals';
 
@@ -24,7 +24,6 @@ export class RequestTracking {
   private subscribed = false;
   private running = true;
   private readonly onRequestStart: (msg: unknown) => void;
-  private readonly onFastifyHandler: (msg: unknown) => void;
 
   /** `deepRuns`: deep mode's async_hooks run, which is what would make AsyncLocalStorage's paid for. */
   constructor(
@@ -47,16 +46,9 @@ export class RequestTracking {
       if (this.tracks) this.context!.enter(request);
       else if (this.untrackedUnreported) this.firstUntracked(request);
     };
-    // fastify ≥ 5 publishes its route template on a tracing channel around the handler.
-    this.onFastifyHandler = (msg: unknown): void => {
-      const m = msg as { request?: { raw?: RequestRecord }; route?: { url?: string } };
-      const raw = m.request?.raw;
-      if (raw && typeof m.route?.url === 'string') raw[kTemplate] = m.route.url;
-    };
     // With requests: false there is nothing to do per request (the untracked warning is not wanted either).
     if (this.tracks) this.subscribe(this.context!.needsPerRequest());
     else if (this.untrackedUnreported) this.subscribe(true);
-    dc.subscribe('tracing:fastify.request.handler:start', this.onFastifyHandler);
   }
 
   /** The request the running code serves: undefined outside any, why not where it runs in a request's connection but which request is unknown. */
@@ -79,7 +71,6 @@ export class RequestTracking {
   stop(): void {
     this.running = false;
     this.subscribe(false);
-    dc.unsubscribe('tracing:fastify.request.handler:start', this.onFastifyHandler);
     this.context?.stop();
   }
 

@@ -89,7 +89,7 @@ function missed(): void {
 }
 
 /**
- * `METHOD template`: the template given (fastify's, from its tracing channel), else the framework's own (routes/),
+ * `METHOD template`: the template given, else the framework's own (routes/),
  * else the first configured route pattern the path matches, else the folded path.
  */
 export function routeOf(method: string | undefined, req: ExpressLikeRequest, frameworkTemplate?: string, patterns: readonly RoutePattern[] = []): string {

@@ -12,12 +12,10 @@ import type { GraphqlOperation, StackFrame } from '../types';
 /** The per-thread sample getter's global key (`Symbol.for`), which the watchdog's samples evaluate. */
 export const GETTER_KEY = 'loopwatch.attribution.v1';
 
-/** Route template a framework names for the request (fastify's tracing channel). */
-export const kTemplate = Symbol('loopwatch.routeTemplate');
 /** The request's server span, captured by span-capture.ts. */
 export const kSpan = Symbol('loopwatch.span');
 /** The request itself is the bookkeeping record (no per-request allocation beyond the Set entry). */
-export type RequestRecord = IncomingMessage & { [kTemplate]?: string; [kSpan]?: SpanLike };
+export type RequestRecord = IncomingMessage & { [kSpan]?: SpanLike };
 
 /** One look at a blocked thread, taken by the getter inside the blocked thread. JSON-serialisable. */
 export interface AttributionSample {

@@ -20,6 +20,14 @@ test('culprit falls back to the package a dependency frame belongs to, then the 
   assert.equal(culpritOf([]), undefined);
 });
 
+test("loopwatch's own frames are never the culprit, wherever it is built (its fastify handler wrapper is on stacks)", () => {
+  const own = require.resolve('../../../agent/dist/attribution/routes/fastify.js');
+  // A stall inside a library's route handler, called by loopwatch's wrapper, called by fastify: the library's entry.
+  const frames = [F('hash', '/srv/app/node_modules/bcryptish/index.js', 3), F('loopwatchRoute', own, 28), F('preHandlerCallbackInner', '/srv/app/node_modules/fastify/lib/handle-request.js', 190)];
+  assert.equal(isAppFrame(frames[1]), false);
+  assert.equal(culpritOf(frames, '/srv/app'), 'hash (bcryptish)');
+});
+
 test('file URLs become paths; paths outside cwd stay absolute', () => {
   assert.equal(formatFrame(F('f', 'file:///srv/app/x.mjs', 3), '/srv/app'), 'f (x.mjs:3)');
   assert.equal(formatFrame(F('f', '/other/x.js', 3), '/srv/app'), 'f (/other/x.js:3)');

@@ -17,8 +17,10 @@ const ARGS = typeof AsyncLocalStorage.prototype._propagate === 'function' ? ['--
 
 const run = (file, args = [], env = {}) => runStallFixture(join(fixtures, file), { execArgv: [...ARGS, ...args], env });
 
+/** Runs the fixture and asserts its routes; resolves to the run (for more assertions on its output). */
 async function expectRoutes(file, routes, args, env) {
-  const { code, stalls, err } = await run(file, args, env);
+  const result = await run(file, args, env);
+  const { code, stalls, err } = result;
   assert.equal(code, 0, `${file} exited ${code}: ${err}`);
   // No framework noise and no agent diagnostic: reading a route calls no getter that throws or warns.
   // (restify's own DEP0111 at load time, on Node 22, is not the agent's.)
@@ -32,6 +34,7 @@ async function expectRoutes(file, routes, args, env) {
     routes,
     `${file}: ${JSON.stringify(stalls.map((s) => ({ route: s.route, culprit: s.culprit, ms: s.durationMs })))}`,
   );
+  return result;
 }
 
 test('Express 4: routers mounted under a prefix and a parameter, app.route(), a router listing on "/" (json-server)', () =>
@@ -68,6 +71,19 @@ test("hapi: request.route.path, in hapi's notation (loaded after the agent: link
 
 test('hapi loaded before the agent: linked from the module cache', () =>
   expectRoutes('hapi.cjs', ['GET /teams/{team}/members', 'GET /shops/{shop}/items/{item*}']));
+
+const FASTIFY = ['GET /shops/:shop/items/:item', 'GET /teams/:team/members', 'GET /people/:name'];
+const tracing = (out) => /^TRACING (true|false)$/m.exec(out)?.[1];
+
+test("fastify, the agent preloaded: each route's handler marks its template, fastify's per-request tracing channel stays unsubscribed", async () => {
+  const { out } = await expectRoutes('fastify.cjs', FASTIFY, ['-r', join(fixtures, '_preload.cjs')]);
+  assert.equal(tracing(out), 'false', out);
+});
+
+test("fastify instance made before the agent started: fastify's tracing channel names its routes", async () => {
+  const { out } = await expectRoutes('fastify.cjs', FASTIFY);
+  assert.equal(tracing(out), 'true', out);
+});
 
 test('NestJS on fastify (@nestjs/platform-fastify): controller paths under a global prefix, from fastify\'s channel', () =>
   expectRoutes('nest-fastify.mjs', ['GET /api/shops/:shop/items/:item', 'GET /api/teams/:team/members', 'GET /api/teams/:name']));

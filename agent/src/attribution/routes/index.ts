@@ -1,10 +1,10 @@
 /**
- * Route adapters, tried in order on the raw request; the first template wins. fastify's template arrives
- * separately (its tracing channel, attribution/thread.ts). A read that throws is counted and the next adapter is
+ * Route adapters, tried in order on the raw request; the first template wins. A read that throws is counted and the next adapter is
  * tried: nothing is printed (a framework's odd object is not the app's problem) and nothing reaches the app.
  */
 import * as dc from 'node:diagnostics_channel';
 import { express } from './express';
+import { FASTIFY_FILE, FASTIFY_HANDLER_START, FASTIFY_INITIALIZATION, fastify, hookFastify, onFastifyHandler } from './fastify';
 import { H3_HANDLER_START, h3, onH3Call } from './h3';
 import { hapi, hapiLinker } from './hapi';
 import { koa, koaLinker } from './koa';
@@ -15,8 +15,8 @@ import type { ModuleLinker, RawRequest, RouteAdapter } from './types';
 export type { RawRequest, RouteAdapter } from './types';
 export { isIdSegment, normalisePath } from './fold';
 
-/** Most specific first: Koa's, hapi's and h3's links are exact; Express, restify and tinyhttp tell their `req.route` apart by shape. */
-export const ADAPTERS: readonly RouteAdapter[] = [koa, hapi, h3, express, restify, tinyhttp];
+/** Most specific first: fastify's, Koa's, hapi's and h3's links are exact; Express, restify and tinyhttp tell their `req.route` apart by shape. */
+export const ADAPTERS: readonly RouteAdapter[] = [fastify, koa, hapi, h3, express, restify, tinyhttp];
 
 let failures = 0;
 let sink: { add(v: number): void } | undefined;
@@ -72,6 +72,25 @@ const onRequireEnd = (msg: unknown): void => {
   }
 };
 
+const onFastifyInstance = (msg: unknown): void => {
+  try {
+    hookFastify(msg);
+  } catch (err) {
+    // An instance whose hook could not be added: its routes are folded. Said through the running agent.
+    reportLinkError('hooking a fastify instance\'s routes', err);
+  }
+};
+const onFastifyStart = (msg: unknown): void => {
+  try {
+    onFastifyHandler(msg);
+  } catch {
+    // Counted, not printed: a message on fastify's channel that was not shaped as fastify's.
+    countRouteFailure();
+  }
+};
+/** Whether fastify's tracing channel is subscribed (fastify was loaded when linking started). */
+let fastifyTracing = false;
+
 const onH3Start = (msg: unknown): void => {
   try {
     onH3Call(msg);
@@ -84,7 +103,8 @@ const onH3Start = (msg: unknown): void => {
 /**
  * Links the frameworks that keep no route on the raw request (Koa, hapi): those already in the CommonJS module
  * cache now, the others as they are required (`module.require` diagnostics channel: one call per `require`); and
- * listens on h3's tracing channel (published only by apps that enable h3's tracing plugin).
+ * listens on h3's tracing channel (published only by apps that enable h3's tracing plugin); hooks each fastify
+ * instance created from now on, and listens on fastify's tracing channel only if fastify is loaded already (fastify.ts).
  * Idempotent per thread until stopRouteLinking(); the wrappers stay for the life of the process (one property store
  * per request).
  */
@@ -94,9 +114,29 @@ export function startRouteLinking(onError: (what: string, err: unknown) => void)
   linkError = onError;
   linkers ??= [koaLinker(reportLinkError), hapiLinker(reportLinkError)];
   nextScanMs = 0;
+  // Before the scan: an instance created from here on is hooked, so only one made before needs the tracing channel.
+  dc.subscribe(FASTIFY_INITIALIZATION, onFastifyInstance);
+  fastifyTracing = loaded(FASTIFY_FILE, onError);
+  if (fastifyTracing) dc.subscribe(FASTIFY_HANDLER_START, onFastifyStart);
   linkLoaded(onError);
   dc.subscribe(REQUIRE_END, onRequireEnd);
   dc.subscribe(H3_HANDLER_START, onH3Start);
+}
+
+/** Whether fastify's tracing channel is subscribed on this thread (exported for the tests). */
+export function fastifyTracingSubscribed(): boolean {
+  return fastifyTracing;
+}
+
+/** Whether a module whose path ends in `suffix` is in the CommonJS module cache. */
+function loaded(suffix: string, onError: (what: string, err: unknown) => void): boolean {
+  try {
+    return Object.keys(require.cache).some((file) => file.replace(/\\/g, '/').endsWith(suffix));
+  } catch (err) {
+    // Unknown: subscribe, so an instance made before the agent still has its routes (at fastify's cost).
+    onError('looking whether fastify is loaded', err);
+    return true;
+  }
 }
 
 /** The agent stopped: modules required from now on are not linked, and nothing here refers to the agent any more. */
@@ -104,6 +144,9 @@ export function stopRouteLinking(): void {
   if (!linking) return;
   linking = false;
   linkError = undefined;
+  dc.unsubscribe(FASTIFY_INITIALIZATION, onFastifyInstance);
+  if (fastifyTracing) dc.unsubscribe(FASTIFY_HANDLER_START, onFastifyStart);
+  fastifyTracing = false;
   dc.unsubscribe(REQUIRE_END, onRequireEnd);
   dc.unsubscribe(H3_HANDLER_START, onH3Start);
 }
