@@ -88,9 +88,6 @@ const onFastifyStart = (msg: unknown): void => {
     countRouteFailure();
   }
 };
-/** Whether fastify's tracing channel is subscribed (fastify was loaded when linking started). */
-let fastifyTracing = false;
-
 const onH3Start = (msg: unknown): void => {
   try {
     onH3Call(msg);
@@ -116,22 +113,17 @@ export function startRouteLinking(onError: (what: string, err: unknown) => void)
   nextScanMs = 0;
   // Before the scan: an instance created from here on is hooked, so only one made before needs the tracing channel.
   dc.subscribe(FASTIFY_INITIALIZATION, onFastifyInstance);
-  fastifyTracing = loaded(FASTIFY_FILE, onError);
-  if (fastifyTracing) dc.subscribe(FASTIFY_HANDLER_START, onFastifyStart);
+  if (loaded(FASTIFY_FILE, onError)) dc.subscribe(FASTIFY_HANDLER_START, onFastifyStart);
   linkLoaded(onError);
   dc.subscribe(REQUIRE_END, onRequireEnd);
   dc.subscribe(H3_HANDLER_START, onH3Start);
 }
 
-/** Whether fastify's tracing channel is subscribed on this thread (exported for the tests). */
-export function fastifyTracingSubscribed(): boolean {
-  return fastifyTracing;
-}
-
 /** Whether a module whose path ends in `suffix` is in the CommonJS module cache. */
 function loaded(suffix: string, onError: (what: string, err: unknown) => void): boolean {
   try {
-    return Object.keys(require.cache).some((file) => file.replace(/\\/g, '/').endsWith(suffix));
+    for (const [file] of loadedModules()) if (file.endsWith(suffix)) return true;
+    return false;
   } catch (err) {
     // Unknown: subscribe, so an instance made before the agent still has its routes (at fastify's cost).
     onError('looking whether fastify is loaded', err);
@@ -145,8 +137,7 @@ export function stopRouteLinking(): void {
   linking = false;
   linkError = undefined;
   dc.unsubscribe(FASTIFY_INITIALIZATION, onFastifyInstance);
-  if (fastifyTracing) dc.unsubscribe(FASTIFY_HANDLER_START, onFastifyStart);
-  fastifyTracing = false;
+  dc.unsubscribe(FASTIFY_HANDLER_START, onFastifyStart);
   dc.unsubscribe(REQUIRE_END, onRequireEnd);
   dc.unsubscribe(H3_HANDLER_START, onH3Start);
 }
@@ -159,12 +150,16 @@ export function linkLoaded(onError: (what: string, err: unknown) => void, nowMs 
   if (!linking || !linkers || nowMs < nextScanMs) return;
   nextScanMs = nowMs + 10_000;
   try {
-    const cache = require.cache;
-    for (const file of Object.keys(cache)) {
-      const normal = file.replace(/\\/g, '/');
-      for (const l of linkers) if (l.files.some((f) => normal.endsWith(f))) l.onLoaded(cache[file]?.exports);
+    for (const [file, exports] of loadedModules()) {
+      for (const l of linkers) if (l.files.some((f) => file.endsWith(f))) l.onLoaded(exports);
     }
   } catch (err) {
     onError('looking for loaded web frameworks', err);
   }
+}
+
+/** The CommonJS module cache's entries: each file's path with `/` separators, and its exports. */
+function* loadedModules(): Generator<[string, unknown]> {
+  const cache = require.cache;
+  for (const file of Object.keys(cache)) yield [file.replace(/\\/g, '/'), cache[file]?.exports];
 }
